@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"errors"
+	"time"
+
+	"github.com/govirt/govirt/internal/agent/domxml"
+	"github.com/govirt/govirt/internal/vmspec"
+)
+
+// State is a domain's run state as the agent reports it.
+type State string
+
+// Domain states, reduced from libvirt's to what the engine acts on.
+const (
+	StateRunning  State = "running"
+	StatePaused   State = "paused"
+	StateShutdown State = "shutting_down"
+	StateShutoff  State = "shutoff"
+	StateCrashed  State = "crashed"
+	StateUnknown  State = "unknown"
+)
+
+// VMStatus is one VM this agent owns.
+type VMStatus struct {
+	ID    string
+	Name  string
+	State State
+}
+
+// LiveDevice is a disk or controller as the running domain has it; domxml
+// parses it from libvirt's live XML.
+type LiveDevice = domxml.LiveDevice
+
+// LiveVM is the live view of one domain.
+type LiveVM struct {
+	VMStatus
+	Devices []LiveDevice
+}
+
+// GuestDisk is a disk as the guest agent reports it.
+type GuestDisk struct {
+	Name    string // /dev/sda
+	Serial  string // udev ID_SERIAL, e.g. 0QEMU_QEMU_HARDDISK_<serial>
+	BusType string // scsi, virtio, ...
+	Bus     uint32
+	Target  uint32
+	Unit    uint32
+}
+
+// ExecResult is the outcome of a command run in the guest.
+type ExecResult struct {
+	ExitCode int
+	Stdout   []byte
+	Stderr   []byte
+}
+
+// Volume names one image volume in a storage domain directory.
+type Volume struct {
+	DomainDir string
+	VolumeID  string
+	Format    vmspec.Format
+	SizeBytes uint64 // for create
+}
+
+// Errors the agent returns; callers test them with errors.Is.
+var (
+	// ErrNotFound: no domain owned by this agent has that id.
+	ErrNotFound = errors.New("vm not found on this host")
+	// ErrAlreadyRunning: a domain with that id or name already runs.
+	ErrAlreadyRunning = errors.New("vm already running")
+	// ErrPCISlotsExhausted: the machine type has no PCI slot left for a device.
+	ErrPCISlotsExhausted = errors.New("no PCI slot available: the machine type's PCI bus is full")
+	// ErrUnplugFailed: libvirt reported that the guest refused to release a device.
+	ErrUnplugFailed = errors.New("device removal failed")
+	// ErrUnplugTimeout: the guest did not release the device in time.
+	ErrUnplugTimeout = errors.New("device removal timed out")
+	// ErrGuestAgent: the guest agent is not connected or failed.
+	ErrGuestAgent = errors.New("guest agent unavailable")
+	// ErrPathEscape: a volume id or directory would leave its storage domain.
+	ErrPathEscape = errors.New("path leaves the storage domain")
+	// ErrDeviceNotFound: the live domain has no device with that alias.
+	ErrDeviceNotFound = errors.New("device not found in the running vm")
+)
+
+// DefaultUnplugTimeout bounds how long hot-unplug waits for the guest.
+const DefaultUnplugTimeout = 60 * time.Second

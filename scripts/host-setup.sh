@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# host-setup.sh prepares a Debian 12 machine (root, no systemd needed) to run
+# govirt's host agent and its end-to-end tests: QEMU, libvirtd, the tgt iSCSI
+# target and the tools the test guest is built from. It is idempotent: a second
+# run changes nothing and only confirms that every service answers.
+#
+# Environment:
+#   GOVIRT_SKIP_APT=1     do not install packages (they must already be there)
+#   GOVIRT_WITH_PG=1      also install PostgreSQL (the engine's second database)
+set -euo pipefail
+
+log() { printf 'host-setup: %s\n' "$*"; }
+die() { printf 'host-setup: error: %s\n' "$*" >&2; exit 1; }
+
+if [ "$(id -u)" -ne 0 ]; then
+	die "must run as root: it installs Debian packages, creates the libvirt-qemu user and starts libvirtd, virtlogd and tgtd (try: sudo $0)"
+fi
+[ -r /etc/debian_version ] || die "this script supports Debian 12 (bookworm) only"
+
+packages=(
+	qemu-system-x86 qemu-utils qemu-block-extra
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+	tgt sg3-utils busybox-static cpio
+	protobuf-compiler iproute2 procps
+)
+[ "${GOVIRT_WITH_PG:-0}" = 1 ] && packages+=(postgresql)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	[ "${GOVIRT_SKIP_APT:-0}" = 1 ] && die "missing packages and GOVIRT_SKIP_APT=1: ${missing[*]}"
+	log "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+	log "packages present"
+fi
+
+# Users and groups that libvirtd expects. QEMU runs unprivileged as
+# libvirt-qemu (never root): libvirt chowns images to it.
+getent group kvm >/dev/null || groupadd --system kvm
+getent group libvirt >/dev/null || groupadd --system libvirt
+getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+if ! id libvirt-qemu >/dev/null 2>&1; then
+	useradd --system --gid libvirt-qemu --groups kvm --home-dir /var/lib/libvirt \
+		--no-create-home --shell /usr/sbin/nologin libvirt-qemu
+fi
+install -d -m 0755 /var/log/libvirt /var/log/libvirt/qemu /var/run/libvirt /var/lib/libvirt /var/lib/libvirt/qemu /var/cache/libvirt
+[ -e /dev/kvm ] && chgrp kvm /dev/kvm 2>/dev/null || true
+
+# qemu.conf: containers have no AppArmor or SELinux, so no security driver.
+conf=/etc/libvirt/qemu.conf
+marker='# managed by govirt host-setup'
+if ! grep -qF "$marker" "$conf" 2>/dev/null; then
+	[ -e "$conf" ] && cp -n "$conf" "$conf.orig"
+	log "writing $conf"
+	cat >"$conf" <<CONF
+$marker
+security_driver = "none"
+user = "libvirt-qemu"
+group = "libvirt-qemu"
+dynamic_ownership = 1
+remember_owner = 0
+CONF
+fi
+
+running() { pgrep -x "$1" >/dev/null 2>&1; }
+
+if ! running virtlogd; then
+	log "starting virtlogd"
+	virtlogd -d
+fi
+if ! running libvirtd; then
+	log "starting libvirtd"
+	libvirtd -d
+fi
+for _ in $(seq 1 100); do
+	virsh -c qemu:///system version >/dev/null 2>&1 && break
+	sleep 0.1
+done
+virsh -c qemu:///system version >/dev/null 2>&1 || die "libvirtd does not answer on /var/run/libvirt/libvirt-sock"
+log "libvirtd answers ($(virsh -c qemu:///system version 2>/dev/null | awk '/Running hypervisor/ {print $3, $4}'))"
+
+if ! running tgtd; then
+	log "starting tgtd on 127.0.0.1:3260"
+	install -d -m 0755 /var/run/tgtd
+	tgtd --iscsi portal=127.0.0.1:3260
+fi
+for _ in $(seq 1 100); do
+	tgtadm --lld iscsi --mode target --op show >/dev/null 2>&1 && break
+	sleep 0.1
+done
+tgtadm --lld iscsi --mode target --op show >/dev/null 2>&1 || die "tgtd does not answer tgtadm"
+log "tgtd answers"
+log "ready"
