@@ -21,10 +21,10 @@ const (
 // SCSI controller. It is typed so that addresses are compared and ordered as
 // numbers; strings exist only at the XML and database edges.
 type DriveAddress struct {
-	Controller uint16
-	Bus        uint16
-	Target     uint16
-	Unit       uint16
+	Controller uint16 `json:"controller"`
+	Bus        uint16 `json:"bus"`
+	Target     uint16 `json:"target"`
+	Unit       uint16 `json:"unit"`
 }
 
 // ErrBadAddress reports an address outside QEMU's virtio-scsi bounds or a

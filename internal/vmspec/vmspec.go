@@ -27,32 +27,32 @@ const DefaultMachine = "pc"
 
 // VM is everything a host needs to start a guest.
 type VM struct {
-	ID        string // the engine's VM id (a UUID); also the libvirt domain UUID
-	Name      string // libvirt domain name
-	MemoryMiB uint64
-	VCPUs     uint32
-	VirtType  VirtType
-	Machine   string // "pc" when empty
-	Boot      DirectBoot
-	IOThreads uint32
+	ID        string     `json:"id"`   // the engine's VM id (a UUID); also the libvirt domain UUID
+	Name      string     `json:"name"` // libvirt domain name
+	MemoryMiB uint64     `json:"memory_mib,omitempty"`
+	VCPUs     uint32     `json:"vcpus,omitempty"`
+	VirtType  VirtType   `json:"virt_type,omitempty"`
+	Machine   string     `json:"machine,omitempty"` // "pc" when empty
+	Boot      DirectBoot `json:"boot,omitempty"`
+	IOThreads uint32     `json:"io_threads,omitempty"`
 
 	// Controllers are the VM's virtio-scsi controllers, from the engine's
 	// device rows. Disks on bus scsi must reference one of them.
-	Controllers []Controller
-	Disks       []Disk
+	Controllers []Controller `json:"controllers,omitempty"`
+	Disks       []Disk       `json:"disks,omitempty"`
 
 	// Optional PCI devices: the engine counts PCI slots from exactly these.
-	GuestAgent bool // virtio-serial controller plus the org.qemu.guest_agent.0 channel
-	Balloon    bool // virtio memballoon
-	Video      bool // a VGA adapter
-	USB        bool // PIIX3 UHCI (a function of the ISA bridge slot, no slot of its own)
+	GuestAgent bool `json:"guest_agent,omitempty"` // virtio-serial controller plus the org.qemu.guest_agent.0 channel
+	Balloon    bool `json:"balloon,omitempty"`     // virtio memballoon
+	Video      bool `json:"video,omitempty"`       // a VGA adapter
+	USB        bool `json:"usb,omitempty"`         // PIIX3 UHCI (a function of the ISA bridge slot, no slot of its own)
 }
 
 // DirectBoot boots a kernel and initrd from files on the host instead of a disk.
 type DirectBoot struct {
-	Kernel  string
-	Initrd  string
-	Cmdline string
+	Kernel  string `json:"kernel,omitempty"`
+	Initrd  string `json:"initrd,omitempty"`
+	Cmdline string `json:"cmdline,omitempty"`
 }
 
 // Enabled tells whether the VM boots directly from a kernel.
@@ -60,9 +60,9 @@ func (b DirectBoot) Enabled() bool { return b.Kernel != "" }
 
 // Controller is one virtio-scsi controller.
 type Controller struct {
-	Index    uint16
-	Queues   uint32 // 0: QEMU's default
-	IOThread uint32 // 0: none; otherwise 1..VM.IOThreads
+	Index    uint16 `json:"index"`
+	Queues   uint32 `json:"queues,omitempty"`    // 0: QEMU's default
+	IOThread uint32 `json:"io_thread,omitempty"` // 0: none; otherwise 1..VM.IOThreads
 }
 
 // Bus is a disk's bus as libvirt names it.
@@ -106,26 +106,26 @@ const (
 
 // Disk is one disk as the guest will see it.
 type Disk struct {
-	ID        string // engine disk id; alias ua-<ID>
-	Bus       Bus
-	Device    Device
-	TargetDev string             // e.g. "sda": libvirt needs it unique, the guest names disks itself
-	Address   *scsi.DriveAddress // required on bus scsi, absent otherwise
-	Serial    string             // the disk id for images; empty for pass-through LUNs
+	ID        string             `json:"id"` // engine disk id; alias ua-<ID>
+	Bus       Bus                `json:"bus,omitempty"`
+	Device    Device             `json:"device,omitempty"`
+	TargetDev string             `json:"target_dev,omitempty"` // e.g. "sda": libvirt needs it unique, the guest names disks itself
+	Address   *scsi.DriveAddress `json:"address,omitempty"`    // required on bus scsi, absent otherwise
+	Serial    string             `json:"serial,omitempty"`     // the disk id for images; empty for pass-through LUNs
 
-	File  *FileSource  // an image volume in a storage domain
-	ISCSI *ISCSISource // a LUN reached through QEMU's own iSCSI initiator
+	File  *FileSource  `json:"file,omitempty"`  // an image volume in a storage domain
+	ISCSI *ISCSISource `json:"iscsi,omitempty"` // a LUN reached through QEMU's own iSCSI initiator
 	// Neither File nor ISCSI: an empty CD-ROM drive.
 
-	BootOrder    uint32 // 0: not bootable
-	ReadOnly     bool
-	Shareable    bool
-	Discard      bool   // pass discard (unmap) through
-	Cache        string // libvirt cache mode; "none" when empty
-	SGIO         SGIO
-	RawIO        bool
-	Reservations bool   // <reservations managed='yes'/>: libvirt runs qemu-pr-helper
-	ErrorPolicy  string // libvirt error_policy ("stop", "report", "enospace"); empty: libvirt's default
+	BootOrder    uint32 `json:"boot_order,omitempty"` // 0: not bootable
+	ReadOnly     bool   `json:"read_only,omitempty"`
+	Shareable    bool   `json:"shareable,omitempty"`
+	Discard      bool   `json:"discard,omitempty"` // pass discard (unmap) through
+	Cache        string `json:"cache,omitempty"`   // libvirt cache mode; "none" when empty
+	SGIO         SGIO   `json:"sgio,omitempty"`
+	RawIO        bool   `json:"raw_io,omitempty"`
+	Reservations bool   `json:"reservations,omitempty"` // <reservations managed='yes'/>: libvirt runs qemu-pr-helper
+	ErrorPolicy  string `json:"error_policy,omitempty"` // libvirt error_policy ("stop", "report", "enospace"); empty: libvirt's default
 }
 
 // Alias is the libvirt alias that maps a live device back to the engine's.
@@ -137,17 +137,17 @@ const AliasPrefix = "ua-"
 // FileSource is a volume inside a storage domain directory. The agent joins
 // them itself and refuses volume ids that would leave the domain.
 type FileSource struct {
-	DomainDir string // absolute directory of the storage domain on this host
-	VolumeID  string
-	Format    Format
+	DomainDir string `json:"domain_dir,omitempty"` // absolute directory of the storage domain on this host
+	VolumeID  string `json:"volume_id,omitempty"`
+	Format    Format `json:"format,omitempty"`
 }
 
 // ISCSISource is one LUN of an iSCSI target.
 type ISCSISource struct {
-	Host string
-	Port uint16
-	IQN  string
-	LUN  uint32
+	Host string `json:"host,omitempty"`
+	Port uint16 `json:"port,omitempty"`
+	IQN  string `json:"iqn,omitempty"`
+	LUN  uint32 `json:"lun,omitempty"`
 }
 
 // ErrInvalid marks a spec the agent refuses before touching libvirt.
