@@ -83,5 +83,24 @@ var (
 	ErrDeviceNotFound = errors.New("device not found in the running vm")
 )
 
+// EventKind says what happened to a VM.
+type EventKind string
+
+// Event kinds the agent forwards to the engine.
+const (
+	EventLifecycle           EventKind = "lifecycle"
+	EventDeviceRemoved       EventKind = "device_removed"
+	EventDeviceRemovalFailed EventKind = "device_removal_failed"
+)
+
+// Event is something libvirt told the agent about one of its VMs.
+type Event struct {
+	VMID  string
+	Kind  EventKind
+	State State  // for lifecycle events
+	Alias string // for device events
+	Time  time.Time
+}
+
 // DefaultUnplugTimeout bounds how long hot-unplug waits for the guest.
 const DefaultUnplugTimeout = 60 * time.Second

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/govirt/govirt/internal/agent"
+	"github.com/govirt/govirt/internal/agent/libvirtconn"
+	"github.com/govirt/govirt/internal/agentrpc"
+	"github.com/govirt/govirt/internal/vmspec"
+)
+
+type agentFlags struct {
+	listen        string
+	tlsCert       string
+	tlsKey        string
+	tlsCA         string
+	libvirtSocket string
+	hostID        string
+	virtType      string
+	stateDir      string
+}
+
+func newAgentCmd(g *globalFlags) *cobra.Command {
+	f := &agentFlags{}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the host agent: it starts VMs and hot-plugs disks on this host through libvirt",
+		Long: `The host agent (VDSM's role) serves the engine over gRPC.
+
+--listen unix:PATH serves a local engine over a unix socket (mode 0600).
+--listen HOST:PORT serves remote engines over mutual TLS and needs
+--tls-cert, --tls-key and --tls-ca (the engine's CA).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return runAgent(cmd.Context(), f, log)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "unix:/run/govirt/agent.sock", "address to serve on: unix:PATH or HOST:PORT (mTLS)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "agent certificate (PEM), for HOST:PORT")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "agent private key (PEM)")
+	fl.StringVar(&f.tlsCA, "tls-ca", "", "CA that signs engine client certificates (PEM)")
+	fl.StringVar(&f.libvirtSocket, "libvirt-socket", libvirtconn.DefaultSocket, "libvirtd's socket")
+	fl.StringVar(&f.hostID, "host-id", "", "this host's id in the engine (default: generated once and kept in the state dir)")
+	fl.StringVar(&f.virtType, "virt-type", string(vmspec.VirtKVM), "virtualization type for VMs that do not say: kvm, or qemu (TCG) where KVM is unusable")
+	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/govirt/agent", "directory for the agent's state (host id, consoles)")
+	return cmd
+}
+
+func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
+	vt := vmspec.VirtType(f.virtType)
+	if vt != vmspec.VirtKVM && vt != vmspec.VirtQEMU {
+		return fmt.Errorf("--virt-type: %q is neither kvm nor qemu", f.virtType)
+	}
+	if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	hostID, err := loadHostID(f.stateDir, f.hostID)
+	if err != nil {
+		return err
+	}
+	creds, err := agentCredentials(f)
+	if err != nil {
+		return err
+	}
+	conn, err := libvirtconn.Dial(ctx, f.libvirtSocket, log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	a, err := agent.New(agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir}, conn, log)
+	if err != nil {
+		return err
+	}
+	lis, err := agentrpc.Listen(f.listen)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer(agentrpc.ServerOptions(creds)...)
+	agentrpc.NewServer(a, log).Register(srv)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	log.Info("agent serving", "listen", f.listen, "host_id", hostID, "virt_type", vt)
+	select {
+	case <-ctx.Done():
+		log.Info("agent stopping")
+		srv.GracefulStop()
+		return nil
+	case <-conn.Disconnected():
+		srv.Stop()
+		return errors.New("lost the connection to libvirtd")
+	case err := <-errc:
+		return err
+	}
+}
+
+// agentCredentials chooses transport security from the listen address: a
+// unix socket is protected by its file mode, TCP always needs mutual TLS.
+func agentCredentials(f *agentFlags) (credentials.TransportCredentials, error) {
+	if strings.HasPrefix(f.listen, "unix:") {
+		return insecure.NewCredentials(), nil
+	}
+	if f.tlsCert == "" || f.tlsKey == "" || f.tlsCA == "" {
+		return nil, errors.New("listening on TCP needs --tls-cert, --tls-key and --tls-ca: the agent only speaks mutual TLS over the network")
+	}
+	return agentrpc.ServerTLS(f.tlsCert, f.tlsKey, f.tlsCA)
+}
+
+// loadHostID returns the flag's id, or the one kept in the state dir, or a
+// new one saved there, so an agent keeps its identity across restarts.
+func loadHostID(stateDir, flag string) (string, error) {
+	p := filepath.Join(stateDir, "host-id")
+	if flag != "" {
+		return flag, nil
+	}
+	if b, err := os.ReadFile(p); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read host id: %w", err)
+	}
+	id := uuid.NewString()
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("save host id: %w", err)
+	}
+	return id, nil
+}

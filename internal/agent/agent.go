@@ -1,0 +1,211 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/govirt/govirt/internal/agent/domxml"
+	"github.com/govirt/govirt/internal/vmspec"
+)
+
+// Config is one agent's identity and local settings.
+type Config struct {
+	// HostID is the engine's id for this host. The agent tags the domains it
+	// starts with it and ignores all others, so several agents can share one
+	// libvirtd.
+	HostID string
+	// VirtType is used when a spec leaves it empty: kvm on real hosts, qemu
+	// (TCG) where hardware virtualization is missing or unusable.
+	VirtType vmspec.VirtType
+	// StateDir holds the agent's files, such as serial console logs.
+	StateDir string
+	// UnplugTimeout bounds hot-unplug when the caller gives no timeout.
+	UnplugTimeout time.Duration
+}
+
+// Agent runs VMs on one host. It is safe for concurrent use.
+type Agent struct {
+	cfg  Config
+	hv   Hypervisor
+	log  *slog.Logger
+	mine ownedSet
+}
+
+// New returns an agent driving hv.
+func New(cfg Config, hv Hypervisor, log *slog.Logger) (*Agent, error) {
+	if cfg.HostID == "" {
+		return nil, errors.New("agent: host id is required")
+	}
+	if cfg.VirtType == "" {
+		cfg.VirtType = vmspec.VirtKVM
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("agent: state dir is required")
+	}
+	if cfg.UnplugTimeout == 0 {
+		cfg.UnplugTimeout = DefaultUnplugTimeout
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "console"), 0o755); err != nil {
+		return nil, fmt.Errorf("agent: state dir: %w", err)
+	}
+	return &Agent{cfg: cfg, hv: hv, log: log}, nil
+}
+
+// HostID is the id this agent tags its domains with.
+func (a *Agent) HostID() string { return a.cfg.HostID }
+
+// ConsolePath is where the serial console of a VM is written.
+func (a *Agent) ConsolePath(vmID string) string {
+	return filepath.Join(a.cfg.StateDir, "console", vmID+".log")
+}
+
+func (a *Agent) xmlOptions(vmID string) domxml.Options {
+	return domxml.Options{HostID: a.cfg.HostID, ConsolePath: a.ConsolePath(vmID)}
+}
+
+// StartVM starts vm as a transient domain: the engine, not libvirt, keeps
+// the definition.
+func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
+	if vm.VirtType == "" {
+		vm.VirtType = a.cfg.VirtType
+	}
+	if n, max := vm.PCIDevices(), vm.PCISlots(); n > max {
+		// libvirt would add a pci-bridge on its own; govirt keeps bus 0 exact.
+		return fmt.Errorf("%w: vm %s needs %d PCI slots, its machine type has %d", ErrPCISlotsExhausted, vm.Name, n, max)
+	}
+	if _, err := a.owned(ctx, vm.ID); err == nil {
+		return fmt.Errorf("%w: %s", ErrAlreadyRunning, vm.Name)
+	}
+	xml, err := domxml.Marshal(vm, a.xmlOptions(vm.ID))
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(a.ConsolePath(vm.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reset console log: %w", err)
+	}
+	a.mine.add(vm.ID)
+	if err := a.hv.CreateDomain(ctx, xml); err != nil {
+		return fmt.Errorf("start vm %s: %w", vm.Name, err)
+	}
+	a.log.Info("vm started", "vm", vm.ID, "name", vm.Name, "disks", len(vm.Disks))
+	return nil
+}
+
+// owned returns the domain if it runs and belongs to this agent.
+func (a *Agent) owned(ctx context.Context, id string) (domxml.Live, error) {
+	x, err := a.hv.DomainXML(ctx, id)
+	if err != nil {
+		return domxml.Live{}, err
+	}
+	live, err := domxml.ParseLive(x)
+	if err != nil {
+		return domxml.Live{}, err
+	}
+	if live.HostID != a.cfg.HostID {
+		return domxml.Live{}, fmt.Errorf("%w: %s belongs to host %q", ErrNotFound, id, live.HostID)
+	}
+	return live, nil
+}
+
+// ListVMs returns the VMs this agent owns.
+func (a *Agent) ListVMs(ctx context.Context) ([]VMStatus, error) {
+	doms, err := a.hv.Domains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []VMStatus
+	for _, d := range doms {
+		if d.HostID == a.cfg.HostID {
+			out = append(out, VMStatus{ID: d.UUID, Name: d.Name, State: d.State})
+		}
+	}
+	return out, nil
+}
+
+// LiveVM reads a running VM's devices back from libvirt.
+func (a *Agent) LiveVM(ctx context.Context, id string) (LiveVM, error) {
+	live, err := a.owned(ctx, id)
+	if err != nil {
+		return LiveVM{}, err
+	}
+	st := StateRunning
+	doms, err := a.hv.Domains(ctx)
+	if err != nil {
+		return LiveVM{}, err
+	}
+	for _, d := range doms {
+		if d.UUID == id {
+			st = d.State
+		}
+	}
+	return LiveVM{VMStatus: VMStatus{ID: id, Name: live.Name, State: st}, Devices: live.Devices}, nil
+}
+
+// DestroyVM powers a VM off at once.
+func (a *Agent) DestroyVM(ctx context.Context, id string) error {
+	if _, err := a.owned(ctx, id); err != nil {
+		return err
+	}
+	if err := a.hv.Destroy(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// ShutdownVM asks the guest to power off, through the guest agent and then
+// ACPI, and waits for it. If the guest is still up after timeout it is
+// powered off, as oVirt does; the VM is down when ShutdownVM returns nil.
+func (a *Agent) ShutdownVM(ctx context.Context, id string, timeout time.Duration) error {
+	if _, err := a.owned(ctx, id); err != nil {
+		return err
+	}
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	err := a.hv.Shutdown(ctx, id, ShutdownGuestAgent)
+	if err != nil {
+		a.log.Info("guest agent shutdown failed, trying ACPI", "vm", id, "err", err)
+		err = a.hv.Shutdown(ctx, id, ShutdownACPI)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if a.waitGone(wctx, id) == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	a.log.Warn("graceful shutdown did not finish, powering off", "vm", id, "timeout", timeout, "err", err)
+	if err := a.hv.Destroy(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// waitGone waits until the transient domain no longer exists.
+func (a *Agent) waitGone(ctx context.Context, id string) error {
+	evs := a.hv.Subscribe(ctx)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := a.hv.DomainXML(ctx, id); errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-evs:
+		case <-tick.C:
+		}
+	}
+}
