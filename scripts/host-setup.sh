@@ -48,7 +48,13 @@ if ! id libvirt-qemu >/dev/null 2>&1; then
 		--no-create-home --shell /usr/sbin/nologin libvirt-qemu
 fi
 install -d -m 0755 /var/log/libvirt /var/log/libvirt/qemu /var/run/libvirt /var/lib/libvirt /var/lib/libvirt/qemu /var/cache/libvirt
-[ -e /dev/kvm ] && chgrp kvm /dev/kvm 2>/dev/null || true
+# /dev/kvm must be usable by the kvm group: if libvirt's capability probe
+# sees KVM once and not the next time, it re-probes QEMU on every domain
+# start (1-2 minutes each here). Tests still use TCG; real hosts use KVM.
+if [ -e /dev/kvm ]; then
+	chgrp kvm /dev/kvm 2>/dev/null || true
+	chmod 0660 /dev/kvm 2>/dev/null || true
+fi
 
 # qemu.conf: containers have no AppArmor or SELinux, so no security driver.
 conf=/etc/libvirt/qemu.conf

@@ -10,7 +10,7 @@ stage() { stage_name=$1; stage_start=$(date +%s); printf '\n=== stage %s\n' "$1"
 stage_end() { printf '=== stage %s took %ds\n' "$stage_name" $(( $(date +%s) - stage_start )); }
 suite_start=$(date +%s)
 
-stage host-setup; scripts/host-setup.sh; stage_end
+stage host-setup; GOVIRT_WITH_PG=1 scripts/host-setup.sh; stage_end
 stage guest; go run ./tools/guest; stage_end
 stage lint; scripts/lint.sh; stage_end
 stage go-test
