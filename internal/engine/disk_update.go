@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/govirt/govirt/internal/apperr"
+	"github.com/govirt/govirt/internal/model"
+	"github.com/govirt/govirt/internal/store"
+)
+
+// UpdateDisk changes a disk's alias, description, shareability, SG_IO mode
+// or error propagation. Shareability and SG_IO change what the guest sees,
+// so they need every VM using the disk down, as in oVirt.
+func (e *Engine) UpdateDisk(ctx context.Context, id string, p DiskParams) (model.Disk, error) {
+	const action = apperr.ActionUpdate
+	if p.Format != nil || p.ProvisionedSize != nil || p.StorageDomainID != nil || p.LUN != nil {
+		return model.Disk{}, badParam(action, apperr.TypeDisk, "Only alias, description, shareable, sgio and propagate_errors can be changed.")
+	}
+	var out model.Disk
+	err := e.st.Tx(ctx, func(tx store.Tx) error {
+		old, err := tx.GetDisk(ctx, id)
+		if err != nil {
+			return mapNotFound(err, action, apperr.TypeDisk, id)
+		}
+		if old.Status == model.DiskLocked {
+			return apperr.New(apperr.DiskIsLocked, action, apperr.TypeDisk, "diskAlias", old.Alias)
+		}
+		d := old
+		p.apply(&d)
+		if err := validateDisk(action, d); err != nil {
+			return err
+		}
+		atts, err := tx.ListAttachmentsOfDisk(ctx, id)
+		if err != nil {
+			return err
+		}
+		if d.Shareable != old.Shareable || d.SGIO != old.SGIO {
+			if err := e.requireVMsDown(ctx, tx, action, atts); err != nil {
+				return err
+			}
+		}
+		if err := e.checkAttachmentsStillValid(ctx, tx, action, d, atts); err != nil {
+			return err
+		}
+		if err := tx.UpdateDisk(ctx, d); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.New(apperr.DiskNotShareable, action, apperr.TypeDisk)
+			}
+			return err
+		}
+		out = d
+		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_UPDATE_VM_DISK", DiskID: id,
+			Message: fmt.Sprintf("VM disk %s was updated by %s.", d.Alias, Caller(ctx))})
+	})
+	return out, err
+}
+
+func (e *Engine) requireVMsDown(ctx context.Context, tx store.Tx, action apperr.Action, atts []model.DiskAttachment) error {
+	for _, a := range atts {
+		vm, err := tx.GetVM(ctx, a.VMID)
+		if err != nil {
+			return err
+		}
+		if !vm.Status.IsDown() {
+			return apperr.New(apperr.VMIsNotDown, action, apperr.TypeDisk)
+		}
+	}
+	return nil
+}
+
+// checkAttachmentsStillValid re-checks each attachment's rules against the
+// changed disk (e.g. SG_IO off while a VM uses SCSI reservation).
+func (e *Engine) checkAttachmentsStillValid(ctx context.Context, tx store.Tx, action apperr.Action, d model.Disk, atts []model.DiskAttachment) error {
+	if len(atts) > 1 && !d.Shareable {
+		return apperr.New(apperr.DiskNotShareable, action, apperr.TypeDisk)
+	}
+	for _, a := range atts {
+		s, err := e.loadVM(ctx, tx, a.VMID, action, apperr.TypeDisk)
+		if err != nil {
+			return err
+		}
+		s.disks[d.ID] = d
+		if err := attachmentRules(action, s, d, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveDisk deletes a disk that no VM uses, and its volume.
+func (e *Engine) RemoveDisk(ctx context.Context, id string) error {
+	const action = apperr.ActionRemove
+	var d model.Disk
+	var sd model.StorageDomain
+	err := e.st.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		if d, err = tx.GetDisk(ctx, id); err != nil {
+			return mapNotFound(err, action, apperr.TypeDisk, id)
+		}
+		if d.Status == model.DiskLocked {
+			return apperr.New(apperr.DiskIsLocked, action, apperr.TypeDisk, "diskAlias", d.Alias)
+		}
+		atts, err := tx.ListAttachmentsOfDisk(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(atts) > 0 {
+			var names []string
+			for _, a := range atts {
+				if vm, err := tx.GetVM(ctx, a.VMID); err == nil {
+					names = append(names, vm.Name)
+				}
+			}
+			return apperr.New(apperr.DiskIsAttached, action, apperr.TypeDisk, "vms", strings.Join(names, ", "))
+		}
+		if !d.IsLUN() {
+			if sd, err = tx.GetStorageDomain(ctx, d.StorageDomainID); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteDisk(ctx, id); err != nil {
+			return err
+		}
+		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_REMOVE_DISK", DiskID: id,
+			Message: fmt.Sprintf("Disk %s was successfully removed by %s.", d.Alias, Caller(ctx))})
+	})
+	if err != nil {
+		return err
+	}
+	if !d.IsLUN() {
+		e.removeVolume(ctx, d, sd)
+	}
+	return nil
+}

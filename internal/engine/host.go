@@ -1,0 +1,27 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/govirt/govirt/internal/agent"
+	"github.com/govirt/govirt/internal/vmspec"
+)
+
+// Host is what the engine needs of a host agent. agentrpc.Client implements
+// it for real agents; tests use a recording fake.
+type Host interface {
+	StartVM(ctx context.Context, vm vmspec.VM) error
+	ShutdownVM(ctx context.Context, id string, timeout time.Duration) error
+	DestroyVM(ctx context.Context, id string) error
+	HotPlugDisk(ctx context.Context, vmID string, d vmspec.Disk) error
+	HotUnplugDisk(ctx context.Context, vmID, diskID string, timeout time.Duration) error
+	HotPlugController(ctx context.Context, vmID string, c vmspec.Controller) error
+	CreateVolume(ctx context.Context, v agent.Volume) (string, error)
+	RemoveVolume(ctx context.Context, v agent.Volume) error
+}
+
+// HostDialer finds the agent of a host.
+type HostDialer interface {
+	Host(ctx context.Context, hostID string) (Host, error)
+}

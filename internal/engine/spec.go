@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/govirt/govirt/internal/model"
+	"github.com/govirt/govirt/internal/store"
+	"github.com/govirt/govirt/internal/vmspec"
+)
+
+// storageDomainsOf loads the storage domains of a VM's image disks.
+func storageDomainsOf(ctx context.Context, tx store.Tx, s *vmState) (map[string]model.StorageDomain, error) {
+	out := map[string]model.StorageDomain{}
+	for _, d := range s.disks {
+		if d.IsLUN() || out[d.StorageDomainID].ID != "" {
+			continue
+		}
+		sd, err := tx.GetStorageDomain(ctx, d.StorageDomainID)
+		if err != nil {
+			return nil, fmt.Errorf("storage domain of disk %s: %w", d.Alias, err)
+		}
+		out[sd.ID] = sd
+	}
+	return out, nil
+}
+
+// buildSpec turns the engine's rows into the agent's VM description: every
+// name, address, serial and alias is decided here, none on the host.
+func buildSpec(s *vmState, domains map[string]model.StorageDomain, virtType vmspec.VirtType) (vmspec.VM, error) {
+	vm := vmspec.VM{
+		ID: s.vm.ID, Name: s.vm.Name, MemoryMiB: uint64(s.vm.MemoryBytes >> 20), VCPUs: uint32(s.vm.VCPUs),
+		VirtType: virtType, Machine: vmspec.DefaultMachine, IOThreads: uint32(s.vm.IOThreads),
+		Boot:       vmspec.DirectBoot{Kernel: s.vm.Kernel, Initrd: s.vm.Initrd, Cmdline: s.vm.Cmdline},
+		GuestAgent: true,
+	}
+	perController := map[int]int{}
+	for _, dev := range s.devices {
+		if dev.Type != model.DeviceTypeDisk || !dev.Plugged {
+			continue
+		}
+		a, ok := s.attachment(dev.ID)
+		if !ok || !a.Active {
+			continue
+		}
+		d, err := diskSpec(s, dev, a, domains)
+		if err != nil {
+			return vmspec.VM{}, err
+		}
+		if vm.Boot.Enabled() {
+			d.BootOrder = 0
+		}
+		if d.Address != nil {
+			perController[int(d.Address.Controller)]++
+		}
+		vm.Disks = append(vm.Disks, d)
+	}
+	sort.Slice(vm.Disks, func(i, j int) bool { return diskOrder(vm.Disks[i], vm.Disks[j]) })
+	for _, c := range s.controllers() {
+		spec := *c.Controller
+		queues := spec.Queues
+		if s.vm.VirtioSCSIMultiQueues == -1 {
+			queues = max(1, min(perController[spec.Index], autoQueuesCeiling, s.vm.VCPUs))
+		}
+		vm.Controllers = append(vm.Controllers, vmspec.Controller{Index: uint16(spec.Index), Queues: uint32(queues), IOThread: uint32(spec.IOThread)})
+	}
+	return vm, nil
+}
+
+// diskOrder puts addressed disks first in address order, then the others by
+// name, so the XML (and the guest's view at boot) is deterministic.
+func diskOrder(a, b vmspec.Disk) bool {
+	switch {
+	case a.Address != nil && b.Address != nil:
+		return a.Address.Less(*b.Address)
+	case a.Address != nil:
+		return true
+	case b.Address != nil:
+		return false
+	}
+	return a.TargetDev < b.TargetDev
+}
+
+func diskSpec(s *vmState, dev model.VmDevice, a model.DiskAttachment, domains map[string]model.StorageDomain) (vmspec.Disk, error) {
+	d := s.disks[dev.ID]
+	out := vmspec.Disk{
+		ID: d.ID, TargetDev: dev.TargetDev, Address: dev.Address, Serial: d.ID,
+		ReadOnly: a.ReadOnly, Shareable: d.Shareable, Discard: a.PassDiscard, Device: vmspec.DeviceDisk,
+		ErrorPolicy: "stop",
+	}
+	if d.PropagateErrors {
+		out.ErrorPolicy = "enospace"
+	}
+	if a.Bootable {
+		out.BootOrder = 1
+	}
+	switch a.Interface {
+	case model.InterfaceVirtIOSCSI:
+		out.Bus = vmspec.BusSCSI
+	case model.InterfaceVirtIO:
+		out.Bus = vmspec.BusVirtIO
+	case model.InterfaceIDE:
+		out.Bus = vmspec.BusIDE
+	default:
+		return vmspec.Disk{}, fmt.Errorf("disk %s: interface %s cannot be run", d.Alias, a.Interface)
+	}
+	if d.IsLUN() {
+		out.ISCSI = &vmspec.ISCSISource{Host: d.LUN.Address, Port: uint16(d.LUN.Port), IQN: d.LUN.Target, LUN: uint32(d.LUN.LunMapping)}
+		if dev.Device == model.DeviceLUN {
+			// The guest sees the LUN's own identity: no serial of ours.
+			out.Device, out.Serial, out.SGIO = vmspec.DeviceLUN, "", vmspec.SGIO(d.SGIO)
+		}
+		return out, nil
+	}
+	sd, ok := domains[d.StorageDomainID]
+	if !ok {
+		return vmspec.Disk{}, fmt.Errorf("disk %s: storage domain %s unknown", d.Alias, d.StorageDomainID)
+	}
+	format := vmspec.FormatQCOW2
+	if d.Format == model.FormatRaw {
+		format = vmspec.FormatRaw
+	}
+	out.File = &vmspec.FileSource{DomainDir: sd.Path, VolumeID: d.ID, Format: format}
+	return out, nil
+}
