@@ -32,6 +32,7 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newAgentCmd(g),
 		newAgentctlCmd(),
+		newConfigCmd(g),
 	)
 	return root
 }

@@ -103,3 +103,38 @@ func (e *Engine) virtioSCSIEnabledFor(ctx context.Context, tx store.Tx, v model.
 	}
 	return strconv.ParseBool(val)
 }
+
+// ConfigEntry is one key's value at one version, as `govirt config` shows it.
+type ConfigEntry struct {
+	Key, Version, Value string
+	Default             bool // no stored value: the built-in default applies
+}
+
+// ListConfig returns every value of name (all keys when name is empty) for
+// every version.
+func (e *Engine) ListConfig(ctx context.Context, name string) ([]ConfigEntry, error) {
+	var out []ConfigEntry
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		for _, k := range ConfigKeys {
+			if name != "" && k.Name != name {
+				continue
+			}
+			for _, v := range model.Versions {
+				val, err := tx.GetConfig(ctx, k.Name, v.String())
+				def := errors.Is(err, store.ErrNotFound)
+				if def {
+					val, err = k.Default(v), nil
+				}
+				if err != nil {
+					return err
+				}
+				out = append(out, ConfigEntry{Key: k.Name, Version: v.String(), Value: val, Default: def})
+			}
+		}
+		if len(out) == 0 {
+			return fmt.Errorf("%w: %s", ErrUnknownConfig, name)
+		}
+		return nil
+	})
+	return out, err
+}

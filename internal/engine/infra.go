@@ -215,33 +215,33 @@ func (e *Engine) RemoveHost(ctx context.Context, id string) error {
 
 // removeEmpty deletes an object whose children the database guards with
 // foreign keys; a refusal becomes the "not empty" fault.
-func removeEmpty(err error, key string, action apperr.Action, typ apperr.Type, what string) error {
+func removeEmpty(err error, id, key string, action apperr.Action, typ apperr.Type, what string) error {
 	if errors.Is(err, store.ErrReferenced) {
 		if key == apperr.StorageDomainNotEmpty {
 			return apperr.New(key, action, typ)
 		}
 		return apperr.New(key, action, typ, "what", what)
 	}
-	return mapNotFound(err, action, typ, "")
+	return mapNotFound(err, action, typ, id)
 }
 
 // RemoveDataCenter deletes an empty data center.
 func (e *Engine) RemoveDataCenter(ctx context.Context, id string) error {
 	return e.st.Tx(ctx, func(tx store.Tx) error {
-		return removeEmpty(tx.DeleteDataCenter(ctx, id), apperr.DataCenterNotEmpty, apperr.ActionRemove, apperr.TypeDataCenter, "clusters or storage domains")
+		return removeEmpty(tx.DeleteDataCenter(ctx, id), id, apperr.DataCenterNotEmpty, apperr.ActionRemove, apperr.TypeDataCenter, "clusters or storage domains")
 	})
 }
 
 // RemoveCluster deletes a cluster without hosts or VMs.
 func (e *Engine) RemoveCluster(ctx context.Context, id string) error {
 	return e.st.Tx(ctx, func(tx store.Tx) error {
-		return removeEmpty(tx.DeleteCluster(ctx, id), apperr.ClusterNotEmpty, apperr.ActionRemove, apperr.TypeCluster, "hosts or VMs")
+		return removeEmpty(tx.DeleteCluster(ctx, id), id, apperr.ClusterNotEmpty, apperr.ActionRemove, apperr.TypeCluster, "hosts or VMs")
 	})
 }
 
 // RemoveStorageDomain deletes a storage domain that holds no disk.
 func (e *Engine) RemoveStorageDomain(ctx context.Context, id string) error {
 	return e.st.Tx(ctx, func(tx store.Tx) error {
-		return removeEmpty(tx.DeleteStorageDomain(ctx, id), apperr.StorageDomainNotEmpty, apperr.ActionRemove, apperr.TypeStorageDomain, "")
+		return removeEmpty(tx.DeleteStorageDomain(ctx, id), id, apperr.StorageDomainNotEmpty, apperr.ActionRemove, apperr.TypeStorageDomain, "")
 	})
 }
