@@ -1,0 +1,93 @@
+package api
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// maxBody bounds request bodies: a VM with thousands of inline disks fits.
+const maxBody = 8 << 20
+
+// wantsJSON tells whether the client asked for JSON (XML is the default).
+func wantsJSON(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err == nil && mt == "application/json" {
+			return true
+		}
+	}
+	return false
+}
+
+// errBadBody marks a request body that cannot be read.
+var errBadBody = errors.New("bad request body")
+
+// readBody reads a request body up to maxBody.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadBody, err)
+	}
+	if len(body) > maxBody {
+		return nil, fmt.Errorf("%w: larger than %d bytes", errBadBody, maxBody)
+	}
+	return body, nil
+}
+
+// decodeBytes reads body as JSON or XML by the request's Content-Type.
+func decodeBytes(r *http.Request, body []byte, v any) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return fmt.Errorf("%w: empty", errBadBody)
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "application/json" || mt == "" && strings.HasPrefix(strings.TrimSpace(string(body)), "{") {
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		if err := dec.Decode(v); err != nil {
+			return fmt.Errorf("%w: %v", errBadBody, err)
+		}
+		return nil
+	}
+	if err := xml.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: %v", errBadBody, err)
+	}
+	return nil
+}
+
+// write encodes v as the client asked.
+func write(w http.ResponseWriter, r *http.Request, status int, v any) {
+	var b []byte
+	var err error
+	if wantsJSON(r) {
+		w.Header().Set("Content-Type", "application/json")
+		b, err = json.Marshal(v)
+	} else {
+		w.Header().Set("Content-Type", "application/xml")
+		b, err = xml.MarshalIndent(v, "", "  ")
+		if err == nil {
+			b = append([]byte(xml.Header), b...)
+		}
+	}
+	if err != nil {
+		http.Error(w, "encoding the response failed", http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func parseNonNegative(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("not a non-negative integer: %q", s)
+	}
+	return n, nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
