@@ -51,6 +51,10 @@ type Tx interface {
 	Devices
 	Events
 	Config
+	Users
+	Roles
+	Permissions
+	Tokens
 	// LockVM serialises commands on one VM across engine processes
 	// (SELECT … FOR UPDATE on PostgreSQL; SQLite's write lock already does).
 	LockVM(ctx context.Context, id string) error
