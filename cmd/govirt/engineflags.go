@@ -33,16 +33,21 @@ func (f *dbFlags) dsn() string {
 	return "sqlite:" + filepath.Join(f.stateDir, "engine.db")
 }
 
-// openEngine opens the database (creating the state dir for SQLite) and
-// builds an engine without hosts, for offline administration.
-func (f *dbFlags) openEngine(ctx context.Context, log *slog.Logger) (*engine.Engine, func(), error) {
+// openStore opens (and migrates) the database, creating the state dir for
+// SQLite.
+func (f *dbFlags) openStore(ctx context.Context, log *slog.Logger) (*sqlstore.DB, error) {
 	dsn := f.dsn()
 	if p, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
 		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-			return nil, nil, fmt.Errorf("state dir: %w", err)
+			return nil, fmt.Errorf("state dir: %w", err)
 		}
 	}
-	st, err := sqlstore.Open(ctx, dsn, log)
+	return sqlstore.Open(ctx, dsn, log)
+}
+
+// openEngine builds an engine without hosts, for offline administration.
+func (f *dbFlags) openEngine(ctx context.Context, log *slog.Logger) (*engine.Engine, func(), error) {
+	st, err := f.openStore(ctx, log)
 	if err != nil {
 		return nil, nil, err
 	}

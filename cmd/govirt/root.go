@@ -33,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		newAgentCmd(g),
 		newAgentctlCmd(),
 		newConfigCmd(g),
+		newEngineCmd(g),
 	)
 	return root
 }

@@ -73,6 +73,7 @@ func New(d Deps) *Server {
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+Prefix+rt.path, s.wrap(rt))
 	}
+	s.ssoRoutes()
 	s.mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.auth.Authenticate(r); err != nil {
 			writeFault(w, r, s.log, apperr.New(apperr.NotAuthenticated, "", ""))

@@ -123,22 +123,30 @@ func (s *Server) listVMs(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	var vms []model.VM
+	if err := s.st.View(c.ctx, func(tx store.Tx) error {
+		vms, err = tx.ListVMs(c.ctx, store.ListOptions{Name: o.Name})
+		return err
+	}); err != nil {
+		return 0, nil, err
+	}
+	// Filter outside the read transaction: the check reads the store itself.
+	var shown []model.VM
+	for _, vm := range vms {
+		if o.Max > 0 && len(shown) >= o.Max {
+			break
+		}
+		ok, err := c.visible(Object{Type: "vm", ID: vm.ID})
+		if err != nil {
+			return 0, nil, err
+		}
+		if ok {
+			shown = append(shown, vm)
+		}
+	}
 	out := ovirt.VMs{VMs: []ovirt.VM{}}
 	err = s.st.View(c.ctx, func(tx store.Tx) error {
-		vms, err := tx.ListVMs(c.ctx, store.ListOptions{Name: o.Name})
-		if err != nil {
-			return err
-		}
-		for _, vm := range vms {
-			if o.Max > 0 && len(out.VMs) >= o.Max {
-				break
-			}
-			if ok, err := c.visible(Object{Type: "vm", ID: vm.ID}); err != nil || !ok {
-				if err != nil {
-					return err
-				}
-				continue
-			}
+		for _, vm := range shown {
 			v, err := s.loadVMView(c, tx, vm)
 			if err != nil {
 				return err

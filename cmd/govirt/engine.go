@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/govirt/govirt/internal/api"
+	"github.com/govirt/govirt/internal/authz"
+	"github.com/govirt/govirt/internal/engine"
+	"github.com/govirt/govirt/internal/store/sqlstore"
+)
+
+type engineFlags struct {
+	db      dbFlags
+	listen  string
+	tlsCert string
+	tlsKey  string
+}
+
+func newEngineCmd(g *globalFlags) *cobra.Command {
+	f := &engineFlags{}
+	cmd := &cobra.Command{
+		Use:   "engine",
+		Short: "Run the engine: the oVirt-compatible REST API, database, permissions and address allocation",
+		Long: `The engine serves /ovirt-engine/api and the SSO endpoint /ovirt-engine/sso.
+
+On first start it creates admin@internal with the password in
+GOVIRT_ADMIN_PASSWORD, or generates one and prints it once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return runEngine(cmd.Context(), f, log, cmd.OutOrStdout())
+		},
+	}
+	fl := cmd.Flags()
+	f.db.register(fl)
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address of the REST API")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "certificate (PEM) to serve HTTPS")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "private key (PEM) of --tls-cert")
+	return cmd
+}
+
+func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Writer) error {
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	st, err := f.db.openStore(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := bootstrapAdmin(ctx, st, out); err != nil {
+		return err
+	}
+	eng := engine.New(engine.Deps{Store: st, Log: log})
+	srv := &http.Server{
+		Handler:           api.New(api.Deps{Engine: eng, Store: st, Auth: api.NewStoreAuth(st), Log: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	lis, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if f.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("engine serving", "url", fmt.Sprintf("%s://%s%s", scheme, lis.Addr(), api.Prefix), "db", f.db.dsn())
+	errc := make(chan error, 1)
+	go func() {
+		if f.tlsCert != "" {
+			errc <- srv.ServeTLS(lis, f.tlsCert, f.tlsKey)
+		} else {
+			errc <- srv.Serve(lis)
+		}
+	}()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	case err := <-errc:
+		return err
+	}
+}
+
+// bootstrapAdmin creates admin@internal on the first start.
+func bootstrapAdmin(ctx context.Context, st *sqlstore.DB, out io.Writer) error {
+	pw := os.Getenv("GOVIRT_ADMIN_PASSWORD")
+	generated := pw == ""
+	if generated {
+		b := make([]byte, 18)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		pw = base64.RawURLEncoding.EncodeToString(b)
+	}
+	created, err := authz.Bootstrap(ctx, st, pw)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin@internal: %w", err)
+	}
+	if created && generated {
+		fmt.Fprintf(out, "Created admin@internal with password: %s\n(shown once; set GOVIRT_ADMIN_PASSWORD to choose it)\n", pw)
+	}
+	return nil
+}
