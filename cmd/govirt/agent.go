@@ -11,13 +11,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/govirt/govirt/internal/agent"
 	"github.com/govirt/govirt/internal/agent/libvirtconn"
 	"github.com/govirt/govirt/internal/agentrpc"
+	"github.com/govirt/govirt/internal/agentserver"
 	"github.com/govirt/govirt/internal/vmspec"
 )
 
@@ -79,33 +79,20 @@ func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	conn, err := libvirtconn.Dial(ctx, f.libvirtSocket, log)
+	r, err := agentserver.Start(ctx, agentserver.Config{
+		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir},
+		Listen: f.listen, Creds: creds, LibvirtSocket: f.libvirtSocket,
+	}, log)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	a, err := agent.New(agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir}, conn, log)
-	if err != nil {
-		return err
-	}
-	lis, err := agentrpc.Listen(f.listen)
-	if err != nil {
-		return err
-	}
-	srv := grpc.NewServer(agentrpc.ServerOptions(creds)...)
-	agentrpc.NewServer(a, log).Register(srv)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
-	log.Info("agent serving", "listen", f.listen, "host_id", hostID, "virt_type", vt)
 	select {
 	case <-ctx.Done():
 		log.Info("agent stopping")
-		srv.GracefulStop()
+		r.Stop()
 		return nil
-	case <-conn.Disconnected():
-		srv.Stop()
-		return errors.New("lost the connection to libvirtd")
-	case err := <-errc:
+	case err := <-r.Done():
+		r.Stop()
 		return err
 	}
 }

@@ -11,21 +11,29 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/govirt/govirt/internal/agent/libvirtconn"
 	"github.com/govirt/govirt/internal/api"
 	"github.com/govirt/govirt/internal/authz"
 	"github.com/govirt/govirt/internal/engine"
+	"github.com/govirt/govirt/internal/hostconn"
+	"github.com/govirt/govirt/internal/localhost"
 	"github.com/govirt/govirt/internal/store/sqlstore"
+	"github.com/govirt/govirt/internal/vmspec"
 )
 
 type engineFlags struct {
-	db      dbFlags
-	listen  string
-	tlsCert string
-	tlsKey  string
+	db            dbFlags
+	listen        string
+	tlsCert       string
+	tlsKey        string
+	localHost     bool
+	virtType      string
+	libvirtSocket string
 }
 
 func newEngineCmd(g *globalFlags) *cobra.Command {
@@ -51,6 +59,9 @@ GOVIRT_ADMIN_PASSWORD, or generates one and prints it once.`,
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address of the REST API")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "certificate (PEM) to serve HTTPS")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "private key (PEM) of --tls-cert")
+	fl.BoolVar(&f.localHost, "local-host", false, "run an agent for this machine in-process and register it as host \"local\"")
+	fl.StringVar(&f.virtType, "virt-type", string(vmspec.VirtKVM), "virtualization type of the local host: kvm, or qemu (TCG) where KVM is unusable")
+	fl.StringVar(&f.libvirtSocket, "libvirt-socket", libvirtconn.DefaultSocket, "libvirtd's socket, for --local-host")
 	return cmd
 }
 
@@ -66,7 +77,24 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 	if err := bootstrapAdmin(ctx, st, out); err != nil {
 		return err
 	}
-	eng := engine.New(engine.Deps{Store: st, Log: log})
+	hosts := hostconn.New(st, nil)
+	defer hosts.Close()
+	eng := engine.New(engine.Deps{Store: st, Hosts: hosts, Log: log})
+	if f.localHost {
+		vt := vmspec.VirtType(f.virtType)
+		if vt != vmspec.VirtKVM && vt != vmspec.VirtQEMU {
+			return fmt.Errorf("--virt-type: %q is neither kvm nor qemu", f.virtType)
+		}
+		stateDir, err := filepath.Abs(f.db.stateDir)
+		if err != nil {
+			return err
+		}
+		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket}, log)
+		if err != nil {
+			return err
+		}
+		defer local.Stop()
+	}
 	srv := &http.Server{
 		Handler:           api.New(api.Deps{Engine: eng, Store: st, Auth: api.NewStoreAuth(st), Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
