@@ -98,8 +98,8 @@ func (s *Server) getAttachment(c *call) (int, any, error) {
 }
 
 // addAttachment attaches an existing disk (by id) or creates the disk the
-// body describes and attaches it; if the attach fails, the new disk goes
-// again, so a refused request changes nothing.
+// body describes and attaches it (the engine checks the attachment before
+// creating the disk, so a refused request changes nothing).
 func (s *Server) addAttachment(c *call) (int, any, error) {
 	var in ovirt.DiskAttachment
 	if err := c.decode(&in); err != nil {
@@ -114,9 +114,11 @@ func (s *Server) addAttachment(c *call) (int, any, error) {
 	}
 	vmID := c.id("id")
 	diskID := in.Disk.ID
-	created := false
 	if diskID != "" {
 		if err := c.require(agAttachDisk, Object{Type: "disk", ID: diskID}); err != nil {
+			return 0, nil, err
+		}
+		if _, err := s.eng.AttachDisk(c.ctx, vmID, diskID, p); err != nil {
 			return 0, nil, err
 		}
 	} else {
@@ -127,19 +129,11 @@ func (s *Server) addAttachment(c *call) (int, any, error) {
 		if err := c.checkNewDisk(dp); err != nil {
 			return 0, nil, err
 		}
-		d, err := s.eng.AddDisk(c.ctx, dp)
+		a, err := s.eng.AddDiskAndAttach(c.ctx, vmID, dp, p)
 		if err != nil {
 			return 0, nil, err
 		}
-		diskID, created = d.ID, true
-	}
-	if _, err := s.eng.AttachDisk(c.ctx, vmID, diskID, p); err != nil {
-		if created {
-			if rerr := s.eng.RemoveDisk(c.ctx, diskID); rerr != nil {
-				s.log.Warn("removing a disk whose attach failed", "disk", diskID, "err", rerr)
-			}
-		}
-		return 0, nil, err
+		diskID = a.DiskID
 	}
 	c.r.SetPathValue("did", diskID)
 	a, err := s.readAttachment(c)

@@ -92,18 +92,12 @@ func validateDisk(action apperr.Action, d model.Disk) error {
 // direct LUN only records where the LUN is.
 func (e *Engine) AddDisk(ctx context.Context, p DiskParams) (model.Disk, error) {
 	const action = apperr.ActionAdd
-	d := model.Disk{ID: e.newID(), StorageType: model.StorageImage, Format: model.FormatCow, Status: model.DiskOK, CreatedAt: e.now()}
-	if p.LUN != nil {
-		d.StorageType, d.Format = model.StorageLUN, ""
-		lun := *p.LUN
-		d.LUN = &lun
-	}
-	p.apply(&d)
-	if err := validateDisk(action, d); err != nil {
+	d, err := e.newDisk(p)
+	if err != nil {
 		return model.Disk{}, err
 	}
 	var sd model.StorageDomain
-	err := e.st.Tx(ctx, func(tx store.Tx) error {
+	err = e.st.Tx(ctx, func(tx store.Tx) error {
 		if !d.IsLUN() {
 			var err error
 			if sd, err = tx.GetStorageDomain(ctx, d.StorageDomainID); err != nil {
@@ -121,6 +115,66 @@ func (e *Engine) AddDisk(ctx context.Context, p DiskParams) (model.Disk, error) 
 		return d, err
 	}
 	return e.createVolume(ctx, d, sd)
+}
+
+// newDisk builds and validates a disk from parameters, without storing it.
+func (e *Engine) newDisk(p DiskParams) (model.Disk, error) {
+	d := model.Disk{ID: e.newID(), StorageType: model.StorageImage, Format: model.FormatCow, Status: model.DiskOK, CreatedAt: e.now()}
+	if p.LUN != nil {
+		d.StorageType, d.Format = model.StorageLUN, ""
+		lun := *p.LUN
+		d.LUN = &lun
+	}
+	p.apply(&d)
+	return d, validateDisk(apperr.ActionAdd, d)
+}
+
+// AddDiskAndAttach creates a disk and attaches it to a VM in one request,
+// as POST /vms/{id}/diskattachments with a new disk does. The attachment is
+// checked against the VM before the disk is created, so a refused attach
+// never reaches a host; if the attach still fails, the new disk goes again.
+func (e *Engine) AddDiskAndAttach(ctx context.Context, vmID string, dp DiskParams, ap AttachParams) (model.DiskAttachment, error) {
+	const action = apperr.ActionAdd
+	d, err := e.newDisk(dp)
+	if err != nil {
+		return model.DiskAttachment{}, err
+	}
+	a := model.DiskAttachment{VMID: vmID, DiskID: d.ID, Interface: model.InterfaceVirtIOSCSI, Active: true}
+	ap.apply(&a)
+	err = e.st.View(ctx, func(tx store.Tx) error {
+		s, err := e.loadVM(ctx, tx, vmID, action, apperr.TypeDisk)
+		if err != nil {
+			return err
+		}
+		s.disks[d.ID] = d
+		if err := attachmentRules(action, s, d, a); err != nil {
+			return err
+		}
+		if !a.Active {
+			return nil
+		}
+		if !s.vm.Status.IsDown() {
+			if err := hotPlugRules(apperr.ActionHotPlug, s, a); err != nil {
+				return err
+			}
+		}
+		return plugLimits(action, s, a.Interface)
+	})
+	if err != nil {
+		return model.DiskAttachment{}, err
+	}
+	created, err := e.AddDisk(ctx, dp)
+	if err != nil {
+		return model.DiskAttachment{}, err
+	}
+	att, err := e.AttachDisk(ctx, vmID, created.ID, ap)
+	if err != nil {
+		if rerr := e.RemoveDisk(ctx, created.ID); rerr != nil {
+			e.log.Warn("removing a disk whose attach failed", "disk", created.ID, "err", rerr)
+		}
+		return model.DiskAttachment{}, err
+	}
+	return att, nil
 }
 
 // createVolume asks a host to create the image, then marks the disk ok, or

@@ -1,0 +1,135 @@
+// Package monitor keeps the engine's view of running VMs true: it polls
+// every up host for the VMs it runs and asks each guest agent which disks
+// the guest sees, and reports both to the engine (status and each
+// attachment's logical_name).
+package monitor
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/govirt/govirt/internal/agentrpc"
+	"github.com/govirt/govirt/internal/engine"
+	"github.com/govirt/govirt/internal/model"
+	"github.com/govirt/govirt/internal/store"
+)
+
+// Clients gives the agent client of a host.
+type Clients interface {
+	Client(ctx context.Context, hostID string) (*agentrpc.Client, error)
+}
+
+// Monitor polls hosts.
+type Monitor struct {
+	Store    store.Store
+	Engine   *engine.Engine
+	Hosts    Clients
+	Log      *slog.Logger
+	Interval time.Duration
+
+	// seenMissing holds VMs a host did not list in the last poll. Only a VM
+	// missing twice in a row is reported down: a list taken just before a
+	// VM started must not stop it.
+	seenMissing map[string]bool
+}
+
+// Run polls until ctx ends.
+func (m *Monitor) Run(ctx context.Context) {
+	if m.Interval <= 0 {
+		m.Interval = 2 * time.Second
+	}
+	t := time.NewTicker(m.Interval)
+	defer t.Stop()
+	for {
+		m.Poll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Poll runs one round over every up host.
+func (m *Monitor) Poll(ctx context.Context) {
+	var hosts []model.Host
+	if err := m.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		hosts, err = tx.ListHosts(ctx, store.ListOptions{})
+		return err
+	}); err != nil {
+		m.Log.Warn("monitor: list hosts", "err", err)
+		return
+	}
+	for _, h := range hosts {
+		if h.Status == model.HostUp {
+			m.pollHost(ctx, h)
+		}
+	}
+}
+
+func (m *Monitor) pollHost(ctx context.Context, h model.Host) {
+	c, err := m.Hosts.Client(ctx, h.ID)
+	if err != nil {
+		m.Log.Warn("monitor: host unreachable", "host", h.Name, "err", err)
+		return
+	}
+	vms, err := c.ListVMs(ctx)
+	if err != nil {
+		m.Log.Warn("monitor: list vms", "host", h.Name, "err", err)
+		return
+	}
+	running := map[string]bool{}
+	for _, vm := range vms {
+		running[vm.ID] = true
+	}
+	report := m.graceMissing(ctx, h.ID, running)
+	if err := m.Engine.ReportRunning(ctx, h.ID, report); err != nil {
+		m.Log.Warn("monitor: report running vms", "host", h.Name, "err", err)
+	}
+	for id := range running {
+		disks, err := c.GuestDisks(ctx, id)
+		if err != nil {
+			continue // no guest agent (yet): names stay as they are
+		}
+		gd := make([]engine.GuestDisk, len(disks))
+		for i, d := range disks {
+			gd[i] = engine.GuestDisk{Name: d.Name, Serial: d.Serial}
+		}
+		if err := m.Engine.ReportGuestDisks(ctx, id, gd); err != nil {
+			m.Log.Warn("monitor: report guest disks", "vm", id, "err", err)
+		}
+	}
+}
+
+// graceMissing returns running plus the engine's VMs on the host that are
+// missing from it for the first time, and remembers those.
+func (m *Monitor) graceMissing(ctx context.Context, hostID string, running map[string]bool) map[string]bool {
+	if m.seenMissing == nil {
+		m.seenMissing = map[string]bool{}
+	}
+	out := map[string]bool{}
+	for id := range running {
+		out[id] = true
+		delete(m.seenMissing, id)
+	}
+	var vms []model.VM
+	_ = m.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		vms, err = tx.ListVMs(ctx, store.ListOptions{})
+		return err
+	})
+	for _, vm := range vms {
+		if vm.HostID != hostID || running[vm.ID] {
+			continue
+		}
+		if !m.seenMissing[vm.ID] {
+			m.seenMissing[vm.ID] = true
+			out[vm.ID] = true
+		} else {
+			delete(m.seenMissing, vm.ID)
+		}
+	}
+	return out
+}
