@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,3 +125,5 @@ func Context(t *testing.T, max time.Duration) context.Context {
 func UniqueName(t *testing.T) string {
 	return fmt.Sprintf("e2e-%s-%d-%d", sanitize(t.Name()), os.Getpid(), time.Now().UnixNano()%1e6)
 }
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

@@ -1,0 +1,184 @@
+package e2eutil
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/govirt/govirt/internal/agentrpc"
+)
+
+// EngineProc is a real `govirt engine --local-host --virt-type qemu` process.
+type EngineProc struct {
+	URL      string // http://127.0.0.1:PORT
+	StateDir string
+	Token    string
+	cmd      *exec.Cmd
+	logPath  string
+}
+
+// EngineOptions change how StartEngine runs the engine.
+type EngineOptions struct {
+	DB string // empty: SQLite in the state dir
+}
+
+// AdminPassword is admin@internal's password in end-to-end tests.
+const AdminPassword = "e2e-admin-password"
+
+// StartEngine runs an engine with a local host and logs in as admin.
+func StartEngine(t *testing.T, opts EngineOptions) *EngineProc {
+	t.Helper()
+	dir := SharedDir(t)
+	addr := freeAddr(t)
+	p := &EngineProc{URL: "http://" + addr, StateDir: filepath.Join(dir, "state"), logPath: filepath.Join(dir, "engine.log")}
+	args := []string{"engine", "--local-host", "--virt-type", "qemu", "--state-dir", p.StateDir, "--listen", addr, "--log-level", "debug"}
+	if opts.DB != "" {
+		args = append(args, "--db", opts.DB)
+	}
+	logf, err := os.Create(p.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(Binary(t), args...)
+	p.cmd.Env = append(os.Environ(), "GOVIRT_ADMIN_PASSWORD="+AdminPassword)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(p.logPath)
+			t.Logf("engine log (last 6 KiB):\n%s", tail(b, 6144))
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if tok, err := p.login(); err == nil {
+			p.Token = tok
+			return p
+		} else if time.Now().After(deadline) {
+			b, _ := os.ReadFile(p.logPath)
+			t.Fatalf("engine never answered: %v\n%s", err, b)
+		}
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(p.logPath)
+			t.Fatalf("engine exited: %v\n%s", err, b)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := netListen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (p *EngineProc) login() (string, error) {
+	form := url.Values{"grant_type": {"password"}, "username": {"admin@internal"}, "password": {AdminPassword}, "scope": {"ovirt-app-api"}}
+	resp, err := http.PostForm(p.URL+"/ovirt-engine/sso/oauth/token", form)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.AccessToken == "" {
+		return "", fmt.Errorf("login: status %d: %v", resp.StatusCode, err)
+	}
+	return out.AccessToken, nil
+}
+
+// Do sends an XML request to the API and decodes an XML answer into out
+// (when out is not nil and the status is 2xx). It returns the status and
+// the raw body.
+func (p *EngineProc) Do(ctx context.Context, method, path string, in, out any) (int, string, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := xml.Marshal(in)
+		if err != nil {
+			return 0, "", err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.URL+"/ovirt-engine/api"+path, body)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.Token)
+	req.Header.Set("Content-Type", "application/xml")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode/100 == 2 && len(raw) > 0 {
+		if err := xml.Unmarshal(raw, out); err != nil {
+			return resp.StatusCode, string(raw), err
+		}
+	}
+	return resp.StatusCode, string(raw), nil
+}
+
+// MustDo is Do that fails the test unless the status is want.
+func (p *EngineProc) MustDo(ctx context.Context, t *testing.T, want int, method, path string, in, out any) string {
+	t.Helper()
+	st, raw, err := p.Do(ctx, method, path, in, out)
+	if err != nil || st != want {
+		t.Fatalf("%s %s: status %d (want %d), err %v\n%s", method, path, st, want, err, raw)
+	}
+	return raw
+}
+
+// Agent dials the engine's in-process local agent.
+func (p *EngineProc) Agent(ctx context.Context, t *testing.T) *agentrpc.Client {
+	t.Helper()
+	c, err := agentrpc.Dial(ctx, "unix://"+filepath.Join(p.StateDir, "run", "agent.sock"), nil)
+	if err != nil {
+		t.Fatalf("dial the local agent: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// ConsolePath is the serial console log of a VM on the local host.
+func (p *EngineProc) ConsolePath(vmID string) string {
+	return filepath.Join(p.StateDir, "agent", "console", vmID+".log")
+}
+
+// StorageDir is the local storage domain's directory.
+func (p *EngineProc) StorageDir() string { return filepath.Join(p.StateDir, "storage", "local") }
+
+// Log returns the engine's log so far.
+func (p *EngineProc) Log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return strings.TrimSpace(string(b))
+}
