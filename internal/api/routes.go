@@ -116,5 +116,56 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/operatingsystems", handle: s.listOperatingSystems},
 		{method: "GET", path: "/operatingsystems/{id}", handle: s.getOperatingSystem},
 		{method: "GET", path: "/events", handle: s.listEvents},
+
+		{method: "GET", path: "/users", handle: s.listUsers},
+		{method: "POST", path: "/users", group: agManipulateUsers, handle: s.addUser},
+		{method: "GET", path: "/users/{id}", handle: s.getUser},
+		{method: "PUT", path: "/users/{id}", bodyChecks: "the user themself, or MANIPULATE_USERS on System", handle: s.updateUser},
+		{method: "DELETE", path: "/users/{id}", group: agManipulateUsers, handle: s.removeUser},
+
+		{method: "GET", path: "/roles", handle: s.listRoles},
+		{method: "POST", path: "/roles", group: agManipulateRoles, handle: s.addRole},
+		{method: "GET", path: "/roles/{id}", handle: s.getRole},
+		{method: "PUT", path: "/roles/{id}", group: agManipulateRoles, handle: s.updateRole},
+		{method: "DELETE", path: "/roles/{id}", group: agManipulateRoles, handle: s.removeRole},
+		{method: "GET", path: "/roles/{id}/permits", handle: s.listPermits},
+		{method: "POST", path: "/roles/{id}/permits", group: agManipulateRoles, handle: s.addPermit},
+		{method: "GET", path: "/roles/{id}/permits/{pid}", handle: s.getPermit},
+		{method: "DELETE", path: "/roles/{id}/permits/{pid}", group: agManipulateRoles, handle: s.removePermit},
+
+		{method: "GET", path: "/permissions", handle: s.listPermissions(systemPerms)},
+		{method: "POST", path: "/permissions", group: agManipulatePerms, bodyChecks: "every action group of the role, on the object", handle: s.addPermission(systemPerms)},
+		{method: "GET", path: "/permissions/{pid}", handle: s.getPermission(systemPerms)},
+		{method: "DELETE", path: "/permissions/{pid}", group: agManipulatePerms, bodyChecks: "every action group of the role, on the object", handle: s.removePermission(systemPerms)},
+
+		{method: "GET", path: "/vms/{id}/permissions", handle: s.listPermissions(vmPerms)},
+		{method: "POST", path: "/vms/{id}/permissions", group: agManipulatePerms, on: onVM, bodyChecks: "every action group of the role, on the object", handle: s.addPermission(vmPerms)},
+		{method: "GET", path: "/vms/{id}/permissions/{pid}", handle: s.getPermission(vmPerms)},
+		{method: "DELETE", path: "/vms/{id}/permissions/{pid}", group: agManipulatePerms, on: onVM, bodyChecks: "every action group of the role, on the object", handle: s.removePermission(vmPerms)},
+
+		{method: "GET", path: "/disks/{id}/permissions", handle: s.listPermissions(diskPerms)},
+		{method: "POST", path: "/disks/{id}/permissions", group: agManipulatePerms, on: onDisk, bodyChecks: "every action group of the role, on the object", handle: s.addPermission(diskPerms)},
+		{method: "GET", path: "/disks/{id}/permissions/{pid}", handle: s.getPermission(diskPerms)},
+		{method: "DELETE", path: "/disks/{id}/permissions/{pid}", group: agManipulatePerms, on: onDisk, bodyChecks: "every action group of the role, on the object", handle: s.removePermission(diskPerms)},
+
+		{method: "GET", path: "/clusters/{id}/permissions", handle: s.listPermissions(clusterPerms)},
+		{method: "POST", path: "/clusters/{id}/permissions", group: agManipulatePerms, on: onCluster, bodyChecks: "every action group of the role, on the object", handle: s.addPermission(clusterPerms)},
+		{method: "GET", path: "/clusters/{id}/permissions/{pid}", handle: s.getPermission(clusterPerms)},
+		{method: "DELETE", path: "/clusters/{id}/permissions/{pid}", group: agManipulatePerms, on: onCluster, bodyChecks: "every action group of the role, on the object", handle: s.removePermission(clusterPerms)},
+
+		{method: "GET", path: "/datacenters/{id}/permissions", handle: s.listPermissions(dataCenterPerms)},
+		{method: "POST", path: "/datacenters/{id}/permissions", group: agManipulatePerms, on: onDC, bodyChecks: "every action group of the role, on the object", handle: s.addPermission(dataCenterPerms)},
+		{method: "GET", path: "/datacenters/{id}/permissions/{pid}", handle: s.getPermission(dataCenterPerms)},
+		{method: "DELETE", path: "/datacenters/{id}/permissions/{pid}", group: agManipulatePerms, on: onDC, bodyChecks: "every action group of the role, on the object", handle: s.removePermission(dataCenterPerms)},
+
+		{method: "GET", path: "/storagedomains/{id}/permissions", handle: s.listPermissions(storageDomainPerms)},
+		{method: "POST", path: "/storagedomains/{id}/permissions", group: agManipulatePerms, on: onSD, bodyChecks: "every action group of the role, on the object", handle: s.addPermission(storageDomainPerms)},
+		{method: "GET", path: "/storagedomains/{id}/permissions/{pid}", handle: s.getPermission(storageDomainPerms)},
+		{method: "DELETE", path: "/storagedomains/{id}/permissions/{pid}", group: agManipulatePerms, on: onSD, bodyChecks: "every action group of the role, on the object", handle: s.removePermission(storageDomainPerms)},
+
+		{method: "GET", path: "/hosts/{id}/permissions", handle: s.listPermissions(hostPerms)},
+		{method: "POST", path: "/hosts/{id}/permissions", group: agManipulatePerms, on: onHost, bodyChecks: "every action group of the role, on the object", handle: s.addPermission(hostPerms)},
+		{method: "GET", path: "/hosts/{id}/permissions/{pid}", handle: s.getPermission(hostPerms)},
+		{method: "DELETE", path: "/hosts/{id}/permissions/{pid}", group: agManipulatePerms, on: onHost, bodyChecks: "every action group of the role, on the object", handle: s.removePermission(hostPerms)},
 	}
 }

@@ -200,6 +200,8 @@ func typeOf(o Object) apperr.Type {
 		return apperr.TypeStorageDomain
 	case "host":
 		return apperr.TypeHost
+	case "system":
+		return "System"
 	}
 	return "object"
 }

@@ -189,7 +189,7 @@ func (e *Engine) createVolume(ctx context.Context, d model.Disk, sd model.Storag
 	}
 	final := e.st.Tx(ctx, func(tx store.Tx) error {
 		if err != nil {
-			return tx.DeleteDisk(ctx, d.ID)
+			return deleteWithPermissions(ctx, tx, store.ObjectDisk, d.ID, tx.DeleteDisk)
 		}
 		d.Status = model.DiskOK
 		if err := tx.UpdateDisk(ctx, d); err != nil {

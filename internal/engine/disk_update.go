@@ -121,7 +121,7 @@ func (e *Engine) RemoveDisk(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		if err := tx.DeleteDisk(ctx, id); err != nil {
+		if err := deleteWithPermissions(ctx, tx, store.ObjectDisk, id, tx.DeleteDisk); err != nil {
 			return err
 		}
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_REMOVE_DISK", DiskID: id,

@@ -205,7 +205,7 @@ func (e *Engine) RemoveHost(ctx context.Context, id string) error {
 				return apperr.New(apperr.HostHasRunningVMs, action, typ)
 			}
 		}
-		if err := tx.DeleteHost(ctx, id); err != nil {
+		if err := deleteWithPermissions(ctx, tx, store.ObjectHost, id, tx.DeleteHost); err != nil {
 			return err
 		}
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_REMOVE_VDS",
@@ -228,20 +228,20 @@ func removeEmpty(err error, id, key string, action apperr.Action, typ apperr.Typ
 // RemoveDataCenter deletes an empty data center.
 func (e *Engine) RemoveDataCenter(ctx context.Context, id string) error {
 	return e.st.Tx(ctx, func(tx store.Tx) error {
-		return removeEmpty(tx.DeleteDataCenter(ctx, id), id, apperr.DataCenterNotEmpty, apperr.ActionRemove, apperr.TypeDataCenter, "clusters or storage domains")
+		return removeEmpty(deleteWithPermissions(ctx, tx, store.ObjectDataCenter, id, tx.DeleteDataCenter), id, apperr.DataCenterNotEmpty, apperr.ActionRemove, apperr.TypeDataCenter, "clusters or storage domains")
 	})
 }
 
 // RemoveCluster deletes a cluster without hosts or VMs.
 func (e *Engine) RemoveCluster(ctx context.Context, id string) error {
 	return e.st.Tx(ctx, func(tx store.Tx) error {
-		return removeEmpty(tx.DeleteCluster(ctx, id), id, apperr.ClusterNotEmpty, apperr.ActionRemove, apperr.TypeCluster, "hosts or VMs")
+		return removeEmpty(deleteWithPermissions(ctx, tx, store.ObjectCluster, id, tx.DeleteCluster), id, apperr.ClusterNotEmpty, apperr.ActionRemove, apperr.TypeCluster, "hosts or VMs")
 	})
 }
 
 // RemoveStorageDomain deletes a storage domain that holds no disk.
 func (e *Engine) RemoveStorageDomain(ctx context.Context, id string) error {
 	return e.st.Tx(ctx, func(tx store.Tx) error {
-		return removeEmpty(tx.DeleteStorageDomain(ctx, id), id, apperr.StorageDomainNotEmpty, apperr.ActionRemove, apperr.TypeStorageDomain, "")
+		return removeEmpty(deleteWithPermissions(ctx, tx, store.ObjectStorageDomain, id, tx.DeleteStorageDomain), id, apperr.StorageDomainNotEmpty, apperr.ActionRemove, apperr.TypeStorageDomain, "")
 	})
 }

@@ -123,7 +123,7 @@ func (e *Engine) DetachDisk(ctx context.Context, vmID, diskID string, removeDisk
 			if err != nil || len(others) > 0 {
 				return err
 			}
-			if err := tx.DeleteDisk(ctx, diskID); err != nil {
+			if err := deleteWithPermissions(ctx, tx, store.ObjectDisk, diskID, tx.DeleteDisk); err != nil {
 				return err
 			}
 			removed = &d

@@ -130,3 +130,13 @@ func (s *vmState) pciDevices() PCIDevices {
 		VirtioSerial:    true, // the guest agent channel
 	}
 }
+
+// deleteWithPermissions deletes an object and the permissions granted on
+// it, which the database cannot cascade (object ids are not foreign keys).
+func deleteWithPermissions(ctx context.Context, tx store.Tx, typ store.ObjectType, id string, del func(context.Context, string) error) error {
+	if err := del(ctx, id); err != nil {
+		return err
+	}
+	_, err := tx.DeletePermissionsOnObject(ctx, typ, id)
+	return err
+}

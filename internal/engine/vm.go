@@ -175,7 +175,7 @@ func (e *Engine) RemoveVM(ctx context.Context, id string, removeDisks bool) erro
 		if !s.vm.Status.IsDown() {
 			return apperr.New(apperr.VMIsNotDown, action, apperr.TypeVM)
 		}
-		if err := tx.DeleteVM(ctx, id); err != nil { // cascades attachments and devices
+		if err := deleteWithPermissions(ctx, tx, store.ObjectVM, id, tx.DeleteVM); err != nil { // cascades attachments and devices
 			return err
 		}
 		if removeDisks {
@@ -187,7 +187,7 @@ func (e *Engine) RemoveVM(ctx context.Context, id string, removeDisks bool) erro
 				if len(others) > 0 {
 					continue
 				}
-				if err := tx.DeleteDisk(ctx, d.ID); err != nil {
+				if err := deleteWithPermissions(ctx, tx, store.ObjectDisk, d.ID, tx.DeleteDisk); err != nil {
 					return err
 				}
 				if !d.IsLUN() {
