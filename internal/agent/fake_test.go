@@ -107,6 +107,13 @@ func (h *fakeHV) AttachDevice(_ context.Context, uuid, xml string) error {
 	return nil
 }
 
+func (h *fakeHV) UpdateDevice(_ context.Context, uuid, xml string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.record("update %s", uuid)
+	return nil
+}
+
 func (h *fakeHV) DetachDeviceAlias(_ context.Context, uuid, alias string) error {
 	h.mu.Lock()
 	h.record("detach %s %s", uuid, alias)

@@ -201,3 +201,30 @@ func (a *Agent) waitRemoved(ctx context.Context, vmID, alias string, evs <-chan 
 		}
 	}
 }
+
+// ChangeMedia inserts, changes or ejects (no file source) the media of a
+// running VM's CD-ROM. A VM without that drive gets it hot-plugged.
+func (a *Agent) ChangeMedia(ctx context.Context, vmID string, d vmspec.Disk) error {
+	if d.Device != vmspec.DeviceCDROM {
+		return fmt.Errorf("%w: disk %s is not a cdrom", vmspec.ErrInvalid, d.ID)
+	}
+	live, err := a.owned(ctx, vmID)
+	if err != nil {
+		return err
+	}
+	if !hasAlias(live, d.Alias()) {
+		return a.HotPlugDisk(ctx, vmID, d)
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	x, err := domxml.DiskXML(d, a.xmlOptions(vmID))
+	if err != nil {
+		return err
+	}
+	if err := a.hv.UpdateDevice(ctx, vmID, x); err != nil {
+		return fmt.Errorf("change media of %s: %w", d.TargetDev, err)
+	}
+	a.log.Info("cdrom media changed", "vm", vmID, "media", d.File != nil)
+	return nil
+}

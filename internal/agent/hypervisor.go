@@ -21,6 +21,8 @@ type Hypervisor interface {
 	Destroy(ctx context.Context, uuid string) error
 	// AttachDevice hot-plugs device XML into the live domain.
 	AttachDevice(ctx context.Context, uuid, xml string) error
+	// UpdateDevice changes a live device, such as a CD-ROM's media.
+	UpdateDevice(ctx context.Context, uuid, xml string) error
 	// DetachDeviceAlias asks for a live device to be removed; removal is
 	// complete only when a DeviceRemoved event arrives.
 	DetachDeviceAlias(ctx context.Context, uuid, alias string) error

@@ -185,6 +185,14 @@ func (c *Client) HotPlugDisk(ctx context.Context, vmID string, d vmspec.Disk) er
 	return nil
 }
 
+// ChangeMedia inserts, changes or ejects a running VM's CD-ROM media.
+func (c *Client) ChangeMedia(ctx context.Context, vmID string, d vmspec.Disk) error {
+	if _, err := c.rpc.ChangeMedia(ctx, &pb.HotPlugDiskRequest{VmId: vmID, Disk: diskToPB(d)}); err != nil {
+		return wrap("ChangeMedia", err)
+	}
+	return nil
+}
+
 // HotUnplugDisk detaches a disk and waits up to timeout (0: the agent's
 // default) for the guest to let go; ctx must outlive timeout.
 func (c *Client) HotUnplugDisk(ctx context.Context, vmID, diskID string, timeout time.Duration) error {

@@ -84,6 +84,10 @@ func (f *fake) HotPlugDisk(_ context.Context, vmID string, d vmspec.Disk) error 
 	return f.record("HotPlugDisk", vmID, d)
 }
 
+func (f *fake) ChangeMedia(_ context.Context, vmID string, d vmspec.Disk) error {
+	return f.record("ChangeMedia", vmID, d)
+}
+
 func (f *fake) HotUnplugDisk(_ context.Context, vmID, diskID string, timeout time.Duration) error {
 	return f.record("HotUnplugDisk", vmID, diskID, timeout)
 }

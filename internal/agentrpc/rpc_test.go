@@ -95,6 +95,11 @@ func exerciseAll(t *testing.T, c *Client, f *fake) {
 		check(c.HotPlugDisk(ctx, "a", d))
 		wantCall("HotPlugDisk", "a", d)
 	})
+	t.Run("ChangeMedia", func(t *testing.T) {
+		d := fullVM().Disks[1]
+		check(c.ChangeMedia(ctx, "a", d))
+		wantCall("ChangeMedia", "a", d)
+	})
 	t.Run("HotUnplugDisk", func(t *testing.T) {
 		check(c.HotUnplugDisk(ctx, "a", "d1", 5*time.Second))
 		wantCall("HotUnplugDisk", "a", "d1", 5*time.Second)

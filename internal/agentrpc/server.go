@@ -29,6 +29,7 @@ type Service interface {
 	ListVMs(ctx context.Context) ([]agent.VMStatus, error)
 	LiveVM(ctx context.Context, id string) (agent.LiveVM, error)
 	HotPlugDisk(ctx context.Context, vmID string, d vmspec.Disk) error
+	ChangeMedia(ctx context.Context, vmID string, d vmspec.Disk) error
 	HotUnplugDisk(ctx context.Context, vmID, diskID string, timeout time.Duration) error
 	HotPlugController(ctx context.Context, vmID string, c vmspec.Controller) error
 	GuestDisks(ctx context.Context, vmID string) ([]agent.GuestDisk, error)
@@ -167,6 +168,18 @@ func (s *Server) HotPlugDisk(ctx context.Context, req *pb.HotPlugDiskRequest) (*
 	}
 	if err != nil {
 		return nil, s.fail(ctx, "HotPlugDisk", err)
+	}
+	return &pb.HotPlugDiskReply{}, nil
+}
+
+// ChangeMedia changes a CD-ROM's media.
+func (s *Server) ChangeMedia(ctx context.Context, req *pb.HotPlugDiskRequest) (*pb.HotPlugDiskReply, error) {
+	d, err := diskFromPB(req.GetDisk())
+	if err == nil {
+		err = s.svc.ChangeMedia(ctx, req.GetVmId(), d)
+	}
+	if err != nil {
+		return nil, s.fail(ctx, "ChangeMedia", err)
 	}
 	return &pb.HotPlugDiskReply{}, nil
 }

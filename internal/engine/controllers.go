@@ -54,6 +54,12 @@ func (s *vmState) allocator() (*scsi.Allocator, error) {
 		if d.Type != model.DeviceTypeDisk {
 			continue
 		}
+		if d.ID == CDROMID {
+			if d.Address != nil {
+				slots = append(slots, scsi.Slot{ID: d.ID, Addr: d.Address, Plugged: d.Plugged})
+			}
+			continue
+		}
 		a, ok := s.attachment(d.ID)
 		if !ok || a.Interface != model.InterfaceVirtIOSCSI {
 			continue
@@ -66,6 +72,11 @@ func (s *vmState) allocator() (*scsi.Allocator, error) {
 // rebuildControllers replaces the VM's controller rows by want (nil: none)
 // and moves disks whose controller disappears, keeping every other address.
 func (e *Engine) rebuildControllers(ctx context.Context, tx store.Tx, s *vmState, want []model.ControllerSpec) error {
+	if len(want) == 0 {
+		if err := e.moveCDROMToIDE(ctx, tx, s); err != nil {
+			return err
+		}
+	}
 	alloc, err := s.allocator()
 	if err != nil {
 		return err
@@ -103,5 +114,22 @@ func (e *Engine) rebuildControllers(ctx context.Context, tx store.Tx, s *vmState
 		}
 		s.devices[i] = d
 	}
+	return nil
+}
+
+// moveCDROMToIDE puts a virtio-scsi CD-ROM on IDE when the VM loses its
+// controllers, keeping its media.
+func (e *Engine) moveCDROMToIDE(ctx context.Context, tx store.Tx, s *vmState) error {
+	d, ok := s.cdrom()
+	if !ok || d.Address == nil {
+		return nil
+	}
+	used := s.pluggedNames()
+	delete(used, d.TargetDev)
+	d.Address, d.TargetDev = nil, nextDeviceName(scsi.PrefixIDE, used)
+	if err := tx.UpdateDevice(ctx, d); err != nil {
+		return err
+	}
+	s.setDevice(d)
 	return nil
 }

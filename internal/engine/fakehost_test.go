@@ -100,6 +100,14 @@ func (h *fakeHost) HotPlugController(_ context.Context, vmID string, c vmspec.Co
 	return h.record("HotPlugController", "%s %d", vmID, c.Index)
 }
 
+func (h *fakeHost) ChangeMedia(_ context.Context, vmID string, d vmspec.Disk) error {
+	media := ""
+	if d.File != nil {
+		media = d.File.VolumeID
+	}
+	return h.record("ChangeMedia", "%s %s", vmID, media)
+}
+
 func (h *fakeHost) CreateVolume(_ context.Context, v agent.Volume) (string, error) {
 	return v.DomainDir + "/" + v.VolumeID, h.record("CreateVolume", "%s", v.VolumeID)
 }

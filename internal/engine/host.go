@@ -17,6 +17,7 @@ type Host interface {
 	HotPlugDisk(ctx context.Context, vmID string, d vmspec.Disk) error
 	HotUnplugDisk(ctx context.Context, vmID, diskID string, timeout time.Duration) error
 	HotPlugController(ctx context.Context, vmID string, c vmspec.Controller) error
+	ChangeMedia(ctx context.Context, vmID string, d vmspec.Disk) error
 	CreateVolume(ctx context.Context, v agent.Volume) (string, error)
 	RemoveVolume(ctx context.Context, v agent.Volume) error
 }

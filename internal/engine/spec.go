@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/govirt/govirt/internal/model"
 	"github.com/govirt/govirt/internal/store"
@@ -13,6 +14,14 @@ import (
 // storageDomainsOf loads the storage domains of a VM's image disks.
 func storageDomainsOf(ctx context.Context, tx store.Tx, s *vmState) (map[string]model.StorageDomain, error) {
 	out := map[string]model.StorageDomain{}
+	if cd, ok := s.cdrom(); ok && cd.Media != "" {
+		sdID, _, _ := strings.Cut(cd.Media, "/")
+		sd, err := tx.GetStorageDomain(ctx, sdID)
+		if err != nil {
+			return nil, fmt.Errorf("storage domain of the cdrom: %w", err)
+		}
+		out[sd.ID] = sd
+	}
 	for _, d := range s.disks {
 		if d.IsLUN() || out[d.StorageDomainID].ID != "" {
 			continue
@@ -38,6 +47,11 @@ func buildSpec(s *vmState, domains map[string]model.StorageDomain, virtType vmsp
 	perController := map[int]int{}
 	for _, dev := range s.devices {
 		if dev.Type != model.DeviceTypeDisk || !dev.Plugged {
+			continue
+		}
+		if dev.ID == CDROMID {
+			sdID, _, _ := strings.Cut(dev.Media, "/")
+			vm.Disks = append(vm.Disks, cdromSpec(dev, domains[sdID]))
 			continue
 		}
 		a, ok := s.attachment(dev.ID)

@@ -142,6 +142,9 @@ type VmDevice struct {
 	BootOrder int
 	// Controller holds a virtio-scsi controller's settings.
 	Controller *ControllerSpec
+	// Media is a CD-ROM's ISO: "<storage domain id>/<file>", empty when
+	// the drive is empty.
+	Media string
 }
 
 // ControllerSpec is a virtio-scsi controller's index, queues and I/O thread.

@@ -159,3 +159,45 @@ func TestEngineOnPostgreSQL(t *testing.T) {
 		t.Errorf("after shutdown: %+v", out.VM)
 	}
 }
+
+func TestEngineSCSICDROMMediaChanges(t *testing.T) {
+	t.Parallel()
+	ctx := e2eutil.Context(t, 8*time.Minute)
+	e := e2eutil.StartEngine(t, e2eutil.EngineOptions{})
+	for name, size := range map[string]int64{"first.iso": 2 << 20, "second.iso": 6 << 20} {
+		if err := os.WriteFile(e.StorageDir()+"/"+name, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vm := engineVM(ctx, t, e, true)
+	cdrom := "/vms/" + vm.ID + "/cdroms/00000000-0000-0000-0000-000000000000"
+	e.MustDo(ctx, t, http.StatusOK, "PUT", cdrom, ovirt.Cdrom{File: &ovirt.File{ID: "first.iso"}}, nil)
+	startVM(ctx, t, e, vm.ID)
+	sr := func(size uint64) func(testguest.Inventory) bool {
+		return func(inv testguest.Inventory) bool {
+			for _, d := range inv.Disks {
+				if strings.HasPrefix(d.Name, "sr") && d.Size == size {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if _, err := testguest.WaitInventory(ctx, e.ConsolePath(vm.ID), sr(2<<20)); err != nil {
+		t.Fatal(err)
+	}
+	// Change the media of the running guest.
+	var out ovirt.Cdrom
+	e.MustDo(ctx, t, http.StatusOK, "PUT", cdrom+"?current=true", ovirt.Cdrom{File: &ovirt.File{ID: "second.iso"}}, &out)
+	if out.File == nil || out.File.ID != "second.iso" {
+		t.Errorf("cdrom after change: %+v", out)
+	}
+	if _, err := testguest.WaitInventory(ctx, e.ConsolePath(vm.ID), sr(6<<20)); err != nil {
+		t.Fatal(err)
+	}
+	// An ISO outside the storage domain is refused.
+	st, raw, _ := e.Do(ctx, "PUT", cdrom+"?current=true", ovirt.Cdrom{File: &ovirt.File{ID: "../../../etc/passwd"}}, nil)
+	if st != http.StatusBadRequest {
+		t.Errorf("escaping ISO: %d %s", st, raw)
+	}
+}

@@ -150,6 +150,15 @@ func (c *Conn) AttachDevice(_ context.Context, id, xml string) error {
 	return mapErr(c.l.DomainAttachDeviceFlags(dom, xml, uint32(libvirt.DomainAffectLive)))
 }
 
+// UpdateDevice implements agent.Hypervisor.
+func (c *Conn) UpdateDevice(_ context.Context, id, xml string) error {
+	dom, err := c.lookup(id)
+	if err != nil {
+		return err
+	}
+	return mapErr(c.l.DomainUpdateDeviceFlags(dom, xml, libvirt.DomainDeviceModifyLive))
+}
+
 // DetachDeviceAlias implements agent.Hypervisor.
 func (c *Conn) DetachDeviceAlias(_ context.Context, id, alias string) error {
 	dom, err := c.lookup(id)

@@ -2627,7 +2627,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x14EVENT_KIND_LIFECYCLE\x10\x01\x12\x1d\n" +
 	"\x19EVENT_KIND_DEVICE_REMOVED\x10\x02\x12$\n" +
 	" EVENT_KIND_DEVICE_REMOVAL_FAILED\x10\x03\x12\x1e\n" +
-	"\x1aEVENT_KIND_AGENT_CONNECTED\x10\x042\x8b\t\n" +
+	"\x1aEVENT_KIND_AGENT_CONNECTED\x10\x042\xe2\t\n" +
 	"\x05Agent\x12@\n" +
 	"\x04Ping\x12\x1c.govirt.agent.v1.PingRequest\x1a\x1a.govirt.agent.v1.PingReply\x12I\n" +
 	"\aStartVM\x12\x1f.govirt.agent.v1.StartVMRequest\x1a\x1d.govirt.agent.v1.StartVMReply\x12R\n" +
@@ -2636,7 +2636,8 @@ const file_agent_proto_rawDesc = "" +
 	"\tDestroyVM\x12!.govirt.agent.v1.DestroyVMRequest\x1a\x1f.govirt.agent.v1.DestroyVMReply\x12I\n" +
 	"\aListVMs\x12\x1f.govirt.agent.v1.ListVMsRequest\x1a\x1d.govirt.agent.v1.ListVMsReply\x12G\n" +
 	"\tGetLiveVM\x12!.govirt.agent.v1.GetLiveVMRequest\x1a\x17.govirt.agent.v1.LiveVM\x12U\n" +
-	"\vHotPlugDisk\x12#.govirt.agent.v1.HotPlugDiskRequest\x1a!.govirt.agent.v1.HotPlugDiskReply\x12[\n" +
+	"\vHotPlugDisk\x12#.govirt.agent.v1.HotPlugDiskRequest\x1a!.govirt.agent.v1.HotPlugDiskReply\x12U\n" +
+	"\vChangeMedia\x12#.govirt.agent.v1.HotPlugDiskRequest\x1a!.govirt.agent.v1.HotPlugDiskReply\x12[\n" +
 	"\rHotUnplugDisk\x12%.govirt.agent.v1.HotUnplugDiskRequest\x1a#.govirt.agent.v1.HotUnplugDiskReply\x12g\n" +
 	"\x11HotPlugController\x12).govirt.agent.v1.HotPlugControllerRequest\x1a'.govirt.agent.v1.HotPlugControllerReply\x12R\n" +
 	"\n" +
@@ -2732,29 +2733,31 @@ var file_agent_proto_depIdxs = []int32{
 	17, // 24: govirt.agent.v1.Agent.ListVMs:input_type -> govirt.agent.v1.ListVMsRequest
 	20, // 25: govirt.agent.v1.Agent.GetLiveVM:input_type -> govirt.agent.v1.GetLiveVMRequest
 	23, // 26: govirt.agent.v1.Agent.HotPlugDisk:input_type -> govirt.agent.v1.HotPlugDiskRequest
-	25, // 27: govirt.agent.v1.Agent.HotUnplugDisk:input_type -> govirt.agent.v1.HotUnplugDiskRequest
-	27, // 28: govirt.agent.v1.Agent.HotPlugController:input_type -> govirt.agent.v1.HotPlugControllerRequest
-	29, // 29: govirt.agent.v1.Agent.GuestDisks:input_type -> govirt.agent.v1.GuestDisksRequest
-	32, // 30: govirt.agent.v1.Agent.GuestExec:input_type -> govirt.agent.v1.GuestExecRequest
-	35, // 31: govirt.agent.v1.Agent.CreateVolume:input_type -> govirt.agent.v1.CreateVolumeRequest
-	37, // 32: govirt.agent.v1.Agent.RemoveVolume:input_type -> govirt.agent.v1.RemoveVolumeRequest
-	39, // 33: govirt.agent.v1.Agent.WatchEvents:input_type -> govirt.agent.v1.WatchRequest
-	3,  // 34: govirt.agent.v1.Agent.Ping:output_type -> govirt.agent.v1.PingReply
-	12, // 35: govirt.agent.v1.Agent.StartVM:output_type -> govirt.agent.v1.StartVMReply
-	14, // 36: govirt.agent.v1.Agent.ShutdownVM:output_type -> govirt.agent.v1.ShutdownVMReply
-	16, // 37: govirt.agent.v1.Agent.DestroyVM:output_type -> govirt.agent.v1.DestroyVMReply
-	18, // 38: govirt.agent.v1.Agent.ListVMs:output_type -> govirt.agent.v1.ListVMsReply
-	21, // 39: govirt.agent.v1.Agent.GetLiveVM:output_type -> govirt.agent.v1.LiveVM
-	24, // 40: govirt.agent.v1.Agent.HotPlugDisk:output_type -> govirt.agent.v1.HotPlugDiskReply
-	26, // 41: govirt.agent.v1.Agent.HotUnplugDisk:output_type -> govirt.agent.v1.HotUnplugDiskReply
-	28, // 42: govirt.agent.v1.Agent.HotPlugController:output_type -> govirt.agent.v1.HotPlugControllerReply
-	31, // 43: govirt.agent.v1.Agent.GuestDisks:output_type -> govirt.agent.v1.GuestDisksReply
-	33, // 44: govirt.agent.v1.Agent.GuestExec:output_type -> govirt.agent.v1.GuestExecReply
-	36, // 45: govirt.agent.v1.Agent.CreateVolume:output_type -> govirt.agent.v1.CreateVolumeReply
-	38, // 46: govirt.agent.v1.Agent.RemoveVolume:output_type -> govirt.agent.v1.RemoveVolumeReply
-	40, // 47: govirt.agent.v1.Agent.WatchEvents:output_type -> govirt.agent.v1.Event
-	34, // [34:48] is the sub-list for method output_type
-	20, // [20:34] is the sub-list for method input_type
+	23, // 27: govirt.agent.v1.Agent.ChangeMedia:input_type -> govirt.agent.v1.HotPlugDiskRequest
+	25, // 28: govirt.agent.v1.Agent.HotUnplugDisk:input_type -> govirt.agent.v1.HotUnplugDiskRequest
+	27, // 29: govirt.agent.v1.Agent.HotPlugController:input_type -> govirt.agent.v1.HotPlugControllerRequest
+	29, // 30: govirt.agent.v1.Agent.GuestDisks:input_type -> govirt.agent.v1.GuestDisksRequest
+	32, // 31: govirt.agent.v1.Agent.GuestExec:input_type -> govirt.agent.v1.GuestExecRequest
+	35, // 32: govirt.agent.v1.Agent.CreateVolume:input_type -> govirt.agent.v1.CreateVolumeRequest
+	37, // 33: govirt.agent.v1.Agent.RemoveVolume:input_type -> govirt.agent.v1.RemoveVolumeRequest
+	39, // 34: govirt.agent.v1.Agent.WatchEvents:input_type -> govirt.agent.v1.WatchRequest
+	3,  // 35: govirt.agent.v1.Agent.Ping:output_type -> govirt.agent.v1.PingReply
+	12, // 36: govirt.agent.v1.Agent.StartVM:output_type -> govirt.agent.v1.StartVMReply
+	14, // 37: govirt.agent.v1.Agent.ShutdownVM:output_type -> govirt.agent.v1.ShutdownVMReply
+	16, // 38: govirt.agent.v1.Agent.DestroyVM:output_type -> govirt.agent.v1.DestroyVMReply
+	18, // 39: govirt.agent.v1.Agent.ListVMs:output_type -> govirt.agent.v1.ListVMsReply
+	21, // 40: govirt.agent.v1.Agent.GetLiveVM:output_type -> govirt.agent.v1.LiveVM
+	24, // 41: govirt.agent.v1.Agent.HotPlugDisk:output_type -> govirt.agent.v1.HotPlugDiskReply
+	24, // 42: govirt.agent.v1.Agent.ChangeMedia:output_type -> govirt.agent.v1.HotPlugDiskReply
+	26, // 43: govirt.agent.v1.Agent.HotUnplugDisk:output_type -> govirt.agent.v1.HotUnplugDiskReply
+	28, // 44: govirt.agent.v1.Agent.HotPlugController:output_type -> govirt.agent.v1.HotPlugControllerReply
+	31, // 45: govirt.agent.v1.Agent.GuestDisks:output_type -> govirt.agent.v1.GuestDisksReply
+	33, // 46: govirt.agent.v1.Agent.GuestExec:output_type -> govirt.agent.v1.GuestExecReply
+	36, // 47: govirt.agent.v1.Agent.CreateVolume:output_type -> govirt.agent.v1.CreateVolumeReply
+	38, // 48: govirt.agent.v1.Agent.RemoveVolume:output_type -> govirt.agent.v1.RemoveVolumeReply
+	40, // 49: govirt.agent.v1.Agent.WatchEvents:output_type -> govirt.agent.v1.Event
+	35, // [35:50] is the sub-list for method output_type
+	20, // [20:35] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name

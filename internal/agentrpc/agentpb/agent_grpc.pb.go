@@ -39,6 +39,7 @@ const (
 	Agent_ListVMs_FullMethodName           = "/govirt.agent.v1.Agent/ListVMs"
 	Agent_GetLiveVM_FullMethodName         = "/govirt.agent.v1.Agent/GetLiveVM"
 	Agent_HotPlugDisk_FullMethodName       = "/govirt.agent.v1.Agent/HotPlugDisk"
+	Agent_ChangeMedia_FullMethodName       = "/govirt.agent.v1.Agent/ChangeMedia"
 	Agent_HotUnplugDisk_FullMethodName     = "/govirt.agent.v1.Agent/HotUnplugDisk"
 	Agent_HotPlugController_FullMethodName = "/govirt.agent.v1.Agent/HotPlugController"
 	Agent_GuestDisks_FullMethodName        = "/govirt.agent.v1.Agent/GuestDisks"
@@ -71,6 +72,10 @@ type AgentClient interface {
 	GetLiveVM(ctx context.Context, in *GetLiveVMRequest, opts ...grpc.CallOption) (*LiveVM, error)
 	// HotPlugDisk attaches a disk to a running VM.
 	HotPlugDisk(ctx context.Context, in *HotPlugDiskRequest, opts ...grpc.CallOption) (*HotPlugDiskReply, error)
+	// ChangeMedia inserts, changes or ejects the media of a running VM's
+	// CD-ROM (the disk's file source; none ejects), plugging the drive first
+	// if the VM does not have it yet.
+	ChangeMedia(ctx context.Context, in *HotPlugDiskRequest, opts ...grpc.CallOption) (*HotPlugDiskReply, error)
 	// HotUnplugDisk detaches a disk and waits for the guest to release it.
 	HotUnplugDisk(ctx context.Context, in *HotUnplugDiskRequest, opts ...grpc.CallOption) (*HotUnplugDiskReply, error)
 	// HotPlugController adds a virtio-scsi controller to a running VM.
@@ -161,6 +166,16 @@ func (c *agentClient) HotPlugDisk(ctx context.Context, in *HotPlugDiskRequest, o
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(HotPlugDiskReply)
 	err := c.cc.Invoke(ctx, Agent_HotPlugDisk_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) ChangeMedia(ctx context.Context, in *HotPlugDiskRequest, opts ...grpc.CallOption) (*HotPlugDiskReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HotPlugDiskReply)
+	err := c.cc.Invoke(ctx, Agent_ChangeMedia_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +284,10 @@ type AgentServer interface {
 	GetLiveVM(context.Context, *GetLiveVMRequest) (*LiveVM, error)
 	// HotPlugDisk attaches a disk to a running VM.
 	HotPlugDisk(context.Context, *HotPlugDiskRequest) (*HotPlugDiskReply, error)
+	// ChangeMedia inserts, changes or ejects the media of a running VM's
+	// CD-ROM (the disk's file source; none ejects), plugging the drive first
+	// if the VM does not have it yet.
+	ChangeMedia(context.Context, *HotPlugDiskRequest) (*HotPlugDiskReply, error)
 	// HotUnplugDisk detaches a disk and waits for the guest to release it.
 	HotUnplugDisk(context.Context, *HotUnplugDiskRequest) (*HotUnplugDiskReply, error)
 	// HotPlugController adds a virtio-scsi controller to a running VM.
@@ -315,6 +334,9 @@ func (UnimplementedAgentServer) GetLiveVM(context.Context, *GetLiveVMRequest) (*
 }
 func (UnimplementedAgentServer) HotPlugDisk(context.Context, *HotPlugDiskRequest) (*HotPlugDiskReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method HotPlugDisk not implemented")
+}
+func (UnimplementedAgentServer) ChangeMedia(context.Context, *HotPlugDiskRequest) (*HotPlugDiskReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChangeMedia not implemented")
 }
 func (UnimplementedAgentServer) HotUnplugDisk(context.Context, *HotUnplugDiskRequest) (*HotUnplugDiskReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method HotUnplugDisk not implemented")
@@ -484,6 +506,24 @@ func _Agent_HotPlugDisk_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_ChangeMedia_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HotPlugDiskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).ChangeMedia(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_ChangeMedia_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).ChangeMedia(ctx, req.(*HotPlugDiskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Agent_HotUnplugDisk_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HotUnplugDiskRequest)
 	if err := dec(in); err != nil {
@@ -637,6 +677,10 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "HotPlugDisk",
 			Handler:    _Agent_HotPlugDisk_Handler,
+		},
+		{
+			MethodName: "ChangeMedia",
+			Handler:    _Agent_ChangeMedia_Handler,
 		},
 		{
 			MethodName: "HotUnplugDisk",
