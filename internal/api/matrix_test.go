@@ -30,7 +30,7 @@ func (nopHost) ShutdownVM(context.Context, string, time.Duration) error         
 func (nopHost) DestroyVM(context.Context, string) error                            { return nil }
 func (nopHost) HotPlugDisk(context.Context, string, vmspec.Disk) error             { return nil }
 func (nopHost) HotUnplugDisk(context.Context, string, string, time.Duration) error { return nil }
-func (nopHost) ChangeMedia(context.Context, string, vmspec.Disk) error { return nil }
+func (nopHost) ChangeMedia(context.Context, string, vmspec.Disk) error             { return nil }
 
 func (nopHost) HotPlugController(context.Context, string, vmspec.Controller) error { return nil }
 func (nopHost) CreateVolume(context.Context, agent.Volume) (string, error)         { return "", nil }

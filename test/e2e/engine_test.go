@@ -162,7 +162,7 @@ func TestEngineOnPostgreSQL(t *testing.T) {
 
 func TestEngineSCSICDROMMediaChanges(t *testing.T) {
 	t.Parallel()
-	ctx := e2eutil.Context(t, 8*time.Minute)
+	ctx := e2eutil.Context(t, 4*time.Minute)
 	e := e2eutil.StartEngine(t, e2eutil.EngineOptions{})
 	for name, size := range map[string]int64{"first.iso": 2 << 20, "second.iso": 6 << 20} {
 		if err := os.WriteFile(e.StorageDir()+"/"+name, make([]byte, size), 0o644); err != nil {
@@ -191,6 +191,15 @@ func TestEngineSCSICDROMMediaChanges(t *testing.T) {
 	e.MustDo(ctx, t, http.StatusOK, "PUT", cdrom+"?current=true", ovirt.Cdrom{File: &ovirt.File{ID: "second.iso"}}, &out)
 	if out.File == nil || out.File.ID != "second.iso" {
 		t.Errorf("cdrom after change: %+v", out)
+	}
+	// The guest kernel notices new media when the drive is next opened (as
+	// a mount would): read a block through the guest agent.
+	res, err := e.Agent(ctx, t).GuestExec(ctx, vm.ID, "/bin/busybox", []string{"dd", "if=/dev/sr0", "of=/dev/null", "bs=2048", "count=1"}, nil, time.Minute)
+	if err != nil {
+		t.Fatalf("read the new media in the guest: %v", err)
+	}
+	if res.ExitCode != 0 {
+		t.Logf("dd in the guest: exit %d: %s", res.ExitCode, res.Stderr)
 	}
 	if _, err := testguest.WaitInventory(ctx, e.ConsolePath(vm.ID), sr(6<<20)); err != nil {
 		t.Fatal(err)
