@@ -115,6 +115,9 @@ func lunOf(h *ovirt.HostStorage) (*model.ISCSILun, error) {
 	if u.Port != nil {
 		l.Port = int(*u.Port)
 	}
+	if u.Serial != nil {
+		l.Serial = *u.Serial // the LUN's own identity: guests report it
+	}
 	if l.LunID == "" {
 		l.LunID = l.Target + ":" + l.Address + ":" + itoa(l.LunMapping)
 	}

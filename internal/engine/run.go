@@ -51,6 +51,13 @@ func (e *Engine) RunVM(ctx context.Context, id string) (model.VM, error) {
 		if spec, err = buildSpec(s, domains, ""); err != nil {
 			return err
 		}
+		for _, a := range s.attachments {
+			if a.Active {
+				if err := e.warnUnenforcedFilter(ctx, tx, s, a.DiskID); err != nil {
+					return err
+				}
+			}
+		}
 		vm = s.vm
 		vm.Status, vm.HostID = model.VMWaitForLaunch, hosts[0].ID
 		if err := tx.UpdateVM(ctx, vm); err != nil {

@@ -100,8 +100,11 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func (p *EngineProc) login() (string, error) {
-	form := url.Values{"grant_type": {"password"}, "username": {"admin@internal"}, "password": {AdminPassword}, "scope": {"ovirt-app-api"}}
+func (p *EngineProc) login() (string, error) { return p.LoginAs("admin@internal", AdminPassword) }
+
+// LoginAs gets an SSO token for a user.
+func (p *EngineProc) LoginAs(user, password string) (string, error) {
+	form := url.Values{"grant_type": {"password"}, "username": {user}, "password": {password}, "scope": {"ovirt-app-api"}}
 	resp, err := http.PostForm(p.URL+"/ovirt-engine/sso/oauth/token", form)
 	if err != nil {
 		return "", err
@@ -120,6 +123,11 @@ func (p *EngineProc) login() (string, error) {
 // (when out is not nil and the status is 2xx). It returns the status and
 // the raw body.
 func (p *EngineProc) Do(ctx context.Context, method, path string, in, out any) (int, string, error) {
+	return p.DoAs(ctx, p.Token, method, path, in, out)
+}
+
+// DoAs is Do with another user's token.
+func (p *EngineProc) DoAs(ctx context.Context, token, method, path string, in, out any) (int, string, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := xml.Marshal(in)
@@ -132,7 +140,7 @@ func (p *EngineProc) Do(ctx context.Context, method, path string, in, out any) (
 	if err != nil {
 		return 0, "", err
 	}
-	req.Header.Set("Authorization", "Bearer "+p.Token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/xml")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/govirt/govirt/internal/api/ovirt"
+	"github.com/govirt/govirt/internal/testguest"
+	"github.com/govirt/govirt/test/e2e/e2eutil"
+)
+
+// lunDisk is the body of a direct LUN disk on the test target.
+func lunDisk(tg *e2eutil.ISCSITarget, name, sgio string, shareable bool) ovirt.Disk {
+	return ovirt.Disk{Name: ovirt.Str(name), Sgio: ovirt.Str(sgio), Shareable: ovirt.B(shareable),
+		LunStorage: &ovirt.HostStorage{Type: ovirt.Str("iscsi"), LogicalUnits: &ovirt.LogicalUnits{LogicalUnits: []ovirt.LogicalUnit{{
+			ID: tg.IQN + ":1", Address: ovirt.Str(tg.Portal), Port: ovirt.I(int64(tg.Port)), Target: ovirt.Str(tg.IQN),
+			LunMapping: ovirt.I(1), Serial: ovirt.Str(tg.Serials[1]),
+		}}}}}
+}
+
+// newUser creates an internal user through the API, grants it a role on
+// System and logs it in.
+func newUser(ctx context.Context, t *testing.T, e *e2eutil.EngineProc, name, role string) string {
+	t.Helper()
+	const pw = "e2e-user-password"
+	var u ovirt.User
+	e.MustDo(ctx, t, http.StatusCreated, "POST", "/users", ovirt.User{UserName: ovirt.Str(name + "@internal"),
+		Domain: &ovirt.Domain{Name: ovirt.Str("internal-authz")}, Password: ovirt.Str(pw)}, &u)
+	e.MustDo(ctx, t, http.StatusCreated, "POST", "/permissions", ovirt.Permission{Role: &ovirt.Role{Name: ovirt.Str(role)}, User: &ovirt.User{ID: u.ID}}, nil)
+	tok, err := e.LoginAs(name+"@internal", pw)
+	if err != nil {
+		t.Fatalf("login %s: %v", name, err)
+	}
+	return tok
+}
+
+func TestEngineDirectLUNPassThrough(t *testing.T) {
+	t.Parallel()
+	ctx := e2eutil.Context(t, 8*time.Minute)
+	tg := e2eutil.NewISCSITarget(t, 1, 64)
+	e := e2eutil.StartEngine(t, e2eutil.EngineOptions{})
+
+	// Who may add a LUN with unfiltered SG_IO: only holders of
+	// CONFIGURE_SCSI_GENERIC_IO at System level.
+	creator := newUser(ctx, t, e, "creator", "DiskCreator")
+	st, raw, _ := e.DoAs(ctx, creator, "POST", "/disks", lunDisk(tg, "nope", "unfiltered", true), nil)
+	if st != http.StatusForbidden || !strings.Contains(raw, "User is not authorized to perform this action.") {
+		t.Fatalf("DiskCreator adding an unfiltered LUN: %d %s", st, raw)
+	}
+	var lun ovirt.Disk
+	if st, raw, _ := e.DoAs(ctx, creator, "POST", "/disks", lunDisk(tg, "shared-lun", "filtered", true), &lun); st != http.StatusCreated {
+		t.Fatalf("DiskCreator adding a filtered LUN: %d %s", st, raw)
+	}
+	if lun.SgioEffective == nil || *lun.SgioEffective != "none" {
+		t.Errorf("a filtered iSCSI LUN must say its filter is not enforced: %+v", lun.SgioEffective)
+	}
+	dcAdmin := newUser(ctx, t, e, "dcadmin", "DataCenterAdmin")
+	var other ovirt.Disk
+	if st, raw, _ := e.DoAs(ctx, dcAdmin, "POST", "/disks", lunDisk(tg, "unfiltered-lun", "unfiltered", true), &other); st != http.StatusCreated {
+		t.Fatalf("DataCenterAdmin adding an unfiltered LUN: %d %s", st, raw)
+	}
+	e.MustDo(ctx, t, http.StatusOK, "DELETE", "/disks/"+other.ID, nil, nil)
+
+	// Two VMs share the LUN; each guest sees the target's own identity.
+	vms := []ovirt.VM{engineVM(ctx, t, e, true), engineVM(ctx, t, e, true)}
+	for _, vm := range vms {
+		e.MustDo(ctx, t, http.StatusCreated, "POST", "/vms/"+vm.ID+"/diskattachments",
+			ovirt.DiskAttachment{Interface: ovirt.Str("virtio_scsi"), Active: ovirt.B(true), Disk: &ovirt.Disk{ID: lun.ID}}, nil)
+		startVM(ctx, t, e, vm.ID)
+	}
+	serial := tg.Serials[1]
+	devs := make([]string, len(vms))
+	for i, vm := range vms {
+		inv, err := testguest.WaitInventory(ctx, e.ConsolePath(vm.ID), func(inv testguest.Inventory) bool {
+			_, ok := inv.BySerial(serial)
+			return ok
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := inv.BySerial(serial)
+		if d.Vendor != "IET" || d.Model != "VIRTUAL-DISK" {
+			t.Errorf("vm %d sees vendor %q model %q, want IET VIRTUAL-DISK", i, d.Vendor, d.Model)
+		}
+		devs[i] = "/dev/" + d.Name
+		waitLogicalNames(ctx, t, e, vm.ID, inv)
+	}
+	// A reservation key registered by one guest is seen by the other.
+	ag := e.Agent(ctx, t)
+	persist := func(vmID string, args ...string) string {
+		t.Helper()
+		waitGuestAgentOn(ctx, t, ag.GuestDisks, vmID)
+		res, err := ag.GuestExec(ctx, vmID, "/usr/bin/sg_persist", args, nil, time.Minute)
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("sg_persist %v: %v %d %s %s", args, err, res.ExitCode, res.Stdout, res.Stderr)
+		}
+		return string(res.Stdout)
+	}
+	persist(vms[0].ID, "--out", "--register", "--param-sark=0x5eed", devs[0])
+	if out := persist(vms[1].ID, "--in", "--read-keys", devs[1]); !strings.Contains(out, "0x5eed") {
+		t.Errorf("the second VM does not see the first one's key:\n%s", out)
+	}
+	var evs ovirt.Events
+	e.MustDo(ctx, t, http.StatusOK, "GET", "/events", nil, &evs)
+	warned := false
+	for _, ev := range evs.Events {
+		if ev.Severity != nil && *ev.Severity == "warning" && ev.Description != nil && strings.Contains(*ev.Description, "not enforced") {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Error("no warning event says the filtered LUN is not filtered")
+	}
+}
+
+// waitGuestAgentOn waits until the guest agent of a VM answers.
+func waitGuestAgentOn[T any](ctx context.Context, t *testing.T, call func(context.Context, string) (T, error), vmID string) {
+	t.Helper()
+	for {
+		_, err := call(ctx, vmID)
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("guest agent never answered: %v", err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
