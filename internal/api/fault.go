@@ -8,6 +8,7 @@ import (
 
 	"github.com/govirt/govirt/internal/api/ovirt"
 	"github.com/govirt/govirt/internal/apperr"
+	"github.com/govirt/govirt/internal/store"
 )
 
 // statusOf is the one table from an error's kind to an HTTP status, as
@@ -67,6 +68,12 @@ func faultOf(err error) (int, ovirt.Fault) {
 		return he.status, ovirt.Fault{Reason: he.reason, Detail: he.detail}
 	case errors.Is(err, errBadBody):
 		return http.StatusBadRequest, ovirt.Fault{Reason: "Bad Request", Detail: err.Error()}
+	// Safety nets: a constraint the database enforced, or a row gone
+	// meanwhile, is the request's problem, never a server error.
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrReferenced):
+		return http.StatusConflict, ovirt.Fault{Reason: "Operation Failed", Detail: "[The request conflicts with the current state of the objects it names.]"}
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, ovirt.Fault{Reason: "Operation Failed", Detail: "[An object the request names does not exist.]"}
 	}
 	return http.StatusInternalServerError, ovirt.Fault{Reason: "Internal Error", Detail: "The server failed to handle the request; see the engine log."}
 }

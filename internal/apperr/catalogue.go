@@ -52,6 +52,7 @@ const (
 	IOThreadsInvalid                = "ACTION_TYPE_FAILED_NUM_OF_IOTHREADS_INVALID"
 	MultiQueuesInvalid              = "ACTION_TYPE_FAILED_VIRTIO_SCSI_MULTI_QUEUES_INVALID"
 	ReservationNeedsSCSIPassThrough = "ACTION_TYPE_FAILED_SCSI_RESERVATION_NOT_VALID_FOR_FLOATING_DISK"
+	LUNInUse                        = "ACTION_TYPE_FAILED_DISK_LUN_IS_ALREADY_IN_USE"
 )
 
 var catalogue = map[string]message{
@@ -98,6 +99,7 @@ var catalogue = map[string]message{
 	OnlyOneBootDisk:              {KindConflict, "Cannot ${action} ${type}. The VM already has a bootable disk."},
 	IOThreadsInvalid:             {KindBadParameter, "Cannot ${action} ${type}. The number of I/O threads must be between 0 and ${max}."},
 	MultiQueuesInvalid:           {KindBadParameter, "Cannot ${action} ${type}. VirtIO-SCSI multi-queues must be -1 (automatic), 0 (off) or 1 to ${max}."},
+	LUNInUse:                     {KindConflict, "Cannot ${action} ${type}. The LUN is already in use by another disk."},
 	ReservationNeedsSCSIPassThrough: {KindBadParameter,
 		"Cannot ${action} ${type}. SCSI reservation needs a direct LUN with SCSI pass-through on the VirtIO-SCSI interface."},
 }

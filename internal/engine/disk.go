@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -106,6 +107,9 @@ func (e *Engine) AddDisk(ctx context.Context, p DiskParams) (model.Disk, error) 
 			d.Status = model.DiskLocked
 		}
 		if err := tx.InsertDisk(ctx, d); err != nil {
+			if errors.Is(err, store.ErrConflict) && d.IsLUN() {
+				return apperr.New(apperr.LUNInUse, action, apperr.TypeDisk)
+			}
 			return err
 		}
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_ADD_DISK", DiskID: d.ID,

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,11 +14,11 @@ import (
 )
 
 // lunDisk is the body of a direct LUN disk on the test target.
-func lunDisk(tg *e2eutil.ISCSITarget, name, sgio string, shareable bool) ovirt.Disk {
+func lunDisk(tg *e2eutil.ISCSITarget, lunNo uint32, name, sgio string, shareable bool) ovirt.Disk {
 	return ovirt.Disk{Name: ovirt.Str(name), Sgio: ovirt.Str(sgio), Shareable: ovirt.B(shareable),
 		LunStorage: &ovirt.HostStorage{Type: ovirt.Str("iscsi"), LogicalUnits: &ovirt.LogicalUnits{LogicalUnits: []ovirt.LogicalUnit{{
-			ID: tg.IQN + ":1", Address: ovirt.Str(tg.Portal), Port: ovirt.I(int64(tg.Port)), Target: ovirt.Str(tg.IQN),
-			LunMapping: ovirt.I(1), Serial: ovirt.Str(tg.Serials[1]),
+			ID: fmt.Sprintf("%s:%d", tg.IQN, lunNo), Address: ovirt.Str(tg.Portal), Port: ovirt.I(int64(tg.Port)), Target: ovirt.Str(tg.IQN),
+			LunMapping: ovirt.I(int64(lunNo)), Serial: ovirt.Str(tg.Serials[lunNo]),
 		}}}}}
 }
 
@@ -40,18 +41,18 @@ func newUser(ctx context.Context, t *testing.T, e *e2eutil.EngineProc, name, rol
 func TestEngineDirectLUNPassThrough(t *testing.T) {
 	t.Parallel()
 	ctx := e2eutil.Context(t, 8*time.Minute)
-	tg := e2eutil.NewISCSITarget(t, 1, 64)
+	tg := e2eutil.NewISCSITarget(t, 2, 64)
 	e := e2eutil.StartEngine(t, e2eutil.EngineOptions{})
 
 	// Who may add a LUN with unfiltered SG_IO: only holders of
 	// CONFIGURE_SCSI_GENERIC_IO at System level.
 	creator := newUser(ctx, t, e, "creator", "DiskCreator")
-	st, raw, _ := e.DoAs(ctx, creator, "POST", "/disks", lunDisk(tg, "nope", "unfiltered", true), nil)
+	st, raw, _ := e.DoAs(ctx, creator, "POST", "/disks", lunDisk(tg, 2, "nope", "unfiltered", true), nil)
 	if st != http.StatusForbidden || !strings.Contains(raw, "User is not authorized to perform this action.") {
 		t.Fatalf("DiskCreator adding an unfiltered LUN: %d %s", st, raw)
 	}
 	var lun ovirt.Disk
-	if st, raw, _ := e.DoAs(ctx, creator, "POST", "/disks", lunDisk(tg, "shared-lun", "filtered", true), &lun); st != http.StatusCreated {
+	if st, raw, _ := e.DoAs(ctx, creator, "POST", "/disks", lunDisk(tg, 1, "shared-lun", "filtered", true), &lun); st != http.StatusCreated {
 		t.Fatalf("DiskCreator adding a filtered LUN: %d %s", st, raw)
 	}
 	if lun.SgioEffective == nil || *lun.SgioEffective != "none" {
@@ -59,8 +60,12 @@ func TestEngineDirectLUNPassThrough(t *testing.T) {
 	}
 	dcAdmin := newUser(ctx, t, e, "dcadmin", "DataCenterAdmin")
 	var other ovirt.Disk
-	if st, raw, _ := e.DoAs(ctx, dcAdmin, "POST", "/disks", lunDisk(tg, "unfiltered-lun", "unfiltered", true), &other); st != http.StatusCreated {
+	if st, raw, _ := e.DoAs(ctx, dcAdmin, "POST", "/disks", lunDisk(tg, 2, "unfiltered-lun", "unfiltered", true), &other); st != http.StatusCreated {
 		t.Fatalf("DataCenterAdmin adding an unfiltered LUN: %d %s", st, raw)
+	}
+	// The same LUN cannot back a second disk.
+	if st, raw, _ := e.DoAs(ctx, dcAdmin, "POST", "/disks", lunDisk(tg, 2, "again", "unfiltered", true), nil); st != http.StatusConflict {
+		t.Errorf("a second disk on one LUN: %d %s", st, raw)
 	}
 	e.MustDo(ctx, t, http.StatusOK, "DELETE", "/disks/"+other.ID, nil, nil)
 
@@ -86,7 +91,7 @@ func TestEngineDirectLUNPassThrough(t *testing.T) {
 			t.Errorf("vm %d sees vendor %q model %q, want IET VIRTUAL-DISK", i, d.Vendor, d.Model)
 		}
 		devs[i] = "/dev/" + d.Name
-		waitLogicalNames(ctx, t, e, vm.ID, inv)
+		waitLUNLogicalName(ctx, t, e, vm.ID, lun.ID, devs[i])
 	}
 	// A reservation key registered by one guest is seen by the other.
 	ag := e.Agent(ctx, t)
@@ -128,6 +133,28 @@ func waitGuestAgentOn[T any](ctx context.Context, t *testing.T, call func(contex
 		case <-ctx.Done():
 			t.Fatalf("guest agent never answered: %v", err)
 		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// waitLUNLogicalName waits until the LUN's attachment reports the guest's
+// device, which the engine matched by the LUN's own serial.
+func waitLUNLogicalName(ctx context.Context, t *testing.T, e *e2eutil.EngineProc, vmID, diskID, want string) {
+	t.Helper()
+	got := ""
+	for {
+		var a ovirt.DiskAttachment
+		e.MustDo(ctx, t, http.StatusOK, "GET", "/vms/"+vmID+"/diskattachments/"+diskID, nil, &a)
+		if a.LogicalName != nil {
+			got = *a.LogicalName
+		}
+		if got == want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("LUN logical name %q, want %q", got, want)
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
