@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 		newConfigCmd(g),
 		newEngineCmd(g),
 	)
+	root.AddCommand(newCLICommands(g)...)
 	return root
 }
 
