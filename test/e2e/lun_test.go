@@ -108,6 +108,20 @@ func TestEngineDirectLUNPassThrough(t *testing.T) {
 	if out := persist(vms[1].ID, "--in", "--read-keys", devs[1]); !strings.Contains(out, "0x5eed") {
 		t.Errorf("the second VM does not see the first one's key:\n%s", out)
 	}
+	// The LUN hot-unplugs from the second VM and plugs back.
+	att := "/vms/" + vms[1].ID + "/diskattachments/" + lun.ID
+	hasLUN := func(want bool) func(testguest.Inventory) bool {
+		return func(inv testguest.Inventory) bool { _, ok := inv.BySerial(serial); return ok == want }
+	}
+	e.MustDo(ctx, t, http.StatusOK, "PUT", att, ovirt.DiskAttachment{Active: ovirt.B(false)}, nil)
+	if _, err := testguest.WaitInventory(ctx, e.ConsolePath(vms[1].ID), hasLUN(false)); err != nil {
+		t.Fatal(err)
+	}
+	e.MustDo(ctx, t, http.StatusOK, "PUT", att, ovirt.DiskAttachment{Active: ovirt.B(true)}, nil)
+	if _, err := testguest.WaitInventory(ctx, e.ConsolePath(vms[1].ID), hasLUN(true)); err != nil {
+		t.Fatal(err)
+	}
+
 	var evs ovirt.Events
 	e.MustDo(ctx, t, http.StatusOK, "GET", "/events", nil, &evs)
 	warned := false
