@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/govirt/govirt/internal/apperr"
 	"github.com/govirt/govirt/internal/model"
+	"github.com/govirt/govirt/internal/scsi"
 	"github.com/govirt/govirt/internal/store"
 )
 
@@ -91,4 +93,66 @@ func logicalName(d model.Disk, disks []GuestDisk) string {
 		}
 	}
 	return ""
+}
+
+// LiveDisk is a disk the running domain has, under its ua-<id> alias.
+type LiveDisk struct {
+	ID      string
+	Address *scsi.DriveAddress
+}
+
+// ReportLiveDisks reconciles a running VM's device rows with the live
+// domain. gone lists plugged disks the domain no longer has (the monitor
+// reports a disk only after it missed several polls, so a plug in flight is
+// not mistaken for it): they become inactive, as a device detached by hand
+// with virsh is. A live address that differs from the row wins. Each change
+// is recorded as a warning event, so the API says what happened.
+func (e *Engine) ReportLiveDisks(ctx context.Context, vmID string, live []LiveDisk, gone []string) error {
+	unlock := e.locks.lock(vmID)
+	defer unlock()
+	return e.st.Tx(ctx, func(tx store.Tx) error {
+		s, err := e.loadVM(ctx, tx, vmID, "monitor", apperr.TypeVM)
+		if err != nil || s.vm.Status != model.VMUp {
+			return err
+		}
+		for _, id := range gone {
+			if err := e.markUnplugged(ctx, tx, s, id); err != nil {
+				return err
+			}
+		}
+		for _, l := range live {
+			dev, ok := s.device(l.ID)
+			if !ok || !dev.Plugged || l.Address == nil || dev.Address == nil || *dev.Address == *l.Address {
+				continue
+			}
+			old := *dev.Address
+			dev.Address = l.Address
+			if err := tx.UpdateDevice(ctx, dev); err != nil {
+				return err
+			}
+			if err := e.audit(ctx, tx, model.AuditEvent{Code: "VM_DEVICE_ADDRESS_CHANGED", Severity: "warning", VMID: vmID, DiskID: l.ID,
+				Message: fmt.Sprintf("Disk %s of VM %s sits at %v, not %v: the host's address was taken.", s.disks[l.ID].Alias, s.vm.Name, *l.Address, old)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (e *Engine) markUnplugged(ctx context.Context, tx store.Tx, s *vmState, id string) error {
+	dev, ok := s.device(id)
+	a, okA := s.attachment(id)
+	if !ok || !okA || !dev.Plugged {
+		return nil
+	}
+	dev.Plugged = false
+	a.Active, a.LogicalName = false, ""
+	if err := tx.UpdateDevice(ctx, dev); err != nil {
+		return err
+	}
+	if err := tx.UpdateAttachment(ctx, a); err != nil {
+		return err
+	}
+	return e.audit(ctx, tx, model.AuditEvent{Code: "VM_DEVICE_UNPLUGGED_EXTERNALLY", Severity: "warning", VMID: s.vm.ID, DiskID: id,
+		Message: fmt.Sprintf("Disk %s was unplugged from VM %s outside govirt; it is now inactive.", s.disks[id].Alias, s.vm.Name)})
 }

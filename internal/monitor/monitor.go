@@ -7,6 +7,7 @@ package monitor
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/govirt/govirt/internal/agentrpc"
@@ -32,7 +33,15 @@ type Monitor struct {
 	// missing twice in a row is reported down: a list taken just before a
 	// VM started must not stop it.
 	seenMissing map[string]bool
+	// diskMisses counts, per VM and disk, the polls in a row in which a
+	// disk the engine has plugged was missing from the live domain.
+	diskMisses map[[2]string]int
 }
+
+// goneAfter is how many polls in a row a plugged disk must be missing from
+// the live domain before it counts as unplugged behind govirt's back: a
+// hot-plug in flight is missing for a moment.
+const goneAfter = 3
 
 // Run polls until ctx ends.
 func (m *Monitor) Run(ctx context.Context) {
@@ -89,6 +98,7 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host) {
 		m.Log.Warn("monitor: report running vms", "host", h.Name, "err", err)
 	}
 	for id := range running {
+		m.reconcileDevices(ctx, c, id)
 		disks, err := c.GuestDisks(ctx, id)
 		if err != nil {
 			continue // no guest agent (yet): names stay as they are
@@ -132,4 +142,48 @@ func (m *Monitor) graceMissing(ctx context.Context, hostID string, running map[s
 		}
 	}
 	return out
+}
+
+// reconcileDevices compares a running VM's live disks with the engine's
+// plugged device rows and reports differences that persist.
+func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID string) {
+	live, err := c.LiveVM(ctx, vmID)
+	if err != nil {
+		return
+	}
+	var devs []model.VmDevice
+	if err := m.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		devs, err = tx.ListDevicesOfVM(ctx, vmID)
+		return err
+	}); err != nil {
+		return
+	}
+	present := map[string]bool{}
+	var report []engine.LiveDisk
+	for _, d := range live.Devices {
+		if id, ok := strings.CutPrefix(d.Alias, "ua-"); ok && d.Kind == "disk" {
+			present[id] = true
+			report = append(report, engine.LiveDisk{ID: id, Address: d.Address})
+		}
+	}
+	if m.diskMisses == nil {
+		m.diskMisses = map[[2]string]int{}
+	}
+	var gone []string
+	for _, d := range devs {
+		key := [2]string{vmID, d.ID}
+		if d.Type != model.DeviceTypeDisk || !d.Plugged || d.ID == engine.CDROMID || present[d.ID] {
+			delete(m.diskMisses, key)
+			continue
+		}
+		m.diskMisses[key]++
+		if m.diskMisses[key] >= goneAfter {
+			gone = append(gone, d.ID)
+			delete(m.diskMisses, key)
+		}
+	}
+	if err := m.Engine.ReportLiveDisks(ctx, vmID, report, gone); err != nil {
+		m.Log.Warn("monitor: report live disks", "vm", vmID, "err", err)
+	}
 }
