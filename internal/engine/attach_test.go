@@ -197,3 +197,29 @@ func TestAuditEventWording(t *testing.T) {
 	}
 	t.Errorf("no event %q in:\n%s", want, strings.Join(msgs, "\n"))
 }
+
+// Regressions found by the property tests.
+func TestChangingBootOrInterfaceOfAPluggedDiskReplugsIt(t *testing.T) {
+	v := newEnv(t, sqltest.SQLite(t), model.Version48)
+	vm := v.vm(t, "vm1", "debian")
+	d := v.imageDisk(t, "d")
+	v.attach(t, vm.ID, d.ID, model.InterfaceVirtIO)
+	_, err := v.e.UpdateAttachment(v.ctx, vm.ID, d.ID, AttachParams{Interface: ptr(model.InterfaceVirtIOSCSI), Bootable: bptr(true)})
+	notErr(t, err)
+	if dev := v.device(t, vm.ID, d.ID); !dev.Plugged || dev.Address == nil || *dev.Address != (scsi.DriveAddress{}) || dev.TargetDev != "sda" {
+		t.Errorf("after moving to virtio-scsi as boot disk: %+v", dev)
+	}
+}
+
+func TestMoreIOThreadsMustFitThePCIBus(t *testing.T) {
+	v := newEnv(t, sqltest.SQLite(t), model.Version48)
+	vm := v.vm(t, "vm1", "debian")
+	for i := 0; i < 27; i++ { // with the controller and virtio-serial: 29 slots used
+		v.attach(t, vm.ID, v.imageDisk(t, fmt.Sprint("vd", i)).ID, model.InterfaceVirtIO)
+	}
+	_, err := v.e.UpdateVM(v.ctx, vm.ID, VMParams{IOThreads: iptr(4)})
+	wantKey(t, err, apperr.ExceededMaxPCISlots)
+	if n := len(controllersOf(v.devices(t, vm.ID))); n != 1 {
+		t.Errorf("%d controllers after a refused update", n)
+	}
+}

@@ -173,8 +173,11 @@ func (e *Engine) AddDiskAndAttach(ctx context.Context, vmID string, dp DiskParam
 	}
 	att, err := e.AttachDisk(ctx, vmID, created.ID, ap)
 	if err != nil {
-		if rerr := e.RemoveDisk(ctx, created.ID); rerr != nil {
-			e.log.Warn("removing a disk whose attach failed", "disk", created.ID, "err", rerr)
+		// A failed hot-plug keeps the new attachment inactive: undo it too.
+		if derr := e.DetachDisk(ctx, vmID, created.ID, true); derr != nil {
+			if rerr := e.RemoveDisk(ctx, created.ID); rerr != nil {
+				e.log.Warn("removing a disk whose attach failed", "disk", created.ID, "err", rerr)
+			}
 		}
 		return model.DiskAttachment{}, err
 	}

@@ -136,8 +136,10 @@ func (e *Engine) applyAttachment(ctx context.Context, tx store.Tx, action apperr
 		return fmt.Errorf("vm %s has no device row for disk %s", s.vm.Name, a.DiskID)
 	}
 	if a.Interface != old.Interface || a.Bootable != old.Bootable {
+		// New interface or boot role: a new name and address, chosen by
+		// plugging the device again below.
 		dev.Device = deviceKind(s.disks[a.DiskID], a)
-		dev.Address, dev.TargetDev = nil, "" // new interface, new name and address
+		dev.Address, dev.TargetDev, dev.Plugged = nil, "", false
 		if err := tx.UpdateDevice(ctx, dev); err != nil {
 			return err
 		}

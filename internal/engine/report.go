@@ -54,6 +54,10 @@ func (e *Engine) ReportGuestDisks(ctx context.Context, vmID string, disks []Gues
 	unlock := e.locks.lock(vmID)
 	defer unlock()
 	return e.st.Tx(ctx, func(tx store.Tx) error {
+		vm, err := tx.GetVM(ctx, vmID)
+		if err != nil || vm.Status != model.VMUp {
+			return err // a late report about a VM that stopped meanwhile
+		}
 		atts, err := tx.ListAttachmentsOfVM(ctx, vmID)
 		if err != nil {
 			return err

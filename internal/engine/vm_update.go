@@ -56,6 +56,13 @@ func (e *Engine) UpdateVM(ctx context.Context, id string, p VMParams) (model.VM,
 				return err
 			}
 		}
+		if layoutChanged && want {
+			pci := s.pciDevices()
+			pci.SCSIControllers = len(desiredControllers(vm))
+			if PCISlotsFree(pci) < 0 {
+				return apperr.New(apperr.ExceededMaxPCISlots, action, apperr.TypeVM)
+			}
+		}
 		if err := tx.UpdateVM(ctx, vm); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return apperr.New(apperr.NameAlreadyUsed, action, apperr.TypeVM, "name", vm.Name)
