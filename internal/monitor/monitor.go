@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/govirt/govirt/internal/agentrpc"
@@ -36,6 +37,10 @@ type Monitor struct {
 	// diskMisses counts, per VM and disk, the polls in a row in which a
 	// disk the engine has plugged was missing from the live domain.
 	diskMisses map[[2]string]int
+
+	kick     chan struct{}
+	mu       sync.Mutex
+	watching map[string]bool // hosts whose event stream is followed
 }
 
 // goneAfter is how many polls in a row a plugged disk must be missing from
@@ -43,11 +48,14 @@ type Monitor struct {
 // hot-plug in flight is missing for a moment.
 const goneAfter = 3
 
-// Run polls until ctx ends.
+// Run polls until ctx ends: every Interval, and at once when a host's
+// agent reports a libvirt event (a VM stopped, a device went away).
 func (m *Monitor) Run(ctx context.Context) {
 	if m.Interval <= 0 {
 		m.Interval = 2 * time.Second
 	}
+	m.kick = make(chan struct{}, 1)
+	m.watching = map[string]bool{}
 	t := time.NewTicker(m.Interval)
 	defer t.Stop()
 	for {
@@ -56,8 +64,41 @@ func (m *Monitor) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-m.kick:
 		}
 	}
+}
+
+// watch follows a host's event stream until it breaks; the next poll
+// subscribes again.
+func (m *Monitor) watch(ctx context.Context, hostID string, c *agentrpc.Client) {
+	m.mu.Lock()
+	if m.watching == nil || m.watching[hostID] {
+		m.mu.Unlock()
+		return
+	}
+	m.watching[hostID] = true
+	m.mu.Unlock()
+	evs, err := c.Events(ctx)
+	if err != nil {
+		m.mu.Lock()
+		delete(m.watching, hostID)
+		m.mu.Unlock()
+		return
+	}
+	go func() {
+		defer func() {
+			m.mu.Lock()
+			delete(m.watching, hostID)
+			m.mu.Unlock()
+		}()
+		for range evs {
+			select {
+			case m.kick <- struct{}{}:
+			default:
+			}
+		}
+	}()
 }
 
 // Poll runs one round over every up host.
@@ -84,6 +125,7 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host) {
 		m.Log.Warn("monitor: host unreachable", "host", h.Name, "err", err)
 		return
 	}
+	m.watch(ctx, h.ID, c)
 	vms, err := c.ListVMs(ctx)
 	if err != nil {
 		m.Log.Warn("monitor: list vms", "host", h.Name, "err", err)
