@@ -64,6 +64,9 @@ func validateDisk(action apperr.Action, d model.Disk) error {
 		return err
 	}
 	if d.IsLUN() {
+		if d.StorageDomainID != "" || d.ProvisionedSize != 0 || d.Format != "" {
+			return badParam(action, typ, "A direct LUN has no storage domain, format or provisioned size.")
+		}
 		l := d.LUN
 		if l == nil || l.Address == "" || l.Target == "" || l.Port < 1 || l.Port > 65535 || l.LunMapping < 0 || l.LunMapping > 16383 {
 			return badParam(action, typ, "A direct LUN needs an address, a port, a target and a LUN number.")
