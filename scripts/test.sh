@@ -17,4 +17,19 @@ stage go-test
 # -p 2: two packages at a time on this 2-core machine; e2e guests run under TCG.
 go test -p 2 -count=1 -timeout 40m ./... 2>&1 | tee /tmp/govirt-go-test.log
 stage_end
+stage fuzz
+# Each fuzz target of the API's request bodies for 30 s, on both cores. The
+# first run builds the coverage-instrumented test binary (minutes: SQLite is
+# instrumented too); later runs reuse it from the build cache. A crash fails
+# the stage and go writes the input to internal/api/testdata/fuzz/<target>/,
+# where a later commit keeps it as a seed. -fuzzminimizetime bounds how long
+# a new interesting input is shrunk, which otherwise stalls the 30 s.
+fuzz_failed=
+for target in FuzzXMLVM FuzzJSONVM FuzzXMLDiskAttachment FuzzJSONDiskAttachment FuzzXMLDisk FuzzJSONDisk; do
+	target_start=$(date +%s)
+	go test ./internal/api -run '^$' -fuzz "^${target}\$" -fuzztime 30s -fuzzminimizetime 100x || fuzz_failed+=" $target"
+	printf '=== fuzz %s took %ds\n' "$target" $(( $(date +%s) - target_start ))
+done
+stage_end
+if [[ -n $fuzz_failed ]]; then printf 'fuzz targets failed:%s\n' "$fuzz_failed"; exit 1; fi
 printf '\n=== whole suite took %ds\n' $(( $(date +%s) - suite_start ))

@@ -170,5 +170,6 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/hosts/{id}/permissions", group: agManipulatePerms, on: onHost, bodyChecks: "every action group of the role, on the object", handle: s.addPermission(hostPerms)},
 		{method: "GET", path: "/hosts/{id}/permissions/{pid}", handle: s.getPermission(hostPerms)},
 		{method: "DELETE", path: "/hosts/{id}/permissions/{pid}", group: agManipulatePerms, on: onHost, bodyChecks: "every action group of the role, on the object", handle: s.removePermission(hostPerms)},
+		{method: "GET", path: "/openapi.json", handle: s.getOpenAPI},
 	}
 }
