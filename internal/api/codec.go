@@ -52,6 +52,9 @@ func decodeBytes(r *http.Request, body []byte, v any) error {
 		if err := dec.Decode(v); err != nil {
 			return fmt.Errorf("%w: %v", errBadBody, err)
 		}
+		if dec.More() {
+			return fmt.Errorf("%w: data after the JSON object", errBadBody)
+		}
 		return nil
 	}
 	if err := xml.Unmarshal(body, v); err != nil {

@@ -73,6 +73,9 @@ func vmParams(in ovirt.VM) (engine.VMParams, error) {
 		n := int64(1)
 		for _, f := range []*ovirt.Int{in.CPU.Topology.Sockets, in.CPU.Topology.Cores, in.CPU.Topology.Threads} {
 			if f != nil {
+				if *f < 1 || *f > 1024 {
+					return p, badRequestf("Each factor of the CPU topology must be between 1 and 1024.")
+				}
 				n *= int64(*f)
 			}
 		}
