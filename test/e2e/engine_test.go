@@ -194,7 +194,9 @@ func TestEngineSCSICDROMMediaChanges(t *testing.T) {
 	}
 	// The guest kernel notices new media when the drive is next opened (as
 	// a mount would): read a block through the guest agent.
-	res, err := e.Agent(ctx, t).GuestExec(ctx, vm.ID, "/bin/busybox", []string{"dd", "if=/dev/sr0", "of=/dev/null", "bs=2048", "count=1"}, nil, time.Minute)
+	ag := e.Agent(ctx, t)
+	waitGuestAgentOn(ctx, t, ag.GuestDisks, vm.ID)
+	res, err := ag.GuestExec(ctx, vm.ID, "/bin/busybox", []string{"dd", "if=/dev/sr0", "of=/dev/null", "bs=2048", "count=1"}, nil, time.Minute)
 	if err != nil {
 		t.Fatalf("read the new media in the guest: %v", err)
 	}
