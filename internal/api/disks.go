@@ -232,16 +232,13 @@ func (s *Server) listDisks(c *call) (int, any, error) {
 	}); err != nil {
 		return 0, nil, err
 	}
-	out := ovirt.Disks{Disks: []ovirt.Disk{}}
-	for _, d := range disks {
-		if o.Max > 0 && len(out.Disks) >= o.Max {
-			break
-		}
-		if ok, err := c.visible(Object{Type: "disk", ID: d.ID}); err != nil {
-			return 0, nil, err
-		} else if ok {
-			out.Disks = append(out.Disks, s.diskToWire(d))
-		}
+	shown, err := keepVisible(c, disks, o.Max, func(d model.Disk) []Object { return []Object{{Type: "disk", ID: d.ID}} })
+	if err != nil {
+		return 0, nil, err
+	}
+	out := ovirt.Disks{Disks: make([]ovirt.Disk, 0, len(shown))}
+	for _, d := range shown {
+		out.Disks = append(out.Disks, s.diskToWire(d))
 	}
 	return http.StatusOK, out, nil
 }

@@ -134,18 +134,9 @@ func (s *Server) listVMs(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	// Filter outside the read transaction: the check reads the store itself.
-	var shown []model.VM
-	for _, vm := range vms {
-		if o.Max > 0 && len(shown) >= o.Max {
-			break
-		}
-		ok, err := c.visible(Object{Type: "vm", ID: vm.ID})
-		if err != nil {
-			return 0, nil, err
-		}
-		if ok {
-			shown = append(shown, vm)
-		}
+	shown, err := keepVisible(c, vms, o.Max, func(vm model.VM) []Object { return []Object{{Type: "vm", ID: vm.ID}} })
+	if err != nil {
+		return 0, nil, err
 	}
 	out := ovirt.VMs{VMs: []ovirt.VM{}}
 	err = s.st.View(c.ctx, func(tx store.Tx) error {
