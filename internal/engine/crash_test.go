@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -212,7 +211,7 @@ func TestCrashLeavesDatabaseConsistent(t *testing.T) {
 		last = id
 		checkAllInvariants(t, v.ctx, v.st)
 	}
-	checkSQLiteFile(t, path)
+	sqltest.CheckSQLiteFile(t, path)
 	fresh := openEngineEnv(t, dsn)
 	if n := checkAllInvariants(t, fresh.ctx, fresh.st); n != 1 {
 		t.Fatalf("%d VMs, want 1", n)
@@ -287,42 +286,5 @@ func killEngine(t *testing.T, path string, after time.Duration) {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("engine ended with %v before it was killed:\n%s\n%s", err, strings.Join(out, "\n"), stderr.String())
-	}
-}
-
-// checkSQLiteFile runs SQLite's own checks on the file, read-only.
-func checkSQLiteFile(t *testing.T, path string) {
-	t.Helper()
-	raw, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	var integrity string
-	if err := raw.QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
-		t.Errorf("integrity_check: %q, %v", integrity, err)
-	}
-	rows, err := raw.QueryContext(t.Context(), "PRAGMA foreign_key_check")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		t.Errorf("foreign_key_check: %v = %v", cols, vals)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -80,26 +79,10 @@ func TestCrashRecovery(t *testing.T) {
 		killChild(t, dsn, round%2 == 0)
 	}
 
-	raw, err := sql.Open("sqlite", strings.TrimPrefix(dsn, "sqlite:"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	var integrity string
-	if err := raw.QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
-		t.Errorf("integrity_check: %q, %v", integrity, err)
-	}
-	rows, err := raw.QueryContext(t.Context(), "PRAGMA foreign_key_check")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rows.Next() {
-		t.Error("foreign_key_check reports violations")
-	}
-	rows.Close()
+	sqltest.CheckSQLiteFile(t, strings.TrimPrefix(dsn, "sqlite:"))
 
 	s := openStore(t, dsn)
-	err = s.View(t.Context(), func(tx store.Tx) error {
+	err := s.View(t.Context(), func(tx store.Tx) error {
 		ctx := t.Context()
 		vms, err := tx.ListVMs(ctx, store.ListOptions{Name: "crash-*"})
 		if err != nil {
