@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,11 +23,18 @@ import (
 // VirtIOScsiEnabled value is true.
 const featureVirtioSCSI = "virtio_scsi"
 
+// clusterLevel describes a level: its permits in the role dialog's
+// category order, and its features.
 func (s *Server) clusterLevel(c *call, v model.Version) (ovirt.ClusterLevel, error) {
 	id := v.String()
 	out := ovirt.ClusterLevel{ID: id, Href: href("clusterlevels", id), Permits: &ovirt.LevelPermits{},
 		ClusterFeatures: &ovirt.ClusterFeatures{ClusterFeatures: []ovirt.ClusterFeature{}}}
-	for _, g := range authz.ActionGroups() {
+	groups := authz.ActionGroups()
+	order := authz.Categories()
+	slices.SortStableFunc(groups, func(a, b authz.GroupInfo) int {
+		return slices.Index(order, a.Category) - slices.Index(order, b.Category)
+	})
+	for _, g := range groups {
 		out.Permits.Permits = append(out.Permits.Permits, ovirt.LevelPermit{
 			ID: strconv.Itoa(int(g.Group)), Name: ovirt.Str(g.Group.PermitName()), Description: ovirt.Str(g.Tooltip),
 			Administrative: ovirt.B(g.Type == authz.AdminType), Label: ovirt.Str(g.Label), Category: ovirt.Str(g.Category),
