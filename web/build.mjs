@@ -2,7 +2,7 @@
 // binary embeds it: one content-hashed JS and CSS bundle (fonts next to
 // them) under assets/, and an index.html that names them.
 import * as esbuild from 'esbuild';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,12 +35,16 @@ const js = built.find((p) => /^assets\/app-.*\.js$/.test(p));
 const css = built.find((p) => /^assets\/style-.*\.css$/.test(p));
 if (!js || !css) throw new Error(`build produced no app bundle: ${built.join(', ')}`);
 
+// The first rows' request starts from the head, before the bundles load.
+const prefetch = (await esbuild.transform(await readFile(path.join(here, 'src/prefetch.js'), 'utf8'), { minify: true, target: 'es2017' })).code.trim();
+
 await writeFile(path.join(out, 'index.html'), `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>govirt Administration Portal</title>
+<script>${prefetch}</script>
 <link rel="stylesheet" href="/${css}">
 <script type="module" src="/${js}"></script>
 </head>

@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"compress/gzip"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -83,5 +85,54 @@ func TestNotBuilt(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/vms", nil))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "make portal") {
 		t.Errorf("unbuilt portal: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for h, want := range map[string]bool{
+		"":                      false,
+		"gzip":                  true,
+		"gzip, deflate, br":     true,
+		"br;q=1.0, gzip;q=0.8":  true,
+		"GZIP":                  true,
+		"gzip;q=0":              false,
+		"deflate, gzip; q=0.0 ": false,
+		"identity":              false,
+		"*":                     true,
+	} {
+		if got := AcceptsGzip(h); got != want {
+			t.Errorf("AcceptsGzip(%q) = %v, want %v", h, got, want)
+		}
+	}
+}
+
+func TestGzip(t *testing.T) {
+	css := strings.Repeat(".pf-v6-c-table { color: red; }\n", 2000)
+	h := NewFS(fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}, "assets/style-1.css": {Data: []byte(css)}})
+	req := httptest.NewRequest("GET", "/assets/style-1.css", nil)
+	req.Header.Set("Accept-Encoding", "gzip, deflate")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Header().Get("Content-Encoding") != "gzip" || rec.Header().Get("Vary") != "Accept-Encoding" || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/css") {
+		t.Fatalf("gzip answer headers: %v", rec.Header())
+	}
+	zr, err := gzip.NewReader(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(zr)
+	if string(got) != css || rec.Body.Len() >= len(css)/10 {
+		t.Fatalf("gzip body: %d bytes decompress to %d (want %d)", rec.Body.Len(), len(got), len(css))
+	}
+	req.Header.Set("If-None-Match", rec.Header().Get("ETag"))
+	rec2 := httptest.NewRecorder()
+	h.ServeHTTP(rec2, req)
+	if rec2.Code != http.StatusNotModified {
+		t.Fatalf("revalidating the gzip answer: %d", rec2.Code)
+	}
+	plain := httptest.NewRecorder()
+	h.ServeHTTP(plain, httptest.NewRequest("GET", "/assets/style-1.css", nil))
+	if plain.Header().Get("Content-Encoding") != "" || plain.Body.String() != css || plain.Header().Get("ETag") == rec.Header().Get("ETag") {
+		t.Fatalf("identity answer: %v", plain.Header())
 	}
 }

@@ -95,6 +95,8 @@ func TestPortal(t *testing.T) {
 	b.Screenshot("dialog-new-vm-fault")
 	b.Click("#dialog-cancel")
 
+	b.Screenshot("vm-list")
+
 	// The VM's Disks tab: a new image disk, active, and one inactive.
 	b.Click(fmt.Sprintf(`#vm-table tr[data-name=%q] a`, vmName))
 	b.Click(`[data-tab="disks"]`)
@@ -113,6 +115,19 @@ func TestPortal(t *testing.T) {
 		t.Fatal("Allow Privileged SCSI I/O is disabled for admin@internal")
 	}
 	b.Screenshot("dialog-new-disk-direct-lun")
+	b.Click("#dialog-cancel")
+
+	// Attach: the existing disks by kind; Edit VM keeps what the VM has.
+	b.Click("#disk-attach")
+	b.WaitVisible("#attach-image-table")
+	b.Screenshot("dialog-attach-disk")
+	b.Click("#dialog-cancel")
+	b.Click("#vm-edit")
+	b.WaitVisible("#vm-dialog")
+	if got := b.Text("#vm-dialog .pf-v6-c-modal-box__title"); got != "Edit Virtual Machine" || !b.Bool("name kept", `document.querySelector('#vm-name').value === `+fmt.Sprintf("%q", vmName)) {
+		t.Fatalf("Edit VM dialog: title %q, or the name is not the VM's", got)
+	}
+	b.Screenshot("dialog-edit-vm")
 	b.Click("#dialog-cancel")
 
 	// Run the VM; the guest agent reports portal-d1's logical name.
@@ -138,6 +153,14 @@ func TestPortal(t *testing.T) {
 		t.Fatalf("portal-d2 after Deactivate: %q", b.Text(`#disk-table tr[data-name="portal-d2"]`))
 	}
 
+	// Live status: the VM list follows a change made elsewhere (here
+	// through the API) without a reload or a click.
+	b.Click(`[data-nav="vms"]`)
+	b.WaitVisible(fmt.Sprintf(`#vm-table tr[data-name=%q] [data-status="up"]`, vmName))
+	e.MustDo(ctx, t, http.StatusOK, "POST", "/vms/"+vm.ID+"/stop", ovirt.Action{}, nil)
+	b.WaitJS("the list shows the VM down", fmt.Sprintf(`document.querySelector('#vm-table tr[data-name=%q] [data-status="down"]')`, vmName),
+		fmt.Sprintf(`document.querySelector('#vm-table tr[data-name=%q]').innerText`, vmName), time.Minute)
+
 	// A custom role with Manipulate SCSI I/O Privileges from the tree.
 	createRole(ctx, t, b, e)
 
@@ -146,6 +169,7 @@ func TestPortal(t *testing.T) {
 	bob := addUser(ctx, t, e, "bob", "bob-pass")
 	grant(ctx, t, e, "/vms/"+vm.ID, "UserVmManager", bob)
 	grant(ctx, t, e, "", "DiskCreator", bob)
+	tourViews(b, vmName)
 	adminToken := sessionToken(b)
 	b.Click("#logout")
 	b.WaitVisible("#login-user")
@@ -294,4 +318,23 @@ func sessionToken(b *portalutil.Browser) string {
 	var tok string
 	b.Eval("read the session", `JSON.parse(localStorage.getItem('govirt.session')).token`, &tok)
 	return tok
+}
+
+// tourViews opens every other view and checks that it shows what the
+// test made, saving a screenshot of each.
+func tourViews(b *portalutil.Browser, vmName string) {
+	for _, v := range []struct{ nav, row, want string }{
+		{"disks", `#disks-table tr[data-name="portal-d1"]`, "Image"},
+		{"hosts", `#hosts-table tr[data-name="local"]`, "up"},
+		{"storagedomains", `#sds-table tr[data-name="local"]`, "local"},
+		{"roles", `#roles-table tr[data-name="ScsiOperator"]`, "Admin"},
+		{"permissions", `#perms-table tr[data-id]`, "UserVmManager"},
+		{"events", `#events-table tr[data-id]`, vmName},
+	} {
+		b.Click(`[data-nav="` + v.nav + `"]`)
+		b.WaitVisible(v.row)
+		b.WaitJS(v.nav+" shows "+v.want, fmt.Sprintf(`[...document.querySelectorAll(%q)].some((r) => r.innerText.includes(%q))`, v.row, v.want),
+			fmt.Sprintf(`document.querySelector(%q).closest('table').innerText`, v.row), portalutil.Step)
+		b.Screenshot("view-" + v.nav)
+	}
 }

@@ -83,6 +83,19 @@ export async function request(method, path, body) {
   return data;
 }
 
+/**
+ * takePrefetched returns the answer index.html's prefetch got for path, once
+ * (null when there is none for that path).
+ */
+async function takePrefetched(path) {
+  const p = window.gvPrefetch;
+  if (!p || p.path !== path) return null;
+  window.gvPrefetch = null;
+  const resp = await p.response.catch(() => null);
+  if (!resp || !resp.ok) return null; // the app asks again and handles faults
+  return resp.json();
+}
+
 export const get = (path) => request('GET', path);
 export const post = (path, body) => request('POST', path, body === undefined ? {} : body);
 export const put = (path, body) => request('PUT', path, body);
@@ -90,6 +103,6 @@ export const del = (path) => request('DELETE', path);
 
 /** list reads a collection's array (oVirt names it after its element). */
 export async function list(path, element) {
-  const data = await get(path);
+  const data = (await takePrefetched(path)) || (await get(path));
   return (data && data[element]) || [];
 }

@@ -57,3 +57,11 @@ export const newestLevel = () => once('levels', async () => {
   const all = await list('/clusterlevels', 'cluster_level');
   return all[all.length - 1];
 });
+
+const COLLECTIONS = { vm: 'vms', disk: 'disks', cluster: 'clusters', data_center: 'datacenters', storage_domain: 'storagedomains', host: 'hosts' };
+
+/** objectName names the object a permission is on ("" when unreadable). */
+export const objectName = (kind, id) => once(`name:${kind}:${id}`, async () => {
+  const o = await get(`/${COLLECTIONS[kind]}/${id}`).catch(() => null);
+  return (o && (o.name || o.alias)) || '';
+});

@@ -18,9 +18,9 @@ const STATUS_CLASS = {
   not_responding: 'error', non_responsive: 'error', unknown: '', inactive: 'down',
 };
 
-/** status: an icon and text, as oVirt's tables show status. */
-export function status(s) {
-  const text = (s || 'unknown').replace(/_/g, ' ');
+/** status: an icon and text, as oVirt's tables show status; label overrides the text. */
+export function status(s, label) {
+  const text = label || (s || 'unknown').replace(/_/g, ' ');
   return h('span', { class: 'gv-status', 'data-status': s || 'unknown' },
     h('span', { class: `gv-dot ${STATUS_CLASS[s] ?? ''}`, 'aria-hidden': 'true' }), text);
 }
@@ -65,9 +65,9 @@ export function toolbar(...items) {
 /** pager shows oVirt's "1 - 100" with previous and next, for APIs without counts. */
 export function pager({ page, size, shown, onPage }) {
   const first = shown ? (page - 1) * size + 1 : 0;
-  return h('div', { class: 'pf-v6-c-pagination pf-m-compact' },
-    h('div', { class: 'pf-v6-c-pagination__total-items', 'data-testid': 'page-range' }, `${first} - ${(page - 1) * size + shown}`),
-    h('nav', { class: 'pf-v6-c-pagination__nav', 'aria-label': 'Pagination' },
+  return h('div', { class: 'gv-pager' },
+    h('span', { id: 'page-range' }, shown ? `${first} - ${(page - 1) * size + shown}` : 'No items'),
+    h('nav', { 'aria-label': 'Pagination' },
       button('\u2039', () => onPage(page - 1), { variant: 'plain', disabled: page <= 1, title: 'Previous page', id: 'page-prev' }),
       button('\u203A', () => onPage(page + 1), { variant: 'plain', disabled: shown < size, title: 'Next page', id: 'page-next' })));
 }
@@ -172,6 +172,8 @@ export function select(id, options, value) {
     options.map((o) => h('option', { value: o.value, selected: o.value === value }, o.label)));
   const w = wrap(el);
   w.classList.add('pf-m-select');
+  w.append(h('span', { class: 'pf-v6-c-form-control__utilities' },
+    h('span', { class: 'pf-v6-c-form-control__toggle-icon', 'aria-hidden': 'true' }, '\u25BE')));
   return w;
 }
 

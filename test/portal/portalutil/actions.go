@@ -47,10 +47,14 @@ func (b *Browser) SetChecked(sel string, on bool) {
 		if (el.checked !== %v) el.click(); return true; })()`, js(sel), on), nil)
 }
 
-// Click clicks the element sel finds once it is visible.
+// Click clicks the element sel finds once it is visible and enabled. The
+// click is the element's own (HTMLElement.click), not a mouse event at
+// coordinates, which a layout shift between finding and clicking would
+// send elsewhere.
 func (b *Browser) Click(sel string) {
 	b.t.Helper()
-	b.Run("click "+sel, Step, chromedp.WaitVisible(sel, chromedp.ByQuery), chromedp.Click(sel, chromedp.ByQuery))
+	b.Run("click "+sel, Step, chromedp.WaitVisible(sel, chromedp.ByQuery), chromedp.WaitEnabled(sel, chromedp.ByQuery))
+	b.Eval("click "+sel, fmt.Sprintf(`document.querySelector(%s).click()`, js(sel)), nil)
 }
 
 // WaitVisible waits for sel to be shown.

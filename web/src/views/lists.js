@@ -3,7 +3,7 @@
 // table refreshed live.
 import { h, replace } from '../dom.js';
 import { del, list } from '../api.js';
-import { clusters, forget, roles, storageDomains, users } from '../cache.js';
+import { clusters, forget, objectName, roles, storageDomains, users } from '../cache.js';
 import { gib, pageSearch } from '../rules.js';
 import { alert, button, input, pager, status, table, toolbar, yesNo } from '../ui.js';
 import { roleDialog } from '../dialogs/role.js';
@@ -14,17 +14,18 @@ import { roleDialog } from '../dialogs/role.js';
  */
 function listView(el, { title, id, columns, load, tools, paged, searchable }) {
   const state = { page: 1, name: '', selected: null, rows: [] };
+  const search = searchable ? input(`${id}-search`, { placeholder: 'Name (* wildcard)' }) : null;
   const message = h('div');
-  const barBox = h('div');
+  const actions = h('div', { class: 'gv-actions' });
+  const barBox = toolbar(search, actions);
   const tableBox = h('div', {}, h('div', { class: 'pf-v6-c-spinner pf-m-lg', role: 'progressbar' }));
   const pagerBox = h('div');
-  const search = searchable ? input(`${id}-search`, { placeholder: 'Name (* wildcard)' }) : null;
   if (search) search.control.addEventListener('keydown', (e) => { if (e.key === 'Enter') { state.name = search.value.trim(); state.page = 1; refresh(); } });
-  replace(el, h('h1', { class: 'pf-v6-c-title pf-m-xl' }, title), barBox, message, tableBox, pagerBox);
+  replace(el, h('h1', { class: 'pf-v6-c-title pf-m-xl' }, title), search || tools ? barBox : null, message, tableBox, pagerBox);
   const fail = (e) => replace(message, alert('danger', e.reason || 'Error', e.detail || e.message, 'view-error'));
   function draw() {
     const sel = state.rows.find((r) => r.id === state.selected);
-    replace(barBox, toolbar(search, ...(tools ? tools(sel, refresh, fail) : [])));
+    replace(actions, ...(tools ? tools(sel, refresh, fail) : []));
     replace(tableBox, table({ id, columns, rows: state.rows, selected: state.selected, onSelect: (r) => { state.selected = r.id; draw(); } }));
     if (paged) replace(pagerBox, pager({ page: state.page, size: paged, shown: state.rows.length, onPage: (p) => { state.page = p; refresh(); } }));
   }
@@ -106,16 +107,22 @@ export function rolesView(el) {
 
 const OBJECT_KINDS = [['vm', 'VM'], ['disk', 'Disk'], ['cluster', 'Cluster'], ['data_center', 'Data Center'], ['storage_domain', 'Storage Domain'], ['host', 'Host']];
 
+/** permissionsView lists every user's permissions that the caller may see, on any object. */
 export function permissionsView(el) {
   return listView(el, {
-    title: 'Permissions (System)', id: 'perms-table',
+    title: 'Permissions', id: 'perms-table',
     load: async () => {
-      const [perms, us, rs] = await Promise.all([list('/permissions', 'permission'), users(), roles()]);
-      return perms.map((p) => ({ ...p, userName: (us.get(p.user.id) || {}).user_name || p.user.id, roleName: (rs.get(p.role.id) || {}).name || p.role.id }));
+      forget('users');
+      const [us, rs] = await Promise.all([users(), roles()]);
+      const perUser = await Promise.all([...us.values()].map((u) => list(`/users/${u.id}/permissions`, 'permission').catch(() => [])));
+      return Promise.all(perUser.flat().map(async (p) => {
+        const k = OBJECT_KINDS.find(([f]) => p[f]);
+        const obj = k ? `${k[1]} ${(await objectName(k[0], p[k[0]].id)) || p[k[0]].id}` : 'System';
+        return { ...p, obj, userName: (us.get(p.user.id) || {}).user_name || p.user.id, roleName: (rs.get(p.role.id) || {}).name || p.role.id };
+      }));
     },
     columns: [
-      { title: 'User', cell: (p) => p.userName }, { title: 'Role', cell: (p) => p.roleName },
-      { title: 'Object', cell: (p) => { const k = OBJECT_KINDS.find(([f]) => p[f]); return k ? `${k[1]} ${p[k[0]].id}` : 'System'; } },
+      { title: 'User', cell: (p) => p.userName }, { title: 'Role', cell: (p) => p.roleName }, { title: 'Object', cell: (p) => p.obj },
     ],
   });
 }
@@ -125,7 +132,7 @@ export function eventsView(el) {
     title: 'Events', id: 'events-table',
     load: () => list('/events?max=200', 'event'),
     columns: [
-      { title: '', cell: (e) => status(e.severity === 'normal' ? 'ok' : e.severity === 'warning' ? 'maintenance' : 'error') },
+      { title: 'Severity', cell: (e) => status(e.severity === 'normal' ? 'ok' : e.severity === 'warning' ? 'maintenance' : 'error', e.severity) },
       { title: 'Time', cell: (e) => new Date(e.time).toLocaleString() },
       { title: 'Message', cell: (e) => e.description },
       { title: 'User', cell: (e) => (e.user && e.user.name) || '' },

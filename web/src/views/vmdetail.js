@@ -27,7 +27,7 @@ export function vmDetailView(el, params, { navigate }) {
   let selected = null;
   const disks = new Map(); // disk id -> disk, read once per disk
   const pending = new Map(); // disk id -> {op, since, phase}
-  const head = h('div');
+  const head = h('div', { class: 'gv-head-box' });
   const message = h('div');
   const disksBox = h('div');
   const general = h('div');

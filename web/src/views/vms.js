@@ -10,7 +10,7 @@ import { vmDialog } from '../dialogs/vm.js';
 /** PAGE_SIZE is how many VMs one page shows, as oVirt's default 100. */
 export const PAGE_SIZE = 100;
 
-/** FIRST_ROWS is what the first paint shows: a screenful. */
+/** FIRST_ROWS is what the first paint shows: a screenful (src/prefetch.js asks for the same). */
 export const FIRST_ROWS = 25;
 
 /** vmRow is what the table shows of a VM. */
@@ -31,7 +31,7 @@ export function vmsView(el, _params, { navigate }) {
   let selected = null;
   let rows = [];
   let first = true; // the first load of the view
-  let marked = false; // the first rows were drawn
+  let marked = false; // a frame with rows was drawn
   const open = (v) => navigate(`/vms/${v.id}`);
   const search = input('vm-search', { placeholder: 'Name (* wildcard)' });
   search.control.addEventListener('keydown', (e) => { if (e.key === 'Enter') { name = search.value.trim(); page = 1; refresh(); } });
@@ -41,28 +41,41 @@ export function vmsView(el, _params, { navigate }) {
     replace(message);
     try { await fn(); await refresh(); } catch (e) { replace(message, alert('danger', e.reason || 'Error', e.detail || e.message, 'view-error')); }
   };
-  const bar = toolbar(search,
-    button('New', () => vmDialog({ onDone: refresh }), { id: 'vm-new', variant: 'primary' }),
-    button('Edit', () => sel() && vmDialog({ vm: sel(), onDone: refresh }), { id: 'vm-edit' }),
-    button('Run', act(() => sel() && post(`/vms/${selected}/start`)), { id: 'vm-run' }),
-    button('Shutdown', act(() => sel() && post(`/vms/${selected}/shutdown`)), { id: 'vm-shutdown' }),
-    button('Power Off', act(() => sel() && post(`/vms/${selected}/stop`)), { id: 'vm-stop' }));
+  // The search box stays put while the buttons follow the selection, so
+  // live refreshes never take the focus from someone typing.
+  const actions = h('div', { class: 'gv-actions' });
+  const bar = toolbar(search, actions);
+  const drawBar = () => {
+    const v = sel();
+    replace(actions,
+      button('New', () => vmDialog({ onDone: refresh }), { id: 'vm-new', variant: 'primary' }),
+      button('Edit', () => vmDialog({ vm: v, onDone: refresh }), { id: 'vm-edit', disabled: !v }),
+      button('Run', act(() => post(`/vms/${v.id}/start`)), { id: 'vm-run', disabled: !v || v.status !== 'down' }),
+      button('Shutdown', act(() => post(`/vms/${v.id}/shutdown`)), { id: 'vm-shutdown', disabled: !v || v.status === 'down' }),
+      button('Power Off', act(() => post(`/vms/${v.id}/stop`)), { id: 'vm-stop', disabled: !v || v.status === 'down' }));
+  };
   const tableBox = h('div', {}, h('div', { class: 'pf-v6-c-spinner pf-m-lg', role: 'progressbar' }));
   const pagerBox = h('div');
   replace(el, h('h1', { class: 'pf-v6-c-title pf-m-xl' }, 'Virtual Machines'), bar, message, tableBox, pagerBox);
+  drawBar();
 
   let columns = [];
   function draw() {
+    drawBar();
     replace(tableBox, table({
       id: 'vm-table', columns, rows, selected,
       onSelect: (r) => { selected = r.id; draw(); }, onOpen: open, empty: 'No virtual machines',
+      // Element Timing: every table drawn until the first frame with rows
+      // carries the marker, so whichever is painted first is reported.
       timing: marked ? undefined : 'vm-rows',
     }));
     if (!marked && rows.length) {
-      marked = true;
       // A mark after the next frame: the benchmark's fallback where
       // Element Timing is not available.
-      requestAnimationFrame(() => requestAnimationFrame(() => performance.mark('vm-rows-painted')));
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        if (!marked) performance.mark('vm-rows-painted');
+        marked = true;
+      }));
     }
   }
 
