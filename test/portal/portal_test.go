@@ -117,11 +117,18 @@ func TestPortal(t *testing.T) {
 	b.Screenshot("dialog-new-disk-direct-lun")
 	b.Click("#dialog-cancel")
 
-	// Attach: the existing disks by kind; Edit VM keeps what the VM has.
+	// Attach an existing floating disk from the Image tab; Edit VM keeps
+	// what the VM has.
+	e.MustDo(ctx, t, http.StatusCreated, "POST", "/disks", ovirt.Disk{Alias: ovirt.Str("portal-floating"), Format: ovirt.Str("cow"),
+		ProvisionedSize: ovirt.I(16 << 20), StorageDomains: &ovirt.StorageDomains{StorageDomains: []ovirt.StorageDomain{{Name: ovirt.Str("local")}}}}, nil)
 	b.Click("#disk-attach")
-	b.WaitVisible("#attach-image-table")
+	b.Click(`#attach-image-table tr[data-name="portal-floating"] td`)
+	b.WaitVisible(`#attach-image-table tr.gv-selected[data-name="portal-floating"]`)
+	b.SetChecked("#attach-active", false)
 	b.Screenshot("dialog-attach-disk")
-	b.Click("#dialog-cancel")
+	b.Click("#dialog-ok")
+	b.WaitGone("#attach-dialog")
+	b.WaitVisible(`#disk-table tr[data-name="portal-floating"]`)
 	b.Click("#vm-edit")
 	b.WaitVisible("#vm-dialog")
 	if got := b.Text("#vm-dialog .pf-v6-c-modal-box__title"); got != "Edit Virtual Machine" || !b.Bool("name kept", `document.querySelector('#vm-name').value === `+fmt.Sprintf("%q", vmName)) {
@@ -163,6 +170,7 @@ func TestPortal(t *testing.T) {
 
 	// A custom role with Manipulate SCSI I/O Privileges from the tree.
 	createRole(ctx, t, b, e)
+	editRole(ctx, t, b, e)
 
 	// A user without the SCSI I/O privilege: the checkbox is disabled with
 	// the reason, and the API refuses anyway.
@@ -298,6 +306,39 @@ func createRole(ctx context.Context, t *testing.T, b *portalutil.Browser, e *e2e
 		return
 	}
 	t.Fatal("the New Role dialog created no role ScsiOperator")
+}
+
+// editRole takes attach_disk away from ScsiOperator in the Edit Role
+// dialog and checks the API's permits.
+func editRole(ctx context.Context, t *testing.T, b *portalutil.Browser, e *e2eutil.EngineProc) {
+	t.Helper()
+	b.Click(`#roles-table tr[data-name="ScsiOperator"] td`)
+	b.Click("#role-edit")
+	b.WaitVisible("#role-dialog")
+	b.Click("#role-expand")
+	if !b.Bool("permits kept", `document.querySelector('[data-permit="configure_scsi_generic_io"]').checked && document.querySelector('[data-permit="attach_disk"]').checked`) {
+		t.Fatal("the Edit Role dialog does not show the role's permits checked")
+	}
+	b.SetChecked(`[data-permit="attach_disk"]`, false)
+	b.Screenshot("dialog-edit-role")
+	b.Click("#dialog-ok")
+	b.WaitGone("#role-dialog")
+	var roles ovirt.Roles
+	e.MustDo(ctx, t, http.StatusOK, "GET", "/roles", nil, &roles)
+	for _, r := range roles.Roles {
+		if r.Name != nil && *r.Name == "ScsiOperator" {
+			var ps ovirt.Permits
+			e.MustDo(ctx, t, http.StatusOK, "GET", "/roles/"+r.ID+"/permits", nil, &ps)
+			for _, p := range ps.Permits {
+				if *p.Name == "attach_disk" {
+					t.Fatal("Edit Role kept attach_disk")
+				}
+			}
+			if len(ps.Permits) != 3 {
+				t.Fatalf("ScsiOperator after Edit Role: %d permits, want 3 (login, create_disk, configure_scsi_generic_io)", len(ps.Permits))
+			}
+		}
+	}
 }
 
 func addUser(ctx context.Context, t *testing.T, e *e2eutil.EngineProc, name, pass string) string {

@@ -96,10 +96,11 @@ export function permitTree(permits) {
   return [...cats].map(([category, items]) => ({ category, items }));
 }
 
-/** gib formats a byte count in GiB, as oVirt's tables do. */
+/** gib formats a byte count in GiB, as oVirt's tables do (MiB below 1 GiB). */
 export function gib(bytes) {
   const n = Number(bytes);
   if (!Number.isFinite(n) || n <= 0) return '';
+  if (n < 2 ** 30) return `${Math.max(1, Math.round(n / 2 ** 20))} MiB`;
   const g = n / 2 ** 30;
   return g >= 10 || Number.isInteger(g) ? `${Math.round(g)} GiB` : `${g.toFixed(1)} GiB`;
 }

@@ -61,6 +61,7 @@ test('sgio, tree, formatting, search', () => {
   assert.equal(gib(2 ** 30), '1 GiB');
   assert.equal(gib(1.5 * 2 ** 30), '1.5 GiB');
   assert.equal(gib(0), '');
+  assert.equal(gib(16 * 2 ** 20), '16 MiB');
   assert.equal(shortAddress('{bus=0, controller=1, type=drive, target=2, unit=3}'), '1:0:2:3');
   assert.equal(shortAddress(undefined), '');
   assert.equal(pageSearch('web', 1), 'name=web*');

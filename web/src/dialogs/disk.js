@@ -101,7 +101,8 @@ export async function newDiskDialog({ vm, onDone }) {
   });
 }
 
-export async function attachDiskDialog({ vm, onDone }) {
+/** attachDiskDialog lists the disks not attached to vm already (attached: their ids). */
+export async function attachDiskDialog({ vm, attached = [], onDone }) {
   const ifc = await interfaceField(vm, 'attach-interface');
   const active = check('attach-active', 'Activate Disk(s)', { checked: true });
   const search = input('attach-search', { placeholder: 'Alias (* wildcard)' });
@@ -112,7 +113,7 @@ export async function attachDiskDialog({ vm, onDone }) {
     const q = search.value.trim();
     const all = await list(`/disks?max=200${q ? `&search=${encodeURIComponent(`name=${q}`)}` : ''}`, 'disk');
     for (const k of ['image', 'lun']) {
-      const rows = all.filter((d) => d.storage_type === k);
+      const rows = all.filter((d) => d.storage_type === k && !attached.includes(d.id));
       const draw = () => replace(boxes[k], table({
         id: `attach-${k}-table`, rows, selected: chosen, onSelect: (r) => { chosen = r.id; draw(); }, empty: 'No disks',
         columns: [

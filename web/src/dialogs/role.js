@@ -23,9 +23,11 @@ export async function roleDialog({ role, onDone }) {
     replace(treeBox, h('ul', { class: 'gv-tree', style: 'padding-left:0' }, tree.map(({ category, items }) => {
       const open = expanded.has(category);
       const usable = items.filter((p) => admin || p.administrative !== 'true');
+      const on = usable.filter((p) => isChecked(p.name)).length;
       const all = h('input', { type: 'checkbox', 'data-category': category, 'aria-label': `All of ${category}`,
-        checked: usable.length && usable.every((p) => boxes.get(p.name)?.checked ?? had.has(p.name)),
+        checked: usable.length > 0 && on === usable.length,
         onchange: (e) => { for (const p of usable) setChecked(p.name, e.target.checked); drawTree(); } });
+      all.indeterminate = on > 0 && on < usable.length;
       return h('li', {},
         h('button', { class: 'gv-tree-toggle', type: 'button', 'aria-expanded': String(open), 'data-toggle': category,
           onclick: () => { if (open) expanded.delete(category); else expanded.add(category); drawTree(); } }, open ? '\u25BE' : '\u25B8'),
@@ -33,21 +35,21 @@ export async function roleDialog({ role, onDone }) {
         open ? h('ul', { class: 'gv-tree' }, items.map((p) => {
           const off = !admin && p.administrative === 'true';
           const cb = h('input', { type: 'checkbox', 'data-permit': p.name, id: `permit-${p.name}`, disabled: off,
-            checked: !off && (boxes.has(p.name) ? boxes.get(p.name).checked : had.has(p.name)),
-            onchange: (e) => { setChecked(p.name, e.target.checked); } });
+            checked: !off && isChecked(p.name),
+            onchange: (e) => { setChecked(p.name, e.target.checked); drawTree(); } });
           boxes.set(p.name, cb);
           return h('li', { title: p.description || '' }, h('label', { for: `permit-${p.name}` }, cb, ` ${p.label || p.name}`),
             off ? h('span', { class: 'gv-reason' }, 'Admin roles only') : null);
         })) : null);
     })));
   }
+  function isChecked(n) { return boxes.has(n) ? boxes.get(n).checked : had.has(n); }
   function setChecked(n, on) {
     const cb = boxes.get(n) || h('input', { type: 'checkbox' });
     cb.checked = on;
     boxes.set(n, cb);
   }
-  const chosen = () => permits.filter((p) => (admin || p.administrative !== 'true')
-    && (boxes.has(p.name) ? boxes.get(p.name).checked : had.has(p.name))).map((p) => p.name);
+  const chosen = () => permits.filter((p) => (admin || p.administrative !== 'true') && isChecked(p.name)).map((p) => p.name);
 
   const typeRadio = (value, label) => h('div', { class: 'pf-v6-c-radio' },
     h('input', { class: 'pf-v6-c-radio__input', type: 'radio', name: 'role-type', id: `role-type-${value}`, checked: admin === (value === 'admin'),

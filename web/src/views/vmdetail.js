@@ -98,7 +98,7 @@ export function vmDetailView(el, params, { navigate }) {
     replace(disksBox,
       toolbar(
         button('New', () => newDiskDialog({ vm, onDone: refresh }), { id: 'disk-new', variant: 'primary' }),
-        button('Attach', () => attachDiskDialog({ vm, onDone: refresh }), { id: 'disk-attach' }),
+        button('Attach', () => attachDiskDialog({ vm, attached: atts.map((a) => a.id), onDone: refresh }), { id: 'disk-attach' }),
         button('Activate', () => plug(true), { id: 'disk-activate', disabled: !sel || sel.active === 'true' || pending.has(selected) }),
         button('Deactivate', () => plug(false), { id: 'disk-deactivate', disabled: !sel || sel.active !== 'true' || pending.has(selected) }),
         running ? h('span', { class: 'pf-v6-c-helper-text' }, 'The VM is running: activating and deactivating hot-plug the disk.') : null),
