@@ -107,15 +107,32 @@ func TestPortal(t *testing.T) {
 		t.Fatalf("portal-d1 in the Disks tab: %q", got)
 	}
 
-	// The Direct LUN tab as admin: privileged SCSI I/O can be allowed.
+	// The Direct LUN tab as admin: privileged SCSI I/O may be allowed; the
+	// LUN of the local tgtd gets pass-through without it (the agent refuses
+	// to start a VM with an unfiltered LUN: libvirt 9 dropped sgio='unfiltered').
+	tg := e2eutil.NewISCSITarget(t, 1, 64)
 	b.Click("#disk-new")
 	b.WaitVisible("#disk-dialog")
 	b.Click(`#disk-dialog [data-tab="lun"]`)
-	if b.Bool("privileged disabled for admin", `document.querySelector('#lun-privileged').disabled`) {
-		t.Fatal("Allow Privileged SCSI I/O is disabled for admin@internal")
+	b.SetInput("#lun-alias", "portal-lun")
+	b.SetInput("#lun-address", tg.Portal)
+	b.SetInput("#lun-port", fmt.Sprint(tg.Port))
+	b.SetInput("#lun-target", tg.IQN)
+	b.SetInput("#lun-number", "1")
+	b.SetInput("#lun-serial", tg.Serials[1])
+	if !b.Bool("pass-through on", `document.querySelector('#lun-passthrough').checked`) ||
+		b.Bool("privileged disabled for admin", `document.querySelector('#lun-privileged').disabled`) {
+		t.Fatal("for admin@internal on VirtIO-SCSI, Enable SCSI Pass-Through is off or Allow Privileged SCSI I/O disabled")
 	}
+	b.SetChecked("#lun-privileged", true)
 	b.Screenshot("dialog-new-disk-direct-lun")
-	b.Click("#dialog-cancel")
+	b.SetChecked("#lun-privileged", false)
+	b.Click("#dialog-ok")
+	b.WaitGone("#disk-dialog")
+	b.WaitVisible(`#disk-table tr[data-name="portal-lun"]`)
+	if got := b.Text(`#disk-table tr[data-name="portal-lun"]`); !strings.Contains(got, "Yes") || strings.Contains(got, "privileged") {
+		t.Fatalf("portal-lun in the Disks tab: %q", got)
+	}
 
 	// Attach an existing floating disk from the Image tab; Edit VM keeps
 	// what the VM has.
@@ -141,6 +158,7 @@ func TestPortal(t *testing.T) {
 	b.Click("#vm-run")
 	b.WaitJS("the VM is up", `document.querySelector('[data-status="up"]')`, `document.querySelector('#vm-title').parentElement.innerText`, GuestWait)
 	waitLogicalName(b, "portal-d1", true)
+	waitLogicalName(b, "portal-lun", true)
 
 	// Hot-plug portal-d2 through Activate, with progress until the guest has it.
 	selectDisk(b, "portal-d2")

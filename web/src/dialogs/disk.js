@@ -40,6 +40,8 @@ export async function newDiskDialog({ vm, onDone }) {
   const port = input('lun-port', { type: 'number', value: 3260 });
   const target = input('lun-target', { placeholder: 'iqn.2026-11.example:target' });
   const lun = input('lun-number', { type: 'number', min: 0, value: 1 });
+  const lunId = input('lun-id', { placeholder: 'optional: the LUN\u2019s id (WWID)' });
+  const serial = input('lun-serial', { placeholder: 'optional: the LUN\u2019s SCSI serial' });
   const lunActive = check('lun-active', 'Activate Disk(s)', { checked: true });
   const lunShareable = check('lun-shareable', 'Shareable');
   const priv = privilegedScsi(groups);
@@ -68,7 +70,8 @@ export async function newDiskDialog({ vm, onDone }) {
     { id: 'image', title: 'Image', render: () => form(field('Size (GiB)', size), field('Alias', alias), field('Description', description),
       img.el, field('Storage Domain', sd), field('Allocation Policy', format), group('', active, bootable, shareableImg)) },
     { id: 'lun', title: 'Direct LUN', render: () => form(field('Alias', lunAlias), lunIf.el, field('Address', address), field('Port', port),
-      field('Target', target), field('LUN', lun), group('SCSI', privBox), group('', lunActive, lunShareable)) },
+      field('Target', target), field('LUN', lun), field('LUN ID', lunId),
+      field('Serial', serial, 'With the serial, the guest\u2019s device name of the LUN is reported as its logical name.'), group('SCSI', privBox), group('', lunActive, lunShareable)) },
   ], { onChange: (id) => { kind = id; } });
 
   modal({
@@ -85,11 +88,12 @@ export async function newDiskDialog({ vm, onDone }) {
           },
         };
       } else {
+        const unit = { address: address.value.trim(), port: String(port.value), target: target.value.trim(), lun_mapping: String(lun.value) };
+        if (lunId.value.trim()) unit.id = lunId.value.trim();
+        if (serial.value.trim()) unit.serial = serial.value.trim();
         const disk = {
           alias: lunAlias.value.trim(), shareable: String(lunShareable.control.checked),
-          lun_storage: { type: 'iscsi', logical_units: { logical_unit: [{
-            address: address.value.trim(), port: String(port.value), target: target.value.trim(), lun_mapping: String(lun.value),
-          }] } },
+          lun_storage: { type: 'iscsi', logical_units: { logical_unit: [unit] } },
         };
         const sgio = sgioOf(passThrough.control.checked, privileged.control.checked);
         if (sgio) disk.sgio = sgio;

@@ -146,6 +146,8 @@ export function vmDetailView(el, params, { navigate }) {
     vm = await get(`/vms/${params.id}`);
     atts = await list(`/vms/${params.id}/diskattachments`, 'disk_attachment');
     await Promise.all(atts.filter((a) => !disks.has(a.id)).map(async (a) => disks.set(a.id, await get(`/disks/${a.id}`))));
+    const alias = (a) => (disks.get(a.id) || {}).alias || a.id;
+    atts.sort((a, b) => alias(a).localeCompare(alias(b)));
     settle();
     drawHead();
     drawDisks();
