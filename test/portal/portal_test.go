@@ -30,6 +30,12 @@ func TestPortal(t *testing.T) {
 	ctx := e2eutil.Context(t, 25*time.Minute)
 	b := portalutil.Start(t)
 
+	// A cluster of level 3.2, which predates VirtIO-SCSI.
+	var dc ovirt.DataCenter
+	old := &ovirt.Version{Major: ovirt.I(3), Minor: ovirt.I(2)}
+	e.MustDo(ctx, t, http.StatusCreated, "POST", "/datacenters", ovirt.DataCenter{Name: ovirt.Str("old"), Version: old}, &dc)
+	e.MustDo(ctx, t, http.StatusCreated, "POST", "/clusters", ovirt.Cluster{Name: ovirt.Str("old32"), Version: old, DataCenter: &ovirt.Ref{ID: dc.ID}}, nil)
+
 	// Log in; the session survives a reload.
 	b.Login(e.URL, "admin@internal", e2eutil.AdminPassword)
 	b.WaitVisible("#vm-table")
@@ -82,6 +88,18 @@ func TestPortal(t *testing.T) {
 		t.Fatalf("VirtIO-SCSI for Windows XP: reason %q; want it disabled with the reason", reason)
 	}
 	b.Screenshot("dialog-new-vm-virtio-scsi-disabled")
+	b.SetInput("#vm-os", "debian")
+	if b.Bool("enabled again for Debian", `document.querySelector('#vm-virtio-scsi').disabled`) {
+		t.Fatal("VirtIO-SCSI stays disabled for Debian in a 4.8 cluster")
+	}
+	b.Eval("choose the 3.2 cluster", `(() => { const s = document.querySelector('#vm-cluster'); s.disabled = false;
+		s.value = [...s.options].find((o) => o.text.startsWith('old32')).value; s.dispatchEvent(new Event('change')); })()`, nil)
+	b.WaitJS("the cluster level's reason", `(document.querySelector('#vm-virtio-scsi-reason') || {}).innerText?.includes('3.2 does not support VirtIO-SCSI')`,
+		`(document.querySelector('#vm-virtio-scsi-reason') || {}).innerText`, portalutil.Step)
+	b.Screenshot("dialog-new-vm-virtio-scsi-cluster-level")
+	b.SetInput("#vm-os", "windows_xp")
+	b.Eval("back to Default", `(() => { const s = document.querySelector('#vm-cluster');
+		s.value = [...s.options].find((o) => o.text.startsWith('Default')).value; s.dispatchEvent(new Event('change')); })()`, nil)
 	b.Click("#dialog-ok")
 	b.WaitVisible("#dialog-error")
 	st, raw := b.Fetch("POST", "/vms", fmt.Sprintf(`{"name":%q,"cluster":{"name":"Default"},"os":{"type":"windows_xp"}}`, vmName))
