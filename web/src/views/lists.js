@@ -11,8 +11,10 @@ import { roleDialog } from '../dialogs/role.js';
 /**
  * listView renders a titled, live table. load(state) returns rows; tools
  * (optional) returns toolbar items given the selected row and a refresh.
+ * every (ms) slows the live refresh of views whose rows rarely change and
+ * cost several requests.
  */
-function listView(el, { title, id, columns, load, tools, paged, searchable }) {
+function listView(el, { title, id, columns, load, tools, paged, searchable, every = 0 }) {
   const state = { page: 1, name: '', selected: null, rows: [] };
   const search = searchable ? input(`${id}-search`, { placeholder: 'Name (* wildcard)' }) : null;
   const message = h('div');
@@ -34,8 +36,15 @@ function listView(el, { title, id, columns, load, tools, paged, searchable }) {
     replace(message);
     draw();
   }
+  let last = Date.now();
   refresh().catch(fail);
-  return { refresh: () => refresh().catch(fail) };
+  return {
+    refresh: () => {
+      if (Date.now() - last < every) return undefined;
+      last = Date.now();
+      return refresh().catch(fail);
+    },
+  };
 }
 
 const DISK_PAGE = 100;
@@ -88,7 +97,7 @@ export function storageDomainsView(el) {
 
 export function rolesView(el) {
   return listView(el, {
-    title: 'Roles', id: 'roles-table',
+    title: 'Roles', id: 'roles-table', every: 15000,
     load: () => list('/roles', 'role'),
     tools: (sel, refresh, fail) => [
       button('New', () => roleDialog({ onDone: refresh }).catch(fail), { id: 'role-new', variant: 'primary' }),
@@ -110,7 +119,7 @@ const OBJECT_KINDS = [['vm', 'VM'], ['disk', 'Disk'], ['cluster', 'Cluster'], ['
 /** permissionsView lists every user's permissions that the caller may see, on any object. */
 export function permissionsView(el) {
   return listView(el, {
-    title: 'Permissions', id: 'perms-table',
+    title: 'Permissions', id: 'perms-table', every: 30000,
     load: async () => {
       forget('users');
       const [us, rs] = await Promise.all([users(), roles()]);
