@@ -2,6 +2,7 @@
 // binary embeds it: one content-hashed JS and CSS bundle (fonts next to
 // them) under assets/, and an index.html that names them.
 import * as esbuild from 'esbuild';
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,11 +39,22 @@ if (!js || !css) throw new Error(`build produced no app bundle: ${built.join(', 
 // The first rows' request starts from the head, before the bundles load.
 const prefetch = (await esbuild.transform(await readFile(path.join(here, 'src/prefetch.js'), 'utf8'), { minify: true, target: 'es2017' })).code.trim();
 
+// Content Security Policy: only the portal's own files and the API, and the
+// one inline script by its hash. The token lives in localStorage, so no
+// injected script may run.
+const hash = createHash('sha256').update(prefetch).digest('base64');
+const csp = [
+  "default-src 'self'", `script-src 'self' 'sha256-${hash}'`, "style-src 'self'", "img-src 'self' data:",
+  "font-src 'self'", "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+].join('; ');
+
 await writeFile(path.join(out, 'index.html'), `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<link rel="icon" href="data:,">
 <title>govirt Administration Portal</title>
 <script>${prefetch}</script>
 <link rel="stylesheet" href="/${css}">

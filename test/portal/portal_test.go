@@ -238,6 +238,9 @@ func TestPortal(t *testing.T) {
 	if st != http.StatusForbidden {
 		t.Fatalf("the API let bob create an unfiltered LUN: %d %s", st, raw)
 	}
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("the page reported %d errors (exceptions, console errors, CSP violations):\n%s", len(errs), strings.Join(errs, "\n"))
+	}
 }
 
 func vmByName(ctx context.Context, t *testing.T, e *e2eutil.EngineProc, name string) ovirt.VM {

@@ -71,7 +71,7 @@ function shell(s, active, main) {
       h('div', { class: 'pf-v6-c-masthead__main' }, h('span', { class: 'pf-v6-c-masthead__brand' },
         h('strong', {}, 'govirt'), '\u00a0Administration Portal')),
       h('div', { class: 'pf-v6-c-masthead__content' },
-        h('span', { id: 'current-user', style: 'margin-left:auto;margin-right:1rem' }, s.user),
+        h('span', { id: 'current-user', class: 'gv-user' }, s.user),
         button('Log out', async () => { stop(); await logout(); forget(); render(); }, { id: 'logout', variant: 'secondary' }))),
     h('div', { class: 'pf-v6-c-page__sidebar' }, h('div', { class: 'pf-v6-c-page__sidebar-body' }, nav)),
     h('div', { class: 'pf-v6-c-page__main-container' }, h('main', { class: 'pf-v6-c-page__main', tabindex: '-1' }, main)));

@@ -14,9 +14,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -28,6 +31,9 @@ type Browser struct {
 	Ctx       context.Context // a tab; chromedp.Run(b.Ctx, ...)
 	Artifacts string          // where screenshots go
 	t         testing.TB
+
+	mu     sync.Mutex
+	errors []string // uncaught exceptions, console errors, CSP violations
 }
 
 // Start launches headless Chromium for the test's lifetime. A missing
@@ -51,10 +57,48 @@ func Start(t testing.TB) *Browser {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
+	b := &Browser{Ctx: ctx, Artifacts: ArtifactsDir(t), t: t}
+	chromedp.ListenTarget(ctx, b.watch)
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start %s: %v", ChromiumPath, err)
 	}
-	return &Browser{Ctx: ctx, Artifacts: ArtifactsDir(t), t: t}
+	return b
+}
+
+// watch records what the page reports going wrong. Failed requests are not
+// among them: the portal shows the API's faults itself.
+func (b *Browser) watch(ev any) {
+	var msg string
+	switch e := ev.(type) {
+	case *runtime.EventExceptionThrown:
+		msg = "exception: " + e.ExceptionDetails.Text
+		if e.ExceptionDetails.Exception != nil {
+			msg += " " + e.ExceptionDetails.Exception.Description
+		}
+	case *runtime.EventConsoleAPICalled:
+		if e.Type == runtime.APITypeError {
+			msg = "console.error"
+			for _, a := range e.Args {
+				msg += " " + string(a.Value) + a.Description
+			}
+		}
+	case *cdplog.EventEntryAdded:
+		if e.Entry.Level == cdplog.LevelError && e.Entry.Source != cdplog.SourceNetwork {
+			msg = fmt.Sprintf("%s: %s (%s)", e.Entry.Source, e.Entry.Text, e.Entry.URL)
+		}
+	}
+	if msg != "" {
+		b.mu.Lock()
+		b.errors = append(b.errors, msg)
+		b.mu.Unlock()
+	}
+}
+
+// PageErrors returns what the page reported going wrong so far.
+func (b *Browser) PageErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.errors...)
 }
 
 // ArtifactsDir is $GOVIRT_ARTIFACTS/<test name>, or a directory under the

@@ -20,7 +20,7 @@ export async function roleDialog({ role, onDone }) {
 
   function drawTree() {
     const tree = permitTree(permits);
-    replace(treeBox, h('ul', { class: 'gv-tree', style: 'padding-left:0' }, tree.map(({ category, items }) => {
+    replace(treeBox, h('ul', { class: 'gv-tree gv-tree-root' }, tree.map(({ category, items }) => {
       const open = expanded.has(category);
       const usable = items.filter((p) => admin || p.administrative !== 'true');
       const on = usable.filter((p) => isChecked(p.name)).length;
@@ -59,7 +59,7 @@ export async function roleDialog({ role, onDone }) {
   const body = h('div', {},
     form(field('Name', name), field('Description', desc),
       group('Account Type', typeRadio('user', 'User'), typeRadio('admin', 'Admin'))),
-    h('div', { style: 'margin:1rem 0 .5rem' }, h('strong', {}, 'Check Boxes to Allow Action'), ' ',
+    h('div', { class: 'gv-tree-head' }, h('strong', {}, 'Check Boxes to Allow Action'), ' ',
       button('Expand All', () => { for (const c of permitTree(permits)) expanded.add(c.category); drawTree(); }, { variant: 'link', id: 'role-expand' }),
       button('Collapse All', () => { expanded.clear(); drawTree(); }, { variant: 'link', id: 'role-collapse' })),
     treeBox);
