@@ -25,6 +25,20 @@ export function status(s, label) {
     h('span', { class: `gv-dot ${STATUS_CLASS[s] ?? ''}`, 'aria-hidden': 'true' }), text);
 }
 
+/** spinner is PatternFly's (an SVG circle); label says what is going on. */
+export function spinner(size = 'md', label = 'Loading') {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('class', `pf-v6-c-spinner pf-m-${size}`);
+  svg.setAttribute('role', 'progressbar');
+  svg.setAttribute('viewBox', '0 0 100 100');
+  svg.setAttribute('aria-valuetext', label);
+  const c = document.createElementNS(ns, 'circle');
+  for (const [k, v] of Object.entries({ class: 'pf-v6-c-spinner__path', cx: '50', cy: '50', r: '45', fill: 'none' })) c.setAttribute(k, v);
+  svg.append(c);
+  return svg;
+}
+
 /** yesNo renders a boolean cell. */
 export const yesNo = (b) => (b === true || b === 'true' ? 'Yes' : 'No');
 
@@ -126,7 +140,7 @@ export function modal({ title, body, okLabel = 'OK', onOk, id, size = 'md' }) {
   document.body.append(backdrop);
   async function run() {
     ok.disabled = true;
-    replace(error, h('div', { class: 'pf-v6-c-spinner pf-m-md', role: 'progressbar', 'aria-valuetext': 'Working' }));
+    replace(error, spinner('md', 'Working'));
     try {
       await onOk();
       close();

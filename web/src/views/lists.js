@@ -5,7 +5,7 @@ import { h, replace } from '../dom.js';
 import { del, list } from '../api.js';
 import { clusters, forget, objectName, roles, storageDomains, users } from '../cache.js';
 import { gib, pageSearch } from '../rules.js';
-import { alert, button, input, pager, status, table, toolbar, yesNo } from '../ui.js';
+import { alert, button, input, pager, status, table, toolbar, yesNo, spinner } from '../ui.js';
 import { roleDialog } from '../dialogs/role.js';
 
 /**
@@ -20,7 +20,7 @@ function listView(el, { title, id, columns, load, tools, paged, searchable, ever
   const message = h('div');
   const actions = h('div', { class: 'gv-actions' });
   const barBox = toolbar(search, actions);
-  const tableBox = h('div', {}, h('div', { class: 'pf-v6-c-spinner pf-m-lg', role: 'progressbar' }));
+  const tableBox = h('div', {}, spinner('lg'));
   const pagerBox = h('div');
   if (search) search.control.addEventListener('keydown', (e) => { if (e.key === 'Enter') { state.name = search.value.trim(); state.page = 1; refresh(); } });
   replace(el, h('h1', { class: 'pf-v6-c-title pf-m-xl' }, title), search || tools ? barBox : null, message, tableBox, pagerBox);

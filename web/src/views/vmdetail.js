@@ -6,7 +6,7 @@ import { h, replace } from '../dom.js';
 import { get, list, post, put } from '../api.js';
 import { clusters, hosts, osByName } from '../cache.js';
 import { gib, shortAddress } from '../rules.js';
-import { alert, button, status, table, tabs, toolbar, yesNo } from '../ui.js';
+import { alert, button, status, table, tabs, toolbar, yesNo, spinner } from '../ui.js';
 import { vmDialog } from '../dialogs/vm.js';
 import { attachDiskDialog, newDiskDialog } from '../dialogs/disk.js';
 
@@ -77,7 +77,7 @@ export function vmDetailView(el, params, { navigate }) {
     if (p) {
       const text = p.phase === 'plugging' ? (p.op === 'activate' ? 'Plugging\u2026' : 'Unplugging\u2026') : 'Waiting for the guest\u2026';
       return h('span', { class: 'gv-status', 'data-pending': p.op },
-        h('span', { class: 'pf-v6-c-spinner pf-m-sm', role: 'progressbar', 'aria-valuetext': text }), text);
+        spinner('sm', text), text);
     }
     return h('span', { class: a.active === 'true' ? 'gv-arrow-up' : 'gv-arrow-down', 'data-active': a.active }, a.active === 'true' ? ' Active' : ' Inactive');
   }

@@ -4,7 +4,7 @@ import { h, replace } from '../dom.js';
 import { list, post } from '../api.js';
 import { hosts, operatingSystems } from '../cache.js';
 import { pageSearch } from '../rules.js';
-import { button, input, pager, status, table, toolbar, yesNo, alert } from '../ui.js';
+import { button, input, pager, status, table, toolbar, yesNo, alert, spinner } from '../ui.js';
 import { vmDialog } from '../dialogs/vm.js';
 
 /** PAGE_SIZE is how many VMs one page shows, as oVirt's default 100. */
@@ -54,7 +54,7 @@ export function vmsView(el, _params, { navigate }) {
       button('Shutdown', act(() => post(`/vms/${v.id}/shutdown`)), { id: 'vm-shutdown', disabled: !v || v.status === 'down' }),
       button('Power Off', act(() => post(`/vms/${v.id}/stop`)), { id: 'vm-stop', disabled: !v || v.status === 'down' }));
   };
-  const tableBox = h('div', {}, h('div', { class: 'pf-v6-c-spinner pf-m-lg', role: 'progressbar' }));
+  const tableBox = h('div', {}, spinner('lg'));
   const pagerBox = h('div');
   replace(el, h('h1', { class: 'pf-v6-c-title pf-m-xl' }, 'Virtual Machines'), bar, message, tableBox, pagerBox);
   drawBar();
