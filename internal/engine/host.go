@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/govirt/govirt/internal/agent"
@@ -25,4 +26,15 @@ type Host interface {
 // HostDialer finds the agent of a host.
 type HostDialer interface {
 	Host(ctx context.Context, hostID string) (Host, error)
+}
+
+// ErrBadSecret is what an Enroller's error wraps when the agent and the
+// engine hold different bootstrap secrets.
+var ErrBadSecret = errors.New("bootstrap secret mismatch")
+
+// Enroller takes a new agent under the engine's trust and says which host id
+// it answers to. secret is the agent's one-time bootstrap secret; empty when
+// the agent should already trust the engine.
+type Enroller interface {
+	Enroll(ctx context.Context, addr, secret string) (hostID string, err error)
 }
