@@ -89,6 +89,9 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 			}
 			if running {
 				plug = &plugJob{vm: s.vm, diskID: d.ID}
+				if err := e.markPending(ctx, tx, s, d.ID, model.PendingPlug); err != nil {
+					return err
+				}
 			}
 		}
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_ATTACH_DISK_TO_VM", VMID: vmID, DiskID: d.ID,

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/govirt/govirt/internal/agent"
 	"github.com/govirt/govirt/internal/apperr"
 	"github.com/govirt/govirt/internal/model"
 	"github.com/govirt/govirt/internal/osinfo"
@@ -94,6 +96,15 @@ func (e *Engine) UpdateAttachment(ctx context.Context, vmID, diskID string, p At
 		}
 		if err := e.applyAttachment(ctx, tx, action, s, old, a, running); err != nil {
 			return err
+		}
+		if job != nil {
+			op := model.PendingUnplug
+			if plugging {
+				op = model.PendingPlug
+			}
+			if err := e.markPending(ctx, tx, s, diskID, op); err != nil {
+				return err
+			}
 		}
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_UPDATE_DISK_ATTACHMENT", VMID: vmID, DiskID: diskID,
 			Message: attachmentMessage(s, diskID, old, a, Caller(ctx))})
@@ -214,6 +225,9 @@ func (e *Engine) runPlug(ctx context.Context, j plugJob, plug bool) error {
 			err = e.plugOnHost(ctx, h, j.vm.ID, spec, ctrl)
 		} else {
 			err = h.HotUnplugDisk(ctx, j.vm.ID, j.diskID, 0)
+		}
+		if errors.Is(err, agent.ErrHostUnreachable) {
+			return e.leaveInDoubt(ctx, j, plug, err)
 		}
 	}
 	return e.finishPlug(ctx, j, plug, err)

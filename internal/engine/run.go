@@ -142,6 +142,9 @@ func (e *Engine) setStatus(ctx context.Context, vm model.VM, st model.VMStatus, 
 			if err := clearLogicalNames(ctx, tx, vm.ID); err != nil {
 				return err
 			}
+			if err := clearPending(ctx, tx, vm.ID); err != nil {
+				return err
+			}
 		}
 		if err := tx.UpdateVM(ctx, cur); err != nil {
 			return err
@@ -150,8 +153,11 @@ func (e *Engine) setStatus(ctx context.Context, vm model.VM, st model.VMStatus, 
 			return nil
 		}
 		sev := "normal"
-		if code == "USER_FAILED_RUN_VM" || code == "USER_FAILED_STOP_VM" {
+		switch code {
+		case "USER_FAILED_RUN_VM", "USER_FAILED_STOP_VM":
 			sev = "error"
+		case "VM_SET_TO_UNKNOWN_STATUS":
+			sev = "warning"
 		}
 		return e.audit(ctx, tx, model.AuditEvent{Code: code, Severity: sev, VMID: vm.ID, Message: msg})
 	})

@@ -145,7 +145,23 @@ type VmDevice struct {
 	// Media is a CD-ROM's ISO: "<storage domain id>/<file>", empty when
 	// the drive is empty.
 	Media string
+	// Pending is a hot-plug or hot-unplug reserved in the database and
+	// not yet confirmed by the host; PendingRun names the engine process
+	// that started it, so a restarted engine can finish or undo what a
+	// crash interrupted.
+	Pending    PendingOp
+	PendingRun string
 }
+
+// PendingOp is a device change waiting for its host.
+type PendingOp string
+
+// Pending device operations.
+const (
+	PendingNone   PendingOp = ""
+	PendingPlug   PendingOp = "plug"
+	PendingUnplug PendingOp = "unplug"
+)
 
 // ControllerSpec is a virtio-scsi controller's index, queues and I/O thread.
 type ControllerSpec struct {
