@@ -53,6 +53,7 @@ const (
 	MultiQueuesInvalid              = "ACTION_TYPE_FAILED_VIRTIO_SCSI_MULTI_QUEUES_INVALID"
 	ReservationNeedsSCSIPassThrough = "ACTION_TYPE_FAILED_SCSI_RESERVATION_NOT_VALID_FOR_FLOATING_DISK"
 	LUNInUse                        = "ACTION_TYPE_FAILED_DISK_LUN_IS_ALREADY_IN_USE"
+	CandidateHostNotUp              = "ACTION_TYPE_FAILED_CANDIDATE_HOST_IS_NOT_IN_UP_STATUS"
 	HostSecretMismatch              = "GOVIRT_HOST_BOOTSTRAP_SECRET_MISMATCH"
 	HostUnreachable                 = "GOVIRT_HOST_UNREACHABLE"
 	HostAlreadyAdded                = "GOVIRT_HOST_ALREADY_ADDED"
@@ -105,8 +106,9 @@ var catalogue = map[string]message{
 	LUNInUse:                     {KindConflict, "Cannot ${action} ${type}. The LUN is already in use by another disk."},
 	HostSecretMismatch: {KindBadParameter,
 		"Cannot ${action} ${type}. The bootstrap secret (root_password) does not match the one the agent printed, or something between the engine and the agent is not the agent."},
-	HostUnreachable:  {KindConflict, "Cannot ${action} ${type}. The agent at ${address} cannot be enrolled or reached: ${detail}"},
-	HostAlreadyAdded: {KindConflict, "Cannot ${action} ${type}. The agent at ${address} is already host ${name}."},
+	CandidateHostNotUp: {KindConflict, "Cannot ${action} ${type}. None of the hosts it may run on is up in its cluster."},
+	HostUnreachable:    {KindConflict, "Cannot ${action} ${type}. The agent at ${address} cannot be enrolled or reached: ${detail}"},
+	HostAlreadyAdded:   {KindConflict, "Cannot ${action} ${type}. The agent at ${address} is already host ${name}."},
 	ReservationNeedsSCSIPassThrough: {KindBadParameter,
 		"Cannot ${action} ${type}. SCSI reservation needs a direct LUN with SCSI pass-through on the VirtIO-SCSI interface."},
 }
