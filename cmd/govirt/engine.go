@@ -101,6 +101,9 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 		}
 		defer local.Stop()
 	}
+	if err := eng.RecoverAtStart(ctx); err != nil {
+		return fmt.Errorf("recover what the last run left half-done: %w", err)
+	}
 	mon := &monitor.Monitor{Store: st, Engine: eng, Hosts: hosts, Log: log}
 	go mon.Run(ctx)
 	srv := &http.Server{

@@ -125,3 +125,38 @@ func clearPending(ctx context.Context, tx store.Tx, vmID string) error {
 	}
 	return nil
 }
+
+// RecoverAtStart undoes what a crash of the previous engine process left
+// half-done outside any VM: image disks still locked (their volume was being
+// created) are removed with whatever part of the volume exists. It must run
+// before the engine serves requests, when nothing of this process is in
+// flight.
+func (e *Engine) RecoverAtStart(ctx context.Context) error {
+	var locked []model.Disk
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		disks, err := tx.ListDisks(ctx, store.ListOptions{})
+		for _, d := range disks {
+			if d.Status == model.DiskLocked {
+				locked = append(locked, d)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, d := range locked {
+		err := e.st.Tx(ctx, func(tx store.Tx) error {
+			if err := deleteWithPermissions(ctx, tx, store.ObjectDisk, d.ID, tx.DeleteDisk); err != nil {
+				return err
+			}
+			return e.audit(ctx, tx, model.AuditEvent{Code: "USER_ADD_DISK_FINISHED_FAILURE", Severity: "warning", DiskID: d.ID,
+				Message: fmt.Sprintf("The creation of disk %s was interrupted by an engine restart; the disk was removed.", d.Alias)})
+		})
+		if err != nil {
+			return err
+		}
+		e.removeVolumes(ctx, []model.Disk{d})
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/govirt/govirt/internal/agent"
@@ -185,4 +186,28 @@ func (v *env) mustVM(t *testing.T, id string) model.VM {
 	vm, err := v.e.getVM(v.ctx, id)
 	notErr(t, err)
 	return vm
+}
+
+// A disk whose volume creation a crash interrupted stays locked in the
+// database; the next engine removes it and the partial volume.
+func TestRecoverAtStartRemovesDisksLeftLocked(t *testing.T) {
+	each(t, func(t *testing.T, v *env) {
+		ok := v.imageDisk(t, "ok")
+		stuck := ok
+		stuck.ID, stuck.Alias, stuck.Status = "00000000-0000-0000-0000-00000000dead", "stuck", model.DiskLocked
+		notErr(t, v.st.Tx(v.ctx, func(tx store.Tx) error { return tx.InsertDisk(v.ctx, stuck) }))
+		notErr(t, v.e.RecoverAtStart(v.ctx))
+		notErr(t, v.st.View(v.ctx, func(tx store.Tx) error {
+			if _, err := tx.GetDisk(v.ctx, stuck.ID); err == nil {
+				t.Error("the locked disk is still there")
+			}
+			if _, err := tx.GetDisk(v.ctx, ok.ID); err != nil {
+				t.Errorf("a finished disk went too: %v", err)
+			}
+			return nil
+		}))
+		if calls := strings.Join(v.host.Calls(), "\n"); !strings.Contains(calls, "RemoveVolume") || !strings.Contains(calls, stuck.ID) {
+			t.Errorf("the partial volume was not removed; host calls:\n%s", calls)
+		}
+	})
 }

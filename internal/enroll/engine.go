@@ -129,5 +129,6 @@ func post(ctx context.Context, hc *http.Client, url string, in, out any) error {
 // certificate the enrolment client does not send) from a network failure.
 func isTLSAlert(err error) bool {
 	var ae tls.AlertError
-	return errors.As(err, &ae)
+	var op *net.OpError
+	return errors.As(err, &ae) || errors.As(err, &op) && op.Op == "remote error"
 }
