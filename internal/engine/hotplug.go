@@ -73,6 +73,10 @@ func (e *Engine) UpdateAttachment(ctx context.Context, vmID, diskID string, p At
 		if !ok {
 			return apperr.New(apperr.DiskNotAttached, action, apperr.TypeDisk)
 		}
+		if dev, ok := s.device(diskID); ok && dev.Pending != model.PendingNone {
+			// A plug or unplug of this disk waits for its host.
+			return apperr.New(apperr.DiskIsLocked, action, apperr.TypeDisk, "diskAlias", s.disks[diskID].Alias)
+		}
 		a := old
 		p.apply(&a)
 		running := !s.vm.Status.IsDown()

@@ -76,6 +76,9 @@ func TestPlugInDoubtSettledByTheLiveDomain(t *testing.T) {
 				if !dev.Plugged || dev.Pending == model.PendingNone || dev.Address == nil {
 					t.Fatalf("in doubt: plugged %v pending %q address %v; want the reservation kept", dev.Plugged, dev.Pending, dev.Address)
 				}
+				// No second plug or unplug of the disk while it is in doubt.
+				_, err = v.e.HotUnplug(v.ctx, vm.ID, d.ID)
+				wantKey(t, err, apperr.DiskIsLocked)
 				// The reserved address is not handed out meanwhile.
 				other := v.imageDisk(t, "other")
 				v.attach(t, vm.ID, other.ID, model.InterfaceVirtIOSCSI)
