@@ -6,6 +6,7 @@ import (
 
 	"github.com/govirt/govirt/internal/apperr"
 	"github.com/govirt/govirt/internal/model"
+	"github.com/govirt/govirt/internal/scsi"
 	"github.com/govirt/govirt/internal/store"
 )
 
@@ -104,6 +105,56 @@ func (e *Engine) settleInterrupted(ctx context.Context, tx store.Tx, s *vmState,
 		}
 	}
 	return nil
+}
+
+// adoptAppeared records as plugged the attached disks the live domain has
+// held for several polls although their rows say unplugged, at the live
+// address, unless another plugged disk holds that address or name (then the
+// next report tries again).
+func (e *Engine) adoptAppeared(ctx context.Context, tx store.Tx, s *vmState, live []LiveDisk, appeared []string) error {
+	at := map[string]*scsi.DriveAddress{}
+	for _, l := range live {
+		at[l.ID] = l.Address
+	}
+	for _, id := range appeared {
+		dev, ok := s.device(id)
+		a, okA := s.attachment(id)
+		addr, isLive := at[id]
+		if !ok || !okA || !isLive || dev.Plugged || dev.Pending != model.PendingNone || addressTaken(s, addr) {
+			continue
+		}
+		dev.Plugged, dev.Address = true, addr
+		if s.pluggedNames()[dev.TargetDev] || dev.TargetDev == "" {
+			dev.TargetDev = nextDeviceName(devicePrefix(a.Interface), s.pluggedNames())
+		}
+		if err := tx.UpdateDevice(ctx, dev); err != nil {
+			return err
+		}
+		s.setDevice(dev)
+		a.Active = true
+		if err := tx.UpdateAttachment(ctx, a); err != nil {
+			return err
+		}
+		s.setAttachment(a)
+		if err := e.audit(ctx, tx, model.AuditEvent{Code: "VM_DEVICE_PLUGGED_EXTERNALLY", Severity: "warning", VMID: s.vm.ID, DiskID: id,
+			Message: fmt.Sprintf("Disk %s is plugged into the running VM %s although govirt had it unplugged; it is now active.", s.disks[id].Alias, s.vm.Name)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addressTaken tells whether a plugged device of the VM holds addr.
+func addressTaken(s *vmState, addr *scsi.DriveAddress) bool {
+	if addr == nil {
+		return false
+	}
+	for _, d := range s.devices {
+		if d.Plugged && d.Address != nil && *d.Address == *addr {
+			return true
+		}
+	}
+	return false
 }
 
 // clearPending drops the pending marks of a VM that stopped: a stopped VM

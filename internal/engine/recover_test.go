@@ -89,7 +89,7 @@ func TestPlugInDoubtSettledByTheLiveDomain(t *testing.T) {
 				if c.domainHasIt {
 					live = v.liveWith(t, vm.ID, other.ID, d.ID)
 				}
-				notErr(t, v.e.ReportLiveDisks(v.ctx, vm.ID, live, nil))
+				notErr(t, v.e.ReportLiveDisks(v.ctx, vm.ID, LiveReport{Live: live}))
 				dev = v.device(t, vm.ID, d.ID)
 				a, err := v.e.getAttachment(v.ctx, vm.ID, d.ID)
 				notErr(t, err)
@@ -134,13 +134,13 @@ func TestCrashedEnginesPlugSettledByTheNextEngine(t *testing.T) {
 		}
 		live := v.liveWith(t, vm.ID, took.ID)
 		// The same process: its plugs are in flight, not interrupted.
-		notErr(t, v.e.ReportLiveDisks(v.ctx, vm.ID, live, []string{lost.ID}))
+		notErr(t, v.e.ReportLiveDisks(v.ctx, vm.ID, LiveReport{Live: live, Gone: []string{lost.ID}}))
 		if dev := v.device(t, vm.ID, lost.ID); dev.Pending != model.PendingPlug || !dev.Plugged {
 			t.Fatalf("the engine settled (or unplugged) its own plug in flight: %+v", dev)
 		}
 		// A restarted engine on the same database.
 		next := New(Deps{Store: v.st, Hosts: fakeHosts{v.host}, Log: slog.New(slog.DiscardHandler)})
-		notErr(t, next.ReportLiveDisks(v.ctx, vm.ID, live, nil))
+		notErr(t, next.ReportLiveDisks(v.ctx, vm.ID, LiveReport{Live: live}))
 		for _, c := range []struct {
 			d    model.Disk
 			want bool
@@ -211,6 +211,37 @@ func TestRecoverAtStartRemovesDisksLeftLocked(t *testing.T) {
 		}))
 		if calls := strings.Join(v.host.Calls(), "\n"); !strings.Contains(calls, "RemoveVolume") || !strings.Contains(calls, stuck.ID) {
 			t.Errorf("the partial volume was not removed; host calls:\n%s", calls)
+		}
+	})
+}
+
+// A disk the live domain holds although its row says unplugged (libvirtd
+// finished a plug after the engine rolled it back) is adopted at the live
+// address, unless another plugged disk holds that address.
+func TestAppearedDiskAdopted(t *testing.T) {
+	each(t, func(t *testing.T, v *env) {
+		vm := v.vm(t, "vm1", "debian")
+		_, err := v.e.RunVM(v.ctx, vm.ID)
+		notErr(t, err)
+		held, clash := v.imageDisk(t, "held"), v.imageDisk(t, "clash")
+		plugged := v.imageDisk(t, "plugged")
+		v.attach(t, vm.ID, plugged.ID, model.InterfaceVirtIOSCSI)
+		for _, d := range []model.Disk{held, clash} {
+			v.attach(t, vm.ID, d.ID, model.InterfaceVirtIOSCSI, func(p *AttachParams) { p.Active = ptr(false) })
+		}
+		taken := *v.device(t, vm.ID, plugged.ID).Address
+		free := taken
+		free.Unit += 7
+		live := []LiveDisk{{ID: plugged.ID, Address: &taken}, {ID: held.ID, Address: &free}, {ID: clash.ID, Address: &taken}}
+		notErr(t, v.e.ReportLiveDisks(v.ctx, vm.ID, LiveReport{Live: live, Appeared: []string{held.ID, clash.ID}}))
+		if dev := v.device(t, vm.ID, held.ID); !dev.Plugged || dev.Address == nil || *dev.Address != free {
+			t.Errorf("held disk: plugged %v at %v, want plugged at %v", dev.Plugged, dev.Address, free)
+		}
+		if a, _ := v.e.getAttachment(v.ctx, vm.ID, held.ID); !a.Active {
+			t.Error("held disk's attachment is not active")
+		}
+		if dev := v.device(t, vm.ID, clash.ID); dev.Plugged {
+			t.Errorf("a disk at an address another plugged disk holds was adopted: %+v", dev)
 		}
 	})
 }

@@ -169,13 +169,26 @@ type LiveDisk struct {
 	Address *scsi.DriveAddress
 }
 
+// LiveReport is what the monitor saw of a running VM's disks.
+type LiveReport struct {
+	// Live are the disks the domain has.
+	Live []LiveDisk
+	// Gone are plugged disks the domain has not had for several polls (so a
+	// plug in flight is not mistaken for one).
+	Gone []string
+	// Appeared are attached but unplugged disks the domain has had for
+	// several polls (a plug that completed in libvirtd after its interrupted
+	// engine call was rolled back).
+	Appeared []string
+}
+
 // ReportLiveDisks reconciles a running VM's device rows with the live
-// domain. gone lists plugged disks the domain no longer has (the monitor
-// reports a disk only after it missed several polls, so a plug in flight is
-// not mistaken for it): they become inactive, as a device detached by hand
-// with virsh is. A live address that differs from the row wins. Each change
-// is recorded as a warning event, so the API says what happened.
-func (e *Engine) ReportLiveDisks(ctx context.Context, vmID string, live []LiveDisk, gone []string) error {
+// domain: interrupted plugs are settled, gone disks become inactive (as a
+// device detached by hand with virsh is), appeared ones active, and a live
+// address that differs from the row wins. Each change is recorded as a
+// warning event, so the API says what happened.
+func (e *Engine) ReportLiveDisks(ctx context.Context, vmID string, r LiveReport) error {
+	live, gone := r.Live, r.Gone
 	unlock := e.locks.lock(vmID)
 	defer unlock()
 	return e.st.Tx(ctx, func(tx store.Tx) error {
@@ -197,6 +210,9 @@ func (e *Engine) ReportLiveDisks(ctx context.Context, vmID string, live []LiveDi
 			if err := e.markUnplugged(ctx, tx, s, id); err != nil {
 				return err
 			}
+		}
+		if err := e.adoptAppeared(ctx, tx, s, live, r.Appeared); err != nil {
+			return err
 		}
 		for _, l := range live {
 			dev, ok := s.device(l.ID)

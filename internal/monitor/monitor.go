@@ -39,6 +39,9 @@ type Monitor struct {
 	// diskMisses counts, per VM and disk, the polls in a row in which a
 	// disk the engine has plugged was missing from the live domain.
 	diskMisses map[[2]string]int
+	// diskExtras counts, per VM and disk, the polls in a row in which the
+	// live domain held a disk the engine has unplugged.
+	diskExtras map[[2]string]int
 
 	kick     chan struct{}
 	mu       sync.Mutex
@@ -288,20 +291,35 @@ func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID
 	if m.diskMisses == nil {
 		m.diskMisses = map[[2]string]int{}
 	}
-	var gone []string
+	if m.diskExtras == nil {
+		m.diskExtras = map[[2]string]int{}
+	}
+	var gone, appeared []string
 	for _, d := range devs {
 		key := [2]string{vmID, d.ID}
-		if d.Type != model.DeviceTypeDisk || !d.Plugged || d.ID == engine.CDROMID || present[d.ID] || d.Pending != model.PendingNone {
+		if d.Type != model.DeviceTypeDisk || d.ID == engine.CDROMID || d.Pending != model.PendingNone {
 			delete(m.diskMisses, key)
+			delete(m.diskExtras, key)
 			continue
 		}
-		m.diskMisses[key]++
-		if m.diskMisses[key] >= goneAfter {
-			gone = append(gone, d.ID)
+		if d.Plugged && !present[d.ID] {
+			if m.diskMisses[key]++; m.diskMisses[key] >= goneAfter {
+				gone = append(gone, d.ID)
+				delete(m.diskMisses, key)
+			}
+		} else {
 			delete(m.diskMisses, key)
 		}
+		if !d.Plugged && present[d.ID] {
+			if m.diskExtras[key]++; m.diskExtras[key] >= goneAfter {
+				appeared = append(appeared, d.ID)
+				delete(m.diskExtras, key)
+			}
+		} else {
+			delete(m.diskExtras, key)
+		}
 	}
-	if err := m.Engine.ReportLiveDisks(ctx, vmID, report, gone); err != nil {
+	if err := m.Engine.ReportLiveDisks(ctx, vmID, engine.LiveReport{Live: report, Gone: gone, Appeared: appeared}); err != nil {
 		m.Log.Warn("monitor: report live disks", "vm", vmID, "err", err)
 	}
 }
