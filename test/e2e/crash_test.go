@@ -61,6 +61,7 @@ func crashLoop(t *testing.T, dsn string) {
 	if _, err := testguest.WaitInventory(ctx, e.ConsolePath(vm.ID), hasAll([]string{base.ID})); err != nil {
 		t.Fatal(err)
 	}
+	domID := virsh(ctx, t, "domid", *vm.Name)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	made := 0
 	for round := 1; round <= crashRounds; round++ {
@@ -111,6 +112,17 @@ func crashLoop(t *testing.T, dsn string) {
 	if vmNow := getVM(ctx, t, e, vm.ID); status(vmNow) != "up" {
 		t.Errorf("VM is %s after the crashes", status(vmNow))
 	}
+	if got := virsh(ctx, t, "domid", *vm.Name); got != domID {
+		t.Fatalf("domain id %s became %s: a restart touched the guest", domID, got)
+	}
+	// After all that, a disk detached behind the engine's back is noticed.
+	virsh(ctx, t, "detach-device-alias", *vm.Name, "ua-"+base.ID, "--live")
+	waitFor(ctx, t, "out-of-band detach noticed", func() ovirt.DiskAttachment {
+		var a ovirt.DiskAttachment
+		e.MustDo(ctx, t, http.StatusOK, "GET", "/vms/"+vm.ID+"/diskattachments/"+base.ID, nil, &a)
+		return a
+	}, func(a ovirt.DiskAttachment) bool { return a.Active != nil && !bool(*a.Active) })
+	waitConverged(ctx, t, e, st, vm.ID, crashRounds+2)
 }
 
 // waitConverged waits until the engine's view of the VM's disks agrees with

@@ -12,6 +12,7 @@ import (
 	"github.com/govirt/govirt/internal/api/ovirt"
 	"github.com/govirt/govirt/internal/enroll"
 	"github.com/govirt/govirt/internal/pki"
+	"github.com/govirt/govirt/internal/store/sqlstore/sqltest"
 	"github.com/govirt/govirt/internal/testguest"
 	"github.com/govirt/govirt/test/e2e/e2eutil"
 )
@@ -74,8 +75,17 @@ func status[T interface{ ovirt.Host | ovirt.VM }](v T) string {
 // restarted (host and VM up again, hot-plug works).
 func TestRemoteAgentEnrolledKilledAndRestarted(t *testing.T) {
 	t.Parallel()
+	remoteAgentFlow(t, "")
+}
+
+func TestRemoteAgentEnrolledKilledAndRestartedOnPostgreSQL(t *testing.T) {
+	t.Parallel()
+	remoteAgentFlow(t, sqltest.Postgres(t))
+}
+
+func remoteAgentFlow(t *testing.T, dsn string) {
 	ctx := e2eutil.Context(t, 6*time.Minute)
-	e := e2eutil.StartEngine(t, e2eutil.EngineOptions{})
+	e := e2eutil.StartEngine(t, e2eutil.EngineOptions{DB: dsn})
 	ra := e2eutil.StartRemoteAgent(t)
 	secret := ra.Secret(t)
 
