@@ -119,15 +119,27 @@ func (m *Monitor) Poll(ctx context.Context) {
 		m.Log.Warn("monitor: list hosts", "err", err)
 		return
 	}
-	for _, h := range hosts {
+	// Heartbeats go out together, so one host that does not answer (a
+	// ping timeout) does not delay the others' status.
+	answered := make([]*agentrpc.Client, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
 		if !heartbeatable(h.Status) {
 			continue
 		}
-		c, err := m.heartbeat(ctx, h)
-		if err != nil {
-			continue
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, err := m.heartbeat(ctx, h); err == nil {
+				answered[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	for i, h := range hosts {
+		if answered[i] != nil {
+			m.pollHost(ctx, h, answered[i])
 		}
-		m.pollHost(ctx, h, c)
 	}
 }
 

@@ -132,9 +132,10 @@ func waitConverged(ctx context.Context, t *testing.T, e *e2eutil.EngineProc, st 
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	var diff string
+	began := time.Now()
 	for {
 		if diff = convergenceDiff(cctx, t, e, st, vmID); diff == "" {
-			t.Logf("round %d: converged", round)
+			t.Logf("round %d: converged %.1f s after the engine answered again", round, time.Since(began).Seconds())
 			return
 		}
 		select {
