@@ -115,6 +115,10 @@ type VMs interface {
 // Disks persists disks (images and LUNs). Aliases need not be unique.
 type Disks interface {
 	GetDisk(ctx context.Context, id string) (model.Disk, error)
+	// ListDisksOfVM lists the disks attached to a VM, in one query:
+	// loading a VM with thousands of disks one GetDisk each dominated every
+	// command on it.
+	ListDisksOfVM(ctx context.Context, vmID string) ([]model.Disk, error)
 	ListDisks(ctx context.Context, o ListOptions) ([]model.Disk, error)
 	// ListDisksInStorageDomain lists the image disks of one domain.
 	ListDisksInStorageDomain(ctx context.Context, sdID string) ([]model.Disk, error)
