@@ -40,7 +40,7 @@ type Engine struct {
 
 // New builds an engine.
 func New(d Deps) *Engine {
-	e := &Engine{st: d.Store, hosts: d.Hosts, log: d.Log, now: d.Now, newID: d.NewID}
+	e := &Engine{st: newCachingStore(d.Store), hosts: d.Hosts, log: d.Log, now: d.Now, newID: d.NewID}
 	if e.log == nil {
 		e.log = slog.Default()
 	}

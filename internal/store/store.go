@@ -110,6 +110,10 @@ type VMs interface {
 	InsertVM(ctx context.Context, vm model.VM) error
 	UpdateVM(ctx context.Context, vm model.VM) error
 	DeleteVM(ctx context.Context, id string) error
+	// VMGeneration is a number that grows with every change to the VM's
+	// device rows, attachments or attached disks, in the same transaction:
+	// rows read at one generation are current while it has not moved.
+	VMGeneration(ctx context.Context, id string) (int64, error)
 }
 
 // Disks persists disks (images and LUNs). Aliases need not be unique.
