@@ -30,10 +30,12 @@ type guestEnv struct {
 	c   *client.Client
 	img testguest.Image
 	dir string // where raw domains' consoles and XML go
+	// ioVMs are the data-path VMs by configuration, started once.
+	ioVMs map[string]*ioVM
 }
 
 func (s *suite) guests() {
-	g := &guestEnv{s: s}
+	g := &guestEnv{s: s, ioVMs: map[string]*ioVM{}}
 	if s.pending("guest/") {
 		if err := g.start(); err != nil {
 			s.t.Fatal(err)
@@ -54,6 +56,7 @@ func (s *suite) guests() {
 				return g.hotplug(ctx, t, r, s.tier.runs*s.tier.concurrent, s.tier.concurrent)
 			})
 	}
+	s.dataPath(g)
 	for _, n := range s.tier.bootDisks {
 		s.run(benchreport.Result{ID: fmt.Sprintf("guest/1-boot-%05d", n), Group: "Disks per guest",
 			Name: fmt.Sprintf("boot with %d VirtIO-SCSI disks, guest sees all", n), Unit: "s", Better: benchreport.Lower,
