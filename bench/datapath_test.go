@@ -35,8 +35,8 @@ func (s *suite) dataPath(g *guestEnv) {
 		name    string
 		threads int
 		multiQ  bool
-	}{{"no I/O thread, one queue", 0, false}, {"1 I/O thread, multi-queue", 1, true}} {
-		for i, test := range ioTests {
+	}{{"1 I/O thread, multi-queue", 1, true}, {"no I/O thread, one queue", 0, false}}[:s.tier.ioConfigs] {
+		for i, test := range ioTests[:s.tier.ioTests] {
 			id := fmt.Sprintf("guest/4-io-t%d-%d", cfg.threads, i)
 			s.run(benchreport.Result{ID: id, Group: "Data path", Name: fmt.Sprintf("%s, %s: VirtIO-SCSI", test.name, cfg.name),
 				Unit: "MB/s", Better: benchreport.Higher, BaselineName: "virtio-blk", TargetRatio: 0.95},
