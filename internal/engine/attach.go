@@ -199,14 +199,18 @@ func (e *Engine) warnUnenforcedFilter(ctx context.Context, tx store.Tx, s *vmSta
 }
 
 func (s *vmState) setAttachment(a model.DiskAttachment) {
-	for i := range s.attachments {
-		if s.attachments[i].DiskID == a.DiskID {
-			s.attachments[i] = a
-		}
+	if i := s.attachmentAt(a.DiskID); i >= 0 {
+		s.attachments[i] = a
 	}
 }
 
 func (s *vmState) setDevice(d model.VmDevice) {
+	if d.Type == model.DeviceTypeDisk {
+		if i := s.deviceAt(d.ID); i >= 0 {
+			s.devices[i] = d
+		}
+		return
+	}
 	for i := range s.devices {
 		if s.devices[i].ID == d.ID && s.devices[i].Type == d.Type {
 			s.devices[i] = d

@@ -48,7 +48,7 @@ type Engine struct {
 
 // New builds an engine.
 func New(d Deps) *Engine {
-	e := &Engine{st: d.Store, hosts: d.Hosts, enroller: d.Enroller, log: d.Log, now: d.Now, newID: d.NewID, runID: uuid.NewString()}
+	e := &Engine{st: newCachingStore(d.Store), hosts: d.Hosts, enroller: d.Enroller, log: d.Log, now: d.Now, newID: d.NewID, runID: uuid.NewString()}
 	if e.log == nil {
 		e.log = slog.Default()
 	}

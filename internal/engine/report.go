@@ -126,10 +126,14 @@ func (e *Engine) ReportGuestDisks(ctx context.Context, vmID string, disks []Gues
 		if err != nil {
 			return err
 		}
+		byID, err := disksOfVM(ctx, tx, vmID)
+		if err != nil {
+			return err
+		}
 		for _, a := range atts {
-			d, err := tx.GetDisk(ctx, a.DiskID)
-			if err != nil {
-				return err
+			d, ok := byID[a.DiskID]
+			if !ok {
+				return fmt.Errorf("disk %s of vm %s: %w", a.DiskID, vmID, store.ErrNotFound)
 			}
 			name := ""
 			if a.Active {

@@ -110,11 +110,19 @@ type VMs interface {
 	InsertVM(ctx context.Context, vm model.VM) error
 	UpdateVM(ctx context.Context, vm model.VM) error
 	DeleteVM(ctx context.Context, id string) error
+	// VMGeneration is a number that grows with every change to the VM's
+	// device rows, attachments or attached disks, in the same transaction:
+	// rows read at one generation are current while it has not moved.
+	VMGeneration(ctx context.Context, id string) (int64, error)
 }
 
 // Disks persists disks (images and LUNs). Aliases need not be unique.
 type Disks interface {
 	GetDisk(ctx context.Context, id string) (model.Disk, error)
+	// ListDisksOfVM lists the disks attached to a VM, in one query:
+	// loading a VM with thousands of disks one GetDisk each dominated every
+	// command on it.
+	ListDisksOfVM(ctx context.Context, vmID string) ([]model.Disk, error)
 	ListDisks(ctx context.Context, o ListOptions) ([]model.Disk, error)
 	// ListDisksInStorageDomain lists the image disks of one domain.
 	ListDisksInStorageDomain(ctx context.Context, sdID string) ([]model.Disk, error)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 
 	"github.com/govirt/govirt/internal/model"
 	"github.com/govirt/govirt/internal/store"
@@ -50,6 +51,20 @@ var disks = &table[model.Disk]{
 
 func (t *tx) GetDisk(ctx context.Context, id string) (model.Disk, error) {
 	return disks.get(ctx, t, id)
+}
+
+// disksOfVM joins a VM's attachments to their disks, in the attachments'
+// primary key order (disk ids byte-wise on both databases).
+var disksOfVM = "SELECT " + disks.columnsOf("d") +
+	" FROM disk_attachments a JOIN disks d ON d.id = a.disk_id WHERE a.vm_id = ? ORDER BY "
+
+// ListDisksOfVM lists the disks attached to a VM by disk id.
+func (t *tx) ListDisksOfVM(ctx context.Context, vmID string) ([]model.Disk, error) {
+	out, err := disks.query(ctx, t, disksOfVM+t.d.orderBy("a.vm_id", "a.disk_id"), vmID)
+	if err != nil {
+		return nil, fmt.Errorf("list disks of vm %s: %w", vmID, err)
+	}
+	return out, nil
 }
 
 // ListDisks matches ListOptions.Name against the disk's alias.

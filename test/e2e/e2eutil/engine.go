@@ -35,6 +35,9 @@ type EngineProc struct {
 // EngineOptions change how StartEngine runs the engine.
 type EngineOptions struct {
 	DB string // empty: SQLite in the state dir
+	// LogLevel is the engine's --log-level (empty: debug, for tests; the
+	// benchmark suite runs at info, as users do).
+	LogLevel string
 }
 
 // AdminPassword is admin@internal's password in end-to-end tests.
@@ -46,7 +49,11 @@ func StartEngine(t *testing.T, opts EngineOptions) *EngineProc {
 	dir := SharedDir(t)
 	addr := freeAddr(t)
 	p := &EngineProc{URL: "http://" + addr, StateDir: filepath.Join(dir, "state"), logPath: filepath.Join(dir, "engine.log")}
-	p.args = []string{"engine", "--local-host", "--virt-type", "qemu", "--state-dir", p.StateDir, "--listen", addr, "--log-level", "debug"}
+	level := opts.LogLevel
+	if level == "" {
+		level = "debug"
+	}
+	p.args = []string{"engine", "--local-host", "--virt-type", "qemu", "--state-dir", p.StateDir, "--listen", addr, "--log-level", level}
 	if opts.DB != "" {
 		p.args = append(p.args, "--db", opts.DB)
 	}
