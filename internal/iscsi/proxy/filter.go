@@ -34,6 +34,8 @@ type filter struct {
 	policy func() *scsipolicy.Policy
 	// onCommand is told about every SCSI command and the decision.
 	onCommand func(d scsipolicy.Decision, itt uint32, lun uint64)
+	// onLogin, when set, is told the parameters of a completed login.
+	onLogin func(pdu.Params)
 
 	hdrDigest, dataDigest atomic.Bool
 
@@ -133,6 +135,11 @@ func (f *filter) command(p *pdu.PDU, raw []byte) ([]byte, bool, error) {
 func (f *filter) fromTarget(p *pdu.PDU, raw []byte, buf []byte) (out []byte, loginAnswered bool, err error) {
 	switch p.Opcode() {
 	case pdu.OpLoginResp:
+		if class, _ := p.LoginStatus(); class == 1 {
+			// A redirect would send the initiator to a portal without the
+			// proxy in the path.
+			return nil, true, fmt.Errorf("%w: target redirects the initiator (login status 1/%d)", ErrProtocol, p.BHS[37])
+		}
 		_, cont, _, _ := p.LoginFlags()
 		f.negMu.Lock()
 		defer f.negMu.Unlock()
@@ -146,6 +153,9 @@ func (f *filter) fromTarget(p *pdu.PDU, raw []byte, buf []byte) (out []byte, log
 			}
 			f.hdrDigest.Store(params.HeaderDigest)
 			f.dataDigest.Store(params.DataDigest)
+			if f.onLogin != nil {
+				f.onLogin(params)
+			}
 		}
 		return raw, true, nil
 	case pdu.OpSCSIResponse:
@@ -165,7 +175,7 @@ func (f *filter) fromTarget(p *pdu.PDU, raw []byte, buf []byte) (out []byte, log
 			var resp pdu.PDU
 			resp.BHS = p.BHS
 			resp.SetOpcode(pdu.OpSCSIResponse, false)
-			resp.BHS[2] = 0              // response: command completed at target
+			resp.BHS[2] = 0               // response: command completed at target
 			resp.SetU32(pdu.OffField1, 0) // SNACK Tag, where Data-In has its TTT
 			out, err := f.refusedStatus(&resp, r, buf)
 			return out, false, err

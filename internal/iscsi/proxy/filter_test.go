@@ -282,6 +282,13 @@ func TestLoginSwitchesDigests(t *testing.T) {
 	}
 
 	f, _ = testFilter(t, pdu.Digests{}, &pol)
+	p, raw = login(pdu.OpLoginResp, 0, "TargetAddress=10.0.0.9:3260,1\x00")
+	p.BHS[36] = 1 // redirection
+	if _, _, err := f.fromTarget(p, raw, nil); !errors.Is(err, ErrProtocol) {
+		t.Errorf("login redirect: %v, want ErrProtocol", err)
+	}
+
+	f, _ = testFilter(t, pdu.Digests{}, &pol)
 	p, raw = login(pdu.OpLoginReq, pdu.FlagTransit|1<<2|3, "HeaderDigest=CRC32C\x00")
 	_, _, _ = f.fromInitiator(p, raw)
 	p, raw = login(pdu.OpLoginResp, pdu.FlagTransit|1<<2|3, "")

@@ -197,7 +197,8 @@ func (p *Proxy) serve(client net.Conn) {
 // relay runs the two directions of one proxied connection until one ends,
 // then closes both. It returns the first error that is not an orderly close.
 func (p *Proxy) relay(client, target net.Conn) error {
-	lim := &refusalLog{log: p.log.With("initiator", client.RemoteAddr().String())}
+	log := p.log.With("initiator", client.RemoteAddr().String())
+	lim := &refusalLog{log: log}
 	f := newFilter(p.policy.Load, func(dec scsipolicy.Decision, itt uint32, lun uint64) {
 		p.commands.Add(1)
 		if !dec.Allow {
@@ -207,6 +208,10 @@ func (p *Proxy) relay(client, target net.Conn) error {
 			lim.refused(dec, itt, lun, p.policy.Load().Name())
 		}
 	})
+	f.onLogin = func(params pdu.Params) {
+		log.Info("iSCSI login complete", "header_digest", params.HeaderDigest, "data_digest", params.DataDigest,
+			"immediate_data", params.ImmediateData, "initial_r2t", params.InitialR2T)
+	}
 	loginAnswered := make(chan struct{}, 1)
 	done := make(chan struct{})
 	errc := make(chan error, 2)
