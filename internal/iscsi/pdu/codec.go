@@ -103,61 +103,198 @@ func (p *PDU) parseFrame(frame []byte, d Digests, verifyData bool) error {
 	return nil
 }
 
-// Reader reads PDUs from a stream, reusing one buffer: what Next returns is
-// valid until the following call.
+// Reader reads PDUs from a stream, reusing one buffer: what it returns is
+// valid until the next PDU is read. A PDU can be read whole (Next) or in two
+// steps (Header, then Data, Forward or Skip), so that a proxy decides on the
+// header and streams large data segments without holding them.
 type Reader struct {
-	r *bufio.Reader
+	src io.Reader
+	br  *bufio.Reader
 	// MaxData bounds DataSegmentLength; larger PDUs fail with ErrTooLarge
 	// before their data is read. Zero means MaxDataSegment.
 	MaxData int
-	// VerifyData makes Next check data digests (header digests are always
-	// checked).
+	// VerifyData makes Data and Next check data digests (header digests are
+	// always checked). Forward and Skip never check them.
 	VerifyData bool
 	buf        []byte
+	cbuf       []byte
+	// the PDU being read: its digests, header and frame lengths, unread
+	// bytes and whether Data read it whole
+	d                Digests
+	hdrLen, frameLen int
+	pending          int
+	whole            bool
 }
 
 // NewReader reads PDUs from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 64<<10), VerifyData: true}
+	return &Reader{src: r, br: bufio.NewReaderSize(r, 64<<10), VerifyData: true}
 }
 
-// Frame is one PDU as read: the decoded PDU and its exact wire bytes.
+// Frame is one PDU as read: the decoded PDU and its wire bytes (after
+// Header, only the header's).
 type Frame struct {
 	PDU PDU
 	Raw []byte
 }
 
-// Next reads the next PDU with the digests d. Errors from the stream are
-// returned as they are (io.EOF before a PDU starts, io.ErrUnexpectedEOF
+// streamAbove is the data segment size from which Forward streams instead
+// of reading the PDU whole and writing it at once.
+const streamAbove = 16 << 10
+
+// Next reads the next PDU whole with the digests d. Errors from the stream
+// are returned as they are (io.EOF before a PDU starts, io.ErrUnexpectedEOF
 // inside one).
 func (r *Reader) Next(f *Frame, d Digests) error {
-	if cap(r.buf) < BHSLen {
-		r.buf = make([]byte, 0, 64<<10)
-	}
-	if _, err := io.ReadFull(r.r, r.buf[:BHSLen]); err != nil {
+	if err := r.Header(f, d); err != nil {
 		return err
 	}
+	return r.Data(f)
+}
+
+// Header reads the next PDU's BHS, AHS and header digest (checked). The
+// rest must be consumed with Data, Forward or Skip before the next Header.
+func (r *Reader) Header(f *Frame, d Digests) error {
+	if r.pending > 0 {
+		if err := r.Skip(); err != nil {
+			return err
+		}
+	}
+	if cap(r.buf) < BHSLen+4 {
+		r.buf = make([]byte, 0, 64<<10)
+	}
+	if _, err := io.ReadFull(r.br, r.buf[:BHSLen]); err != nil {
+		return err
+	}
+	f.PDU = PDU{}
 	copy(f.PDU.BHS[:], r.buf[:BHSLen])
-	max := r.MaxData
-	if max == 0 {
-		max = MaxDataSegment
+	limit := r.MaxData
+	if limit == 0 {
+		limit = MaxDataSegment
 	}
-	if f.PDU.DataSegmentLength() > max {
-		return fmt.Errorf("%w: %d bytes, limit %d (%s)", ErrTooLarge, f.PDU.DataSegmentLength(), max, f.PDU.Opcode())
+	if f.PDU.DataSegmentLength() > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d (%s)", ErrTooLarge, f.PDU.DataSegmentLength(), limit, f.PDU.Opcode())
 	}
-	n := WireLen(&f.PDU.BHS, d)
-	if cap(r.buf) < n {
-		nb := make([]byte, n)
+	hdr := BHSLen + f.PDU.TotalAHSLength()*4
+	if d.Header {
+		hdr += 4
+	}
+	if cap(r.buf) < hdr {
+		nb := make([]byte, hdr, max(hdr, 64<<10))
 		copy(nb, r.buf[:BHSLen])
 		r.buf = nb
 	}
+	buf := r.buf[:hdr]
+	if err := readFull(r.br, buf[BHSLen:]); err != nil {
+		return err
+	}
+	ahsEnd := BHSLen + f.PDU.TotalAHSLength()*4
+	f.PDU.AHS = buf[BHSLen:ahsEnd:ahsEnd]
+	if d.Header && binary.LittleEndian.Uint32(buf[ahsEnd:]) != CRC32C(buf[:ahsEnd]) {
+		return ErrHeaderDigest
+	}
+	f.Raw = buf
+	r.d, r.hdrLen, r.frameLen, r.whole = d, hdr, WireLen(&f.PDU.BHS, d), false
+	r.pending = r.frameLen - hdr
+	return nil
+}
+
+// Data reads the rest of the PDU after Header: f.PDU.Data is its data
+// segment and f.Raw the whole frame.
+func (r *Reader) Data(f *Frame) error {
+	if r.whole {
+		return nil
+	}
+	if r.pending != r.frameLen-r.hdrLen {
+		return fmt.Errorf("%w: PDU data already partly consumed", ErrMalformed)
+	}
+	n := r.frameLen
+	if cap(r.buf) < n {
+		nb := make([]byte, n)
+		copy(nb, r.buf[:r.hdrLen])
+		r.buf = nb
+		ahsEnd := BHSLen + f.PDU.TotalAHSLength()*4
+		f.PDU.AHS = r.buf[BHSLen:ahsEnd:ahsEnd]
+	}
 	frame := r.buf[:n]
-	if _, err := io.ReadFull(r.r, frame[BHSLen:]); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+	err := readFull(r.br, frame[r.hdrLen:])
+	r.pending = 0
+	if err != nil {
 		return err
 	}
 	f.Raw = frame
-	return f.PDU.parseFrame(frame, d, r.VerifyData)
+	r.whole = true
+	dl := f.PDU.DataSegmentLength()
+	f.PDU.Data = frame[r.hdrLen : r.hdrLen+dl : r.hdrLen+dl]
+	if dl > 0 && r.d.Data && r.VerifyData {
+		end := r.hdrLen + pad4(dl)
+		if binary.LittleEndian.Uint32(frame[end:]) != CRC32C(frame[r.hdrLen:end]) {
+			return ErrDataDigest
+		}
+	}
+	return nil
+}
+
+// Forward writes the PDU whose header was just read to w, as it came:
+// header, data segment, padding and digests. A large data segment is
+// streamed (spliced between sockets when w and the source allow) rather
+// than held.
+func (r *Reader) Forward(f *Frame, w io.Writer) error {
+	if r.pending <= streamAbove {
+		if err := r.Data(f); err != nil {
+			return err
+		}
+		_, err := w.Write(f.Raw)
+		return err
+	}
+	if _, err := w.Write(f.Raw[:r.hdrLen]); err != nil {
+		return err
+	}
+	return r.copyPending(w)
+}
+
+// Skip discards the rest of the PDU.
+func (r *Reader) Skip() error { return r.copyPending(io.Discard) }
+
+// copyPending writes the unread rest of the PDU to w as it arrives: first
+// what the buffer holds, then straight reads of up to 256 KiB, so a large
+// data segment passes without waiting for all of it (cut-through).
+func (r *Reader) copyPending(w io.Writer) error {
+	for r.pending > 0 && r.br.Buffered() > 0 {
+		b, _ := r.br.Peek(min(r.pending, r.br.Buffered()))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		_, _ = r.br.Discard(len(b))
+		r.pending -= len(b)
+	}
+	if r.pending > 0 && cap(r.cbuf) == 0 {
+		r.cbuf = make([]byte, 256<<10)
+	}
+	for r.pending > 0 {
+		n, err := r.src.Read(r.cbuf[:min(r.pending, len(r.cbuf))])
+		if n > 0 {
+			r.pending -= n
+			if _, werr := w.Write(r.cbuf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			if err == io.EOF && r.pending > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			if r.pending > 0 {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func readFull(r io.Reader, b []byte) error {
+	_, err := io.ReadFull(r, b)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }

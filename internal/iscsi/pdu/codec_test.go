@@ -199,6 +199,14 @@ func FuzzDecode(f *testing.F) {
 		if !bytes.Equal(fr.Raw, b[:n]) {
 			t.Fatal("Reader and Decode disagree on the frame")
 		}
+		var fwd bytes.Buffer
+		r = NewReader(iotest.HalfReader(bytes.NewReader(b)))
+		if err := r.Header(&fr, d); err != nil {
+			t.Fatalf("Header: %v", err)
+		}
+		if err := r.Forward(&fr, &fwd); err != nil || !bytes.Equal(fwd.Bytes(), b[:n]) {
+			t.Fatalf("Forward wrote %d bytes, want the %d of the frame: %v", fwd.Len(), n, err)
+		}
 		_, _ = p.CDB()
 		_, _ = p.Segments()
 		enc, err := p.Encode(nil, d)
@@ -210,4 +218,55 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
+}
+
+func TestReaderForwardAndSkip(t *testing.T) {
+	d := Digests{Header: true, Data: true}
+	var stream, want []byte
+	for i := range 12 {
+		size := []int{0, 100, streamAbove, streamAbove + 1, 256 << 10}[i%5]
+		p := scsiCommand(uint32(i), []byte{0x2a, byte(i)}, uint32(size), bytes.Repeat([]byte{byte(i)}, size))
+		before := len(stream)
+		stream, _ = p.Encode(stream, d)
+		if i%3 != 2 { // every third PDU is skipped
+			want = append(want, stream[before:]...)
+		}
+	}
+	for _, split := range []bool{false, true} {
+		var src io.Reader = bytes.NewReader(stream)
+		if split {
+			src = iotest.OneByteReader(src)
+		}
+		r := NewReader(src)
+		var out bytes.Buffer
+		var f Frame
+		for i := 0; ; i++ {
+			err := r.Header(&f, d)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("PDU %d header: %v", i, err)
+			}
+			if f.PDU.ITT() != uint32(i) {
+				t.Fatalf("PDU %d has ITT %d", i, f.PDU.ITT())
+			}
+			switch i % 3 {
+			case 0:
+				err = r.Forward(&f, &out)
+			case 1:
+				if err = r.Data(&f); err == nil {
+					err = r.Forward(&f, &out) // after Data: the whole frame once
+				}
+			case 2:
+				err = r.Skip()
+			}
+			if err != nil {
+				t.Fatalf("PDU %d: %v", i, err)
+			}
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("split %v: forwarded %d bytes, want %d", split, out.Len(), len(want))
+		}
+	}
 }

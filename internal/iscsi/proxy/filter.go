@@ -61,35 +61,55 @@ func (f *filter) digests() pdu.Digests {
 	return pdu.Digests{Header: f.hdrDigest.Load(), Data: f.dataDigest.Load()}
 }
 
-// fromInitiator decides what to send to the target for a PDU the initiator
-// sent: raw itself, a rewritten PDU, or nothing. waitLogin says the caller
-// must not read the initiator's next PDU before the target answered this
-// login request, because that answer decides how the next PDU is framed.
-func (f *filter) fromInitiator(p *pdu.PDU, raw []byte) (out []byte, waitLogin bool, err error) {
+// action is what the I/O loop does with a PDU it read the header of.
+type action int
+
+const (
+	// forward sends the PDU on as it came (its data streamed).
+	forward action = iota
+	// replace sends out instead (nothing when out is empty) and discards
+	// the PDU's data.
+	replace
+)
+
+// dataFunc reads the rest of the PDU whose header the filter is looking at
+// and returns its data segment.
+type dataFunc func() ([]byte, error)
+
+// fromInitiator decides what to do with a PDU the initiator sent.
+// waitLogin says the caller must not read the initiator's next PDU before
+// the target answered this login request, because that answer decides how
+// the next PDU is framed.
+func (f *filter) fromInitiator(p *pdu.PDU, data dataFunc) (act action, out []byte, waitLogin bool, err error) {
 	switch p.Opcode() {
 	case pdu.OpLoginReq:
+		text, err := data()
+		if err != nil {
+			return replace, nil, false, err
+		}
 		_, cont, _, _ := p.LoginFlags()
 		f.negMu.Lock()
-		err := f.neg.Add(pdu.Initiator, p.Data, cont)
+		err = f.neg.Add(pdu.Initiator, text, cont)
 		f.negMu.Unlock()
 		if err != nil {
-			return nil, false, err
+			return replace, nil, false, err
 		}
-		return raw, true, nil
+		return forward, nil, true, nil
 	case pdu.OpSCSICommand:
-		return f.command(p, raw)
+		act, out, err := f.command(p)
+		return act, out, false, err
 	case pdu.OpDataOut:
 		if _, ok := f.swallow[p.ITT()]; ok {
-			return nil, false, nil
+			return replace, nil, false, nil
 		}
 	}
-	return raw, false, nil
+	return forward, nil, false, nil
 }
 
 // command applies the policy to a SCSI Command. The decision reads the CDB
 // in the BHS: the operation code and every service action live in its
 // first 16 bytes, so a malformed extended CDB AHS cannot hide one.
-func (f *filter) command(p *pdu.PDU, raw []byte) ([]byte, bool, error) {
+func (f *filter) command(p *pdu.PDU) (action, []byte, error) {
 	itt := p.ITT()
 	delete(f.swallow, itt)
 	d := f.policy().Decide(p.BHS[pdu.OffCDB : pdu.OffCDB+16])
@@ -98,7 +118,7 @@ func (f *filter) command(p *pdu.PDU, raw []byte) ([]byte, bool, error) {
 		f.mu.Lock()
 		delete(f.refused, itt) // an ITT reused after an aborted refusal
 		f.mu.Unlock()
-		return raw, false, nil
+		return forward, nil, nil
 	}
 	r := refusal{decision: d, expLen: p.U32(pdu.OffField1)}
 	if segs, err := p.Segments(); err == nil {
@@ -111,7 +131,7 @@ func (f *filter) command(p *pdu.PDU, raw []byte) ([]byte, bool, error) {
 	f.mu.Lock()
 	if len(f.refused) >= maxRefusedOutstanding {
 		f.mu.Unlock()
-		return nil, false, fmt.Errorf("%w: %d refused commands without status", ErrProtocol, len(f.refused))
+		return replace, nil, fmt.Errorf("%w: %d refused commands without status", ErrProtocol, len(f.refused))
 	}
 	f.refused[itt] = r
 	f.mu.Unlock()
@@ -126,30 +146,35 @@ func (f *filter) command(p *pdu.PDU, raw []byte) ([]byte, bool, error) {
 	tur.SetCDB(nil)
 	out, err := tur.Encode(f.out[:0], f.digests())
 	f.out = out
-	return out, false, err
+	return replace, out, err
 }
 
-// fromTarget decides what to send to the initiator for a PDU the target
-// sent. loginAnswered says it was a Login Response (after which the
-// initiator side may read on, with the digests now in force).
-func (f *filter) fromTarget(p *pdu.PDU, raw []byte, buf []byte) (out []byte, loginAnswered bool, err error) {
+// fromTarget decides what to do with a PDU the target sent; a rewritten
+// PDU is encoded into buf. loginAnswered says it was a Login Response
+// (after which the initiator side may read on, with the digests now in
+// force).
+func (f *filter) fromTarget(p *pdu.PDU, data dataFunc, buf []byte) (act action, out []byte, loginAnswered bool, err error) {
 	switch p.Opcode() {
 	case pdu.OpLoginResp:
 		if class, _ := p.LoginStatus(); class == 1 {
 			// A redirect would send the initiator to a portal without the
 			// proxy in the path.
-			return nil, true, fmt.Errorf("%w: target redirects the initiator (login status 1/%d)", ErrProtocol, p.BHS[37])
+			return replace, nil, true, fmt.Errorf("%w: target redirects the initiator (login status 1/%d)", ErrProtocol, p.BHS[37])
+		}
+		text, err := data()
+		if err != nil {
+			return replace, nil, true, err
 		}
 		_, cont, _, _ := p.LoginFlags()
 		f.negMu.Lock()
 		defer f.negMu.Unlock()
-		if err := f.neg.Add(pdu.Target, p.Data, cont); err != nil {
-			return nil, true, err
+		if err := f.neg.Add(pdu.Target, text, cont); err != nil {
+			return replace, nil, true, err
 		}
 		if p.EndsLogin() {
 			params, err := f.neg.Params()
 			if err != nil {
-				return nil, true, err
+				return replace, nil, true, err
 			}
 			f.hdrDigest.Store(params.HeaderDigest)
 			f.dataDigest.Store(params.DataDigest)
@@ -157,16 +182,20 @@ func (f *filter) fromTarget(p *pdu.PDU, raw []byte, buf []byte) (out []byte, log
 				f.onLogin(params)
 			}
 		}
-		return raw, true, nil
+		return forward, nil, true, nil
 	case pdu.OpSCSIResponse:
 		if r, ok := f.takeRefusal(p.ITT()); ok {
-			out, err := f.refusedStatus(p, r, buf)
-			return out, false, err
+			sense, err := data()
+			if err != nil {
+				return replace, nil, false, err
+			}
+			out, err := f.refusedStatus(p, sense, r, buf)
+			return replace, out, false, err
 		}
 	case pdu.OpDataIn:
 		if p.BHS[1]&pdu.FlagStatus == 0 {
 			if f.isRefused(p.ITT()) {
-				return nil, false, nil // no data of a refused command reaches the initiator
+				return replace, nil, false, nil // no data of a refused command reaches the initiator
 			}
 			break
 		}
@@ -177,15 +206,15 @@ func (f *filter) fromTarget(p *pdu.PDU, raw []byte, buf []byte) (out []byte, log
 			resp.SetOpcode(pdu.OpSCSIResponse, false)
 			resp.BHS[2] = 0               // response: command completed at target
 			resp.SetU32(pdu.OffField1, 0) // SNACK Tag, where Data-In has its TTT
-			out, err := f.refusedStatus(&resp, r, buf)
-			return out, false, err
+			out, err := f.refusedStatus(&resp, nil, r, buf)
+			return replace, out, false, err
 		}
 	case pdu.OpR2T:
 		if f.isRefused(p.ITT()) {
-			return nil, false, fmt.Errorf("%w: target asked for data of TEST UNIT READY (ITT %#x)", ErrProtocol, p.ITT())
+			return replace, nil, false, fmt.Errorf("%w: target asked for data of TEST UNIT READY (ITT %#x)", ErrProtocol, p.ITT())
 		}
 	}
-	return raw, false, nil
+	return forward, nil, false, nil
 }
 
 func (f *filter) takeRefusal(itt uint32) (refusal, bool) {
@@ -212,11 +241,10 @@ func (f *filter) isRefused(itt uint32) bool {
 // target sent it, so the initiator sees it and retries the command, which
 // is then refused again: no condition the target reports is lost.
 // StatSN, ExpCmdSN and MaxCmdSN stay the target's.
-func (f *filter) refusedStatus(p *pdu.PDU, r refusal, buf []byte) ([]byte, error) {
+func (f *filter) refusedStatus(p *pdu.PDU, data []byte, r refusal, buf []byte) ([]byte, error) {
 	var resp pdu.PDU
 	resp.BHS = p.BHS
-	resp.Data = p.Data
-	resp.AHS = nil
+	resp.Data = data
 	if resp.BHS[2] == 0 && resp.BHS[3] == pdu.StatusGood {
 		resp.BHS[3] = pdu.StatusCheckCondition
 		resp.Data = pdu.SenseData(pdu.FixedSense(pdu.SenseIllegalRequest, pdu.ASCInvalidOpcode, 0))

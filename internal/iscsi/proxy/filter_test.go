@@ -72,6 +72,25 @@ func decodeOut(t *testing.T, b []byte, d pdu.Digests) *pdu.PDU {
 	return p
 }
 
+// toTarget runs fromInitiator on a whole PDU and returns the bytes the
+// target gets: raw when forwarded, the replacement otherwise.
+func toTarget(f *filter, p *pdu.PDU, raw []byte) ([]byte, bool, error) {
+	act, out, wait, err := f.fromInitiator(p, func() ([]byte, error) { return p.Data, nil })
+	if act == forward {
+		return raw, wait, err
+	}
+	return out, wait, err
+}
+
+// toInitiator is toTarget's counterpart for fromTarget.
+func toInitiator(f *filter, p *pdu.PDU, raw []byte) ([]byte, bool, error) {
+	act, out, answered, err := f.fromTarget(p, func() ([]byte, error) { return p.Data, nil }, nil)
+	if act == forward {
+		return raw, answered, err
+	}
+	return out, answered, err
+}
+
 var prOutRegister = []byte{0x5f, 0x00, 0, 0, 0, 0, 0, 0, 24, 0}
 
 func TestRefusedCommandBecomesTestUnitReady(t *testing.T) {
@@ -91,7 +110,7 @@ func TestRefusedCommandBecomesTestUnitReady(t *testing.T) {
 			pol := scsipolicy.Filtered()
 			f, seen := testFilter(t, d, &pol)
 			in, raw := wire(t, tt.cmd, d)
-			out, wait, err := f.fromInitiator(in, raw)
+			out, wait, err := toTarget(f, in, raw)
 			if err != nil || wait {
 				t.Fatalf("%s: %v %v", tt.name, err, wait)
 			}
@@ -118,7 +137,7 @@ func TestDataOutOfRefusedCommandIsDropped(t *testing.T) {
 	d := pdu.Digests{Header: true}
 	f, _ := testFilter(t, d, &pol)
 	in, raw := wire(t, command(7, pdu.FlagWrite, []byte{0x3b}, 8192, make([]byte, 4096)), d)
-	if _, _, err := f.fromInitiator(in, raw); err != nil {
+	if _, _, err := toTarget(f, in, raw); err != nil {
 		t.Fatal(err)
 	}
 	dataOut := func(itt uint32) (*pdu.PDU, []byte) {
@@ -130,19 +149,21 @@ func TestDataOutOfRefusedCommandIsDropped(t *testing.T) {
 		p.Data = make([]byte, 4096)
 		return wire(t, p, d)
 	}
-	if out, _, _ := f.fromInitiator(dataOut(7)); out != nil {
+	p, raw := dataOut(7)
+	if out, _, _ := toTarget(f, p, raw); out != nil {
 		t.Error("unsolicited Data-Out of the refused write was forwarded")
 	}
-	p, raw := dataOut(8)
-	if out, _, _ := f.fromInitiator(p, raw); !bytes.Equal(out, raw) {
+	p, raw = dataOut(8)
+	if out, _, _ := toTarget(f, p, raw); !bytes.Equal(out, raw) {
 		t.Error("Data-Out of another task was not forwarded as it was")
 	}
 	// The ITT comes back for an allowed write: its Data-Out flows again.
 	in, raw = wire(t, command(7, pdu.FlagWrite, []byte{0x2a}, 8192, make([]byte, 4096)), d)
-	if out, _, _ := f.fromInitiator(in, raw); !bytes.Equal(out, raw) {
+	if out, _, _ := toTarget(f, in, raw); !bytes.Equal(out, raw) {
 		t.Error("allowed WRITE(10) was not forwarded as it was")
 	}
-	if out, _, _ := f.fromInitiator(dataOut(7)); out == nil {
+	p, raw = dataOut(7)
+	if out, _, _ := toTarget(f, p, raw); out == nil {
 		t.Error("Data-Out of the allowed write reusing the ITT was dropped")
 	}
 }
@@ -165,11 +186,11 @@ func TestTargetStatusOfRefusedCommand(t *testing.T) {
 			pol := scsipolicy.Filtered()
 			f, _ := testFilter(t, d, &pol)
 			in, raw := wire(t, command(5, pdu.FlagFinal|pdu.FlagWrite, prOutRegister, 24, make([]byte, 24)), d)
-			if _, _, err := f.fromInitiator(in, raw); err != nil {
+			if _, _, err := toTarget(f, in, raw); err != nil {
 				t.Fatal(err)
 			}
 			resp, raw := wire(t, response(5, tt.status, tt.data), d)
-			out, _, err := f.fromTarget(resp, raw, nil)
+			out, _, err := toInitiator(f, resp, raw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,7 +207,7 @@ func TestTargetStatusOfRefusedCommand(t *testing.T) {
 			}
 			// The refusal is answered once; a later status for the ITT is not rewritten.
 			resp, raw = wire(t, response(5, pdu.StatusGood, nil), d)
-			if out, _, _ := f.fromTarget(resp, raw, nil); !bytes.Equal(out, raw) {
+			if out, _, _ := toInitiator(f, resp, raw); !bytes.Equal(out, raw) {
 				t.Errorf("%s: second status for the ITT was rewritten", tt.name)
 			}
 		}
@@ -204,13 +225,13 @@ func TestOutstandingCommandsAnsweredOutOfOrder(t *testing.T) {
 	}
 	for _, c := range cmds {
 		in, raw := wire(t, c, d)
-		if _, _, err := f.fromInitiator(in, raw); err != nil {
+		if _, _, err := toTarget(f, in, raw); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, itt := range []uint32{3, 2, 1} {
 		resp, raw := wire(t, response(itt, pdu.StatusGood, nil), d)
-		out, _, err := f.fromTarget(resp, raw, nil)
+		out, _, err := toInitiator(f, resp, raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,14 +248,14 @@ func TestDataInStatusAndR2TOfRefusedCommand(t *testing.T) {
 	d := pdu.Digests{}
 	f, _ := testFilter(t, d, &pol)
 	in, raw := wire(t, command(9, pdu.FlagFinal|pdu.FlagRead, []byte{0xc0}, 512, nil), d)
-	if _, _, err := f.fromInitiator(in, raw); err != nil {
+	if _, _, err := toTarget(f, in, raw); err != nil {
 		t.Fatal(err)
 	}
 	r2t := &pdu.PDU{}
 	r2t.SetOpcode(pdu.OpR2T, false)
 	r2t.SetU32(pdu.OffITT, 9)
 	p, raw := wire(t, r2t, d)
-	if _, _, err := f.fromTarget(p, raw, nil); !errors.Is(err, ErrProtocol) {
+	if _, _, err := toInitiator(f, p, raw); !errors.Is(err, ErrProtocol) {
 		t.Errorf("R2T for the stand-in: %v, want ErrProtocol", err)
 	}
 	di := &pdu.PDU{}
@@ -243,12 +264,12 @@ func TestDataInStatusAndR2TOfRefusedCommand(t *testing.T) {
 	di.SetU32(pdu.OffITT, 9)
 	di.Data = []byte("secret")
 	p, raw = wire(t, di, d)
-	if out, _, _ := f.fromTarget(p, raw, nil); out != nil {
+	if out, _, _ := toInitiator(f, p, raw); out != nil {
 		t.Error("Data-In of a refused command reached the initiator")
 	}
 	di.BHS[1] |= pdu.FlagStatus
 	p, raw = wire(t, di, d)
-	out, _, err := f.fromTarget(p, raw, nil)
+	out, _, err := toInitiator(f, p, raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,30 +290,30 @@ func TestLoginSwitchesDigests(t *testing.T) {
 		return wire(t, p, pdu.Digests{})
 	}
 	p, raw := login(pdu.OpLoginReq, pdu.FlagTransit|1<<2|3, "HeaderDigest=CRC32C,None\x00DataDigest=CRC32C,None\x00")
-	if _, wait, err := f.fromInitiator(p, raw); err != nil || !wait {
+	if _, wait, err := toTarget(f, p, raw); err != nil || !wait {
 		t.Fatalf("login request: wait %v, %v", wait, err)
 	}
 	p, raw = login(pdu.OpLoginResp, 1<<2|1, "HeaderDigest=CRC32C\x00DataDigest=None\x00")
-	if _, answered, err := f.fromTarget(p, raw, nil); err != nil || !answered || f.digests() != (pdu.Digests{}) {
+	if _, answered, err := toInitiator(f, p, raw); err != nil || !answered || f.digests() != (pdu.Digests{}) {
 		t.Fatalf("non-final login response: digests %+v, %v", f.digests(), err)
 	}
 	p, raw = login(pdu.OpLoginResp, pdu.FlagTransit|1<<2|3, "")
-	if _, _, err := f.fromTarget(p, raw, nil); err != nil || f.digests() != (pdu.Digests{Header: true}) {
+	if _, _, err := toInitiator(f, p, raw); err != nil || f.digests() != (pdu.Digests{Header: true}) {
 		t.Fatalf("final login response: digests %+v, %v", f.digests(), err)
 	}
 
 	f, _ = testFilter(t, pdu.Digests{}, &pol)
 	p, raw = login(pdu.OpLoginResp, 0, "TargetAddress=10.0.0.9:3260,1\x00")
 	p.BHS[36] = 1 // redirection
-	if _, _, err := f.fromTarget(p, raw, nil); !errors.Is(err, ErrProtocol) {
+	if _, _, err := toInitiator(f, p, raw); !errors.Is(err, ErrProtocol) {
 		t.Errorf("login redirect: %v, want ErrProtocol", err)
 	}
 
 	f, _ = testFilter(t, pdu.Digests{}, &pol)
 	p, raw = login(pdu.OpLoginReq, pdu.FlagTransit|1<<2|3, "HeaderDigest=CRC32C\x00")
-	_, _, _ = f.fromInitiator(p, raw)
+	_, _, _ = toTarget(f, p, raw)
 	p, raw = login(pdu.OpLoginResp, pdu.FlagTransit|1<<2|3, "")
-	if _, _, err := f.fromTarget(p, raw, nil); !errors.Is(err, pdu.ErrNegotiation) {
+	if _, _, err := toInitiator(f, p, raw); !errors.Is(err, pdu.ErrNegotiation) {
 		t.Errorf("unanswered digest offer: %v, want ErrNegotiation", err)
 	}
 }
@@ -301,12 +322,12 @@ func TestPolicySwappedLive(t *testing.T) {
 	pol := scsipolicy.Filtered()
 	f, _ := testFilter(t, pdu.Digests{}, &pol)
 	in, raw := wire(t, command(1, pdu.FlagFinal|pdu.FlagWrite, prOutRegister, 24, make([]byte, 24)), pdu.Digests{})
-	if out, _, _ := f.fromInitiator(in, raw); bytes.Equal(out, raw) {
+	if out, _, _ := toTarget(f, in, raw); bytes.Equal(out, raw) {
 		t.Fatal("filtered forwarded PR OUT")
 	}
 	pol = scsipolicy.Unfiltered()
 	in, raw = wire(t, command(2, pdu.FlagFinal|pdu.FlagWrite, prOutRegister, 24, make([]byte, 24)), pdu.Digests{})
-	if out, _, _ := f.fromInitiator(in, raw); !bytes.Equal(out, raw) {
+	if out, _, _ := toTarget(f, in, raw); !bytes.Equal(out, raw) {
 		t.Fatal("unfiltered did not forward PR OUT as it was")
 	}
 }

@@ -232,18 +232,17 @@ func (p *Proxy) initiatorToTarget(f *filter, from io.Reader, to io.Writer, login
 	r := pdu.NewReader(from)
 	r.VerifyData = false // the target checks data digests; refused data is dropped
 	var fr pdu.Frame
+	data := func() ([]byte, error) { err := r.Data(&fr); return fr.PDU.Data, err }
 	for {
-		if err := r.Next(&fr, f.digests()); err != nil {
+		if err := r.Header(&fr, f.digests()); err != nil {
 			return fmt.Errorf("from initiator: %w", err)
 		}
-		out, waitLogin, err := f.fromInitiator(&fr.PDU, fr.Raw)
+		act, out, waitLogin, err := f.fromInitiator(&fr.PDU, data)
 		if err != nil {
 			return fmt.Errorf("from initiator: %w", err)
 		}
-		if len(out) > 0 {
-			if _, err := to.Write(out); err != nil {
-				return fmt.Errorf("to target: %w", err)
-			}
+		if err := pass(r, &fr, act, out, to); err != nil {
+			return fmt.Errorf("initiator to target: %w", err)
 		}
 		if waitLogin {
 			select {
@@ -260,21 +259,20 @@ func (p *Proxy) targetToInitiator(f *filter, from io.Reader, to io.Writer, login
 	r.VerifyData = false
 	var fr pdu.Frame
 	var buf []byte
+	data := func() ([]byte, error) { err := r.Data(&fr); return fr.PDU.Data, err }
 	for {
-		if err := r.Next(&fr, f.digests()); err != nil {
+		if err := r.Header(&fr, f.digests()); err != nil {
 			return fmt.Errorf("from target: %w", err)
 		}
-		out, answered, err := f.fromTarget(&fr.PDU, fr.Raw, buf)
+		act, out, answered, err := f.fromTarget(&fr.PDU, data, buf)
 		if err != nil {
 			return fmt.Errorf("from target: %w", err)
 		}
 		if len(out) > 0 {
-			if &out[0] != &fr.Raw[0] {
-				buf = out
-			}
-			if _, err := to.Write(out); err != nil {
-				return fmt.Errorf("to initiator: %w", err)
-			}
+			buf = out
+		}
+		if err := pass(r, &fr, act, out, to); err != nil {
+			return fmt.Errorf("target to initiator: %w", err)
 		}
 		if answered {
 			select {
@@ -283,6 +281,21 @@ func (p *Proxy) targetToInitiator(f *filter, from io.Reader, to io.Writer, login
 			}
 		}
 	}
+}
+
+// pass carries out a filter's action on the PDU whose header r just read.
+func pass(r *pdu.Reader, fr *pdu.Frame, act action, out []byte, to io.Writer) error {
+	if act == forward {
+		return r.Forward(fr, to)
+	}
+	if err := r.Skip(); err != nil {
+		return err
+	}
+	if len(out) > 0 {
+		_, err := to.Write(out)
+		return err
+	}
+	return nil
 }
 
 // refusalLog logs refused commands, at most one line a second per

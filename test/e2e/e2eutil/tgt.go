@@ -28,7 +28,7 @@ type ISCSITarget struct {
 // NewISCSITarget creates a target on the local tgtd with one LUN of sizeMiB
 // per entry of luns (LUN numbers start at 1; tgt's LUN 0 is its controller).
 // Target ids are random so that tests can run side by side.
-func NewISCSITarget(t *testing.T, luns int, sizeMiB int) *ISCSITarget {
+func NewISCSITarget(t testing.TB, luns int, sizeMiB int) *ISCSITarget {
 	t.Helper()
 	dir := SharedDir(t)
 	var tid int
@@ -104,7 +104,7 @@ func sanitize(name string) string {
 
 // SetParam sets an iSCSI parameter of the target, such as
 // HeaderDigest=CRC32C,None, for the logins that follow.
-func (tg *ISCSITarget) SetParam(t *testing.T, name, value string) {
+func (tg *ISCSITarget) SetParam(t testing.TB, name, value string) {
 	t.Helper()
 	if err := tgtadm("--mode", "target", "--op", "update", "--tid", strconv.Itoa(tg.TID), "--name", name, "--value", value); err != nil {
 		t.Fatalf("tgtd: set %s=%s: %v", name, value, err)
