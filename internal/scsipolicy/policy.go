@@ -173,6 +173,26 @@ func parseRules(list string, rules []string) ([]Op, error) {
 	return ops, nil
 }
 
+// Resolve turns a stored or transmitted Spec into its Policy: the built-in
+// names give the built-ins (and must carry nothing else), any other name is
+// compiled as a custom policy.
+func Resolve(spec Spec) (*Policy, error) {
+	for _, b := range []struct {
+		name string
+		base Base
+		p    func() *Policy
+	}{{NameFiltered, BaseFiltered, Filtered}, {NameUnfiltered, BaseUnfiltered, Unfiltered}} {
+		if spec.Name != b.name {
+			continue
+		}
+		if (spec.Base != "" && spec.Base != b.base) || len(spec.Allow) > 0 || len(spec.Deny) > 0 {
+			return nil, fmt.Errorf("%w: the built-in policy %q has no rules and base %q", ErrInvalid, b.name, b.base)
+		}
+		return b.p(), nil
+	}
+	return Compile(spec)
+}
+
 // Filtered is the built-in filtered policy (oVirt's sgio="filtered").
 func Filtered() *Policy {
 	p, err := build(Spec{Name: NameFiltered, Description: "Linux's unprivileged SG_IO set on a disk", Base: BaseFiltered})

@@ -202,3 +202,29 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	}
 }
+
+func TestResolve(t *testing.T) {
+	for _, tt := range []struct {
+		spec    Spec
+		want    string
+		wantErr bool
+	}{
+		{Spec{Name: "filtered"}, "filtered", false},
+		{Spec{Name: "unfiltered", Base: BaseUnfiltered}, "unfiltered", false},
+		{Presets()[0], "reservations", false},
+		{Spec{Name: "filtered", Allow: []string{"0x5f"}}, "", true},
+		{Spec{Name: "unfiltered", Base: BaseFiltered}, "", true},
+		{Spec{Name: "x"}, "", true},
+	} {
+		p, err := Resolve(tt.spec)
+		if (err != nil) != tt.wantErr || (err == nil && p.Name() != tt.want) {
+			t.Errorf("Resolve(%+v) = %v, %v", tt.spec, p, err)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("Resolve(%+v) error %v is not ErrInvalid", tt.spec, err)
+		}
+	}
+	if !Filtered().Decide([]byte{0x28}).Allow {
+		t.Error("resolved filtered must allow READ(10)")
+	}
+}
