@@ -54,7 +54,9 @@ func New(cfg Config, hv Hypervisor, log *slog.Logger) (*Agent, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "console"), 0o755); err != nil {
 		return nil, fmt.Errorf("agent: state dir: %w", err)
 	}
-	return &Agent{cfg: cfg, hv: hv, log: log}, nil
+	a := &Agent{cfg: cfg, hv: hv, log: log}
+	a.restoreLUNProxies()
+	return a, nil
 }
 
 // HostID is the id this agent tags its domains with.

@@ -2,11 +2,15 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/govirt/govirt/internal/iscsi/proxy"
 	"github.com/govirt/govirt/internal/scsipolicy"
@@ -41,27 +45,10 @@ func (a *Agent) proxied(ctx context.Context, vmID string, d vmspec.Disk) (vmspec
 	if port == 0 {
 		port = 3260
 	}
-	// The proxy outlives the request that started it.
-	p, err := proxy.Start(context.WithoutCancel(ctx), proxy.Config{
-		Target: net.JoinHostPort(d.ISCSI.Host, strconv.Itoa(int(port))),
-		Policy: pol,
-		Logger: a.log.With("vm", vmID, "disk", d.ID),
-	})
+	rec := proxyRecord{Target: net.JoinHostPort(d.ISCSI.Host, strconv.Itoa(int(port))), Policy: *d.SCSIPolicy}
+	p, err := a.startProxy(ctx, vmID, d.ID, rec, pol)
 	if err != nil {
-		return d, nil, fmt.Errorf("disk %s: %w", d.ID, err)
-	}
-	a.proxies.mu.Lock()
-	if a.proxies.byVM == nil {
-		a.proxies.byVM = map[string]map[string]*proxy.Proxy{}
-	}
-	if a.proxies.byVM[vmID] == nil {
-		a.proxies.byVM[vmID] = map[string]*proxy.Proxy{}
-	}
-	old := a.proxies.byVM[vmID][d.ID]
-	a.proxies.byVM[vmID][d.ID] = p
-	a.proxies.mu.Unlock()
-	if old != nil {
-		_ = old.Close()
+		return d, nil, err
 	}
 	src := *d.ISCSI
 	src.Host, src.Port = "127.0.0.1", uint16(p.Addr().Port)
@@ -70,12 +57,137 @@ func (a *Agent) proxied(ctx context.Context, vmID string, d vmspec.Disk) (vmspec
 	return d, func() { a.stopLUNProxy(vmID, d.ID) }, nil
 }
 
+// proxyRecord is what the agent keeps on disk about a running proxy, so that
+// a restarted agent listens again where QEMU reconnects.
+type proxyRecord struct {
+	Listen string          `json:"listen"`
+	Target string          `json:"target"`
+	Policy scsipolicy.Spec `json:"policy"`
+}
+
+func (a *Agent) proxyDir(vmID string) string {
+	return filepath.Join(a.cfg.StateDir, "lunproxy", vmID)
+}
+
+// startProxy starts a disk's proxy (on rec.Listen when set), registers it
+// and records it.
+func (a *Agent) startProxy(ctx context.Context, vmID, diskID string, rec proxyRecord, pol *scsipolicy.Policy) (*proxy.Proxy, error) {
+	// The proxy outlives the request that started it.
+	p, err := proxy.Start(context.WithoutCancel(ctx), proxy.Config{
+		Target: rec.Target, Listen: rec.Listen, Policy: pol,
+		Logger: a.log.With("vm", vmID, "disk", diskID),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("disk %s: %w", diskID, err)
+	}
+	rec.Listen = p.Addr().String()
+	if err := a.writeProxyRecord(vmID, diskID, rec); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	a.proxies.mu.Lock()
+	if a.proxies.byVM == nil {
+		a.proxies.byVM = map[string]map[string]*proxy.Proxy{}
+	}
+	if a.proxies.byVM[vmID] == nil {
+		a.proxies.byVM[vmID] = map[string]*proxy.Proxy{}
+	}
+	old := a.proxies.byVM[vmID][diskID]
+	a.proxies.byVM[vmID][diskID] = p
+	a.proxies.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	return p, nil
+}
+
+func (a *Agent) writeProxyRecord(vmID, diskID string, rec proxyRecord) error {
+	dir := a.proxyDir(vmID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("record LUN proxy: %w", err)
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, diskID+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("record LUN proxy: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(dir, diskID+".json"))
+}
+
+// restoreLUNProxies starts again the proxies a previous run of the agent
+// recorded, on the same addresses, so that QEMU's initiators of running
+// VMs reconnect; proxies of VMs that no longer run are then dropped.
+func (a *Agent) restoreLUNProxies() {
+	vms, _ := os.ReadDir(filepath.Join(a.cfg.StateDir, "lunproxy"))
+	var restored []string
+	for _, vm := range vms {
+		files, _ := filepath.Glob(filepath.Join(a.proxyDir(vm.Name()), "*.json"))
+		for _, f := range files {
+			diskID := filepath.Base(f[:len(f)-len(".json")])
+			var rec proxyRecord
+			b, err := os.ReadFile(f)
+			if err == nil {
+				err = json.Unmarshal(b, &rec)
+			}
+			var pol *scsipolicy.Policy
+			if err == nil {
+				pol, err = scsipolicy.Resolve(rec.Policy)
+			}
+			if err == nil {
+				_, err = a.startProxy(context.Background(), vm.Name(), diskID, rec, pol)
+			}
+			if err != nil {
+				a.log.Error("cannot restore a LUN proxy: the VM's LUN stays unreachable", "vm", vm.Name(), "disk", diskID, "err", err)
+				continue
+			}
+			a.log.Info("SCSI command policy proxy restored", "vm", vm.Name(), "disk", diskID, "listen", rec.Listen, "policy", pol.Name())
+		}
+		restored = append(restored, vm.Name())
+	}
+	if len(restored) == 0 {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, id := range restored {
+			if _, err := a.owned(ctx, id); errors.Is(err, ErrNotFound) {
+				a.stopLUNProxies(id)
+				continue
+			}
+			a.watchVM(id)
+		}
+	}()
+}
+
+// Close stops the agent's proxies but keeps their records, so that the
+// next run of the agent restores them for the VMs still running.
+func (a *Agent) Close() {
+	a.proxies.mu.Lock()
+	all := a.proxies.byVM
+	a.proxies.byVM = nil
+	for _, cancel := range a.proxies.watch {
+		cancel()
+	}
+	a.proxies.watch = nil
+	a.proxies.mu.Unlock()
+	for _, ps := range all {
+		for _, p := range ps {
+			_ = p.Close()
+		}
+	}
+}
+
 // stopLUNProxy stops the proxy of one disk, if it has one.
 func (a *Agent) stopLUNProxy(vmID, diskID string) {
 	a.proxies.mu.Lock()
 	p := a.proxies.byVM[vmID][diskID]
 	delete(a.proxies.byVM[vmID], diskID)
 	a.proxies.mu.Unlock()
+	_ = os.Remove(filepath.Join(a.proxyDir(vmID), diskID+".json"))
 	if p != nil {
 		_ = p.Close()
 		a.log.Info("SCSI command policy proxy stopped", "vm", vmID, "disk", diskID)
@@ -92,6 +204,7 @@ func (a *Agent) stopLUNProxies(vmID string) {
 		delete(a.proxies.watch, vmID)
 	}
 	a.proxies.mu.Unlock()
+	_ = os.RemoveAll(a.proxyDir(vmID))
 	for id, p := range ps {
 		_ = p.Close()
 		a.log.Info("SCSI command policy proxy stopped", "vm", vmID, "disk", id)
@@ -137,6 +250,10 @@ func (a *Agent) SetSCSIPolicy(ctx context.Context, vmID, diskID string, spec scs
 	a.proxies.mu.Unlock()
 	if p == nil {
 		return fmt.Errorf("%w: vm %s disk %s", ErrNoSCSIPolicy, vmID, diskID)
+	}
+	rec := proxyRecord{Listen: p.Addr().String(), Target: p.Target(), Policy: spec}
+	if err := a.writeProxyRecord(vmID, diskID, rec); err != nil {
+		return err
 	}
 	p.SetPolicy(pol)
 	a.log.Info("SCSI command policy changed", "vm", vmID, "disk", diskID, "policy", pol.Name())

@@ -163,3 +163,71 @@ func TestLUNProxyHotPlugAndUnplug(t *testing.T) {
 		t.Errorf("a LUN without a policy got port %s, want the target's %d", got, port)
 	}
 }
+
+func TestRestartedAgentRestoresLUNProxies(t *testing.T) {
+	ctx := context.Background()
+	hv := newFakeHV()
+	dir := t.TempDir()
+	start := func() *Agent {
+		a, err := New(Config{HostID: testHost, VirtType: vmspec.VirtQEMU, StateDir: dir}, hv, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := start()
+	port, accepted := fakePortal(t)
+	vm := testSpec()
+	vm.Disks = append(vm.Disks, lunSpec(port, &scsipolicy.Spec{Name: scsipolicy.NameFiltered}))
+	if err := a.StartVM(ctx, vm); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetSCSIPolicy(ctx, testVM, lunDisk, scsipolicy.Presets()[0]); err != nil {
+		t.Fatal(err)
+	}
+	listen := "127.0.0.1:" + proxyPort(t, hv.xmls[0])
+	a.Close() // the agent stops; the VM keeps running
+	if c, err := net.Dial("tcp", listen); err == nil {
+		_ = c.Close()
+		t.Fatal("the proxy still listens after the agent closed")
+	}
+
+	b := start()
+	c, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatalf("the restarted agent does not listen where QEMU reconnects: %v", err)
+	}
+	_ = c.Close()
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the restored proxy did not connect to the target")
+	}
+	if err := b.SetSCSIPolicy(ctx, testVM, lunDisk, scsipolicy.Spec{Name: scsipolicy.NameFiltered}); err != nil {
+		t.Errorf("SetSCSIPolicy on the restored proxy: %v", err)
+	}
+	if err := b.DestroyVM(ctx, testVM); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	// Nothing is restored for a VM that was destroyed, nor for one that
+	// stopped while no agent ran.
+	a = start()
+	if err := a.StartVM(ctx, vm); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if err := hv.Destroy(ctx, testVM); err != nil {
+		t.Fatal(err)
+	}
+	b = start()
+	defer b.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(b.SCSIPolicyStats(testVM)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the proxy of a VM that stopped while the agent was down was kept")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -97,6 +97,9 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 // Addr is the address initiators connect to.
 func (p *Proxy) Addr() *net.TCPAddr { return p.ln.Addr().(*net.TCPAddr) }
 
+// Target is the portal the proxy forwards to.
+func (p *Proxy) Target() string { return p.cfg.Target }
+
 // SetPolicy swaps the policy; it applies from the next command on every
 // connection, without disturbing the session.
 func (p *Proxy) SetPolicy(pol *scsipolicy.Policy) {
