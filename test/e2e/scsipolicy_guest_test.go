@@ -142,3 +142,49 @@ func TestGuestSCSIPolicyOnSharedLUN(t *testing.T) {
 	}
 	refused(vm2, "WRITE BUFFER under reservations", make([]byte, 512), "/usr/bin/sg_raw", "-s", "512", vm2.dev, "3b", "02", "00", "00", "00", "00", "00", "02", "00", "00")
 }
+
+// TestGuestLUNSurvivesAgentRestart: the agent restarts under a running
+// guest whose LUN goes through a policy proxy; the new agent listens again
+// where QEMU's initiator reconnects, so the guest reads its LUN and the
+// policy still holds.
+func TestGuestLUNSurvivesAgentRestart(t *testing.T) {
+	t.Parallel()
+	ctx := e2eutil.Context(t, 6*time.Minute)
+	tg := e2eutil.NewISCSITarget(t, 1, 64)
+	ag := e2eutil.StartAgent(t, e2eutil.AgentOptions{})
+	vm := e2eutil.BaseVM(t)
+	const diskID = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"
+	vm.Disks = []vmspec.Disk{{ID: diskID, Bus: vmspec.BusSCSI, Device: vmspec.DeviceLUN, TargetDev: "sda",
+		Address: &scsi.DriveAddress{Target: 1}, SGIO: vmspec.SGIOFiltered,
+		ISCSI:      &vmspec.ISCSISource{Host: tg.Portal, Port: tg.Port, IQN: tg.IQN, LUN: 1},
+		SCSIPolicy: &scsipolicy.Spec{Name: scsipolicy.NameFiltered}}}
+	ag.StartVM(ctx, t, vm)
+	inv, err := testguest.WaitInventory(ctx, ag.ConsolePath(vm.ID), func(inv testguest.Inventory) bool {
+		_, ok := inv.BySerial(tg.Serials[1])
+		return ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := inv.BySerial(tg.Serials[1])
+	dev := "/dev/" + d.Name
+	waitGuestAgent(t, ag, vm.ID)
+
+	ag.Restart(t)
+	waitGuestAgent(t, ag, vm.ID)
+	res, err := ag.Client.GuestExec(ctx, vm.ID, "/bin/busybox", []string{"dd", "if=" + dev, "of=/dev/null", "bs=65536", "count=64", "iflag=direct"}, nil, 3*time.Minute)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("reading the LUN after the agent restarted: %v exit %d\n%s%s", err, res.ExitCode, res.Stdout, res.Stderr)
+	}
+	res, err = ag.Client.GuestExec(ctx, vm.ID, "/usr/bin/sg_persist", []string{"--out", "--register", "--param-sark=0x77", dev}, nil, time.Minute)
+	if err != nil || res.ExitCode == 0 {
+		t.Errorf("PERSISTENT RESERVE OUT after the restart: %v exit %d: the restored proxy must still refuse it", err, res.ExitCode)
+	}
+	stats, err := ag.Client.SCSIPolicyStats(ctx, vm.ID)
+	if err != nil || stats[diskID].Connections == 0 {
+		t.Errorf("the restored proxy saw no connection from QEMU: %+v %v", stats, err)
+	}
+	if !strings.Contains(ag.Log(), "SCSI command policy proxy restored") {
+		t.Error("the agent log does not say it restored the proxy")
+	}
+}
