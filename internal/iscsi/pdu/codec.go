@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"net"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -247,9 +248,15 @@ func (r *Reader) Forward(f *Frame, w io.Writer) error {
 		_, err := w.Write(f.Raw)
 		return err
 	}
-	if _, err := w.Write(f.Raw[:r.hdrLen]); err != nil {
+	// The header and what the buffer already holds of the data go in one
+	// write (writev on a socket), the rest as it arrives.
+	b, _ := r.br.Peek(min(r.pending, r.br.Buffered()))
+	bufs := net.Buffers{f.Raw[:r.hdrLen], b}
+	if _, err := bufs.WriteTo(w); err != nil {
 		return err
 	}
+	_, _ = r.br.Discard(len(b))
+	r.pending -= len(b)
 	return r.copyPending(w)
 }
 
