@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -13,6 +14,10 @@ import (
 // maxRefusedOutstanding bounds the refused commands of one connection that
 // still wait for their stand-in's status; an initiator past it is dropped.
 const maxRefusedOutstanding = 4096
+
+// maxSwallowed is how many recently refused commands' Data-Out the proxy
+// keeps dropping.
+const maxSwallowed = 1024
 
 // ErrProtocol is a PDU stream the proxy will not forward because it cannot
 // keep its guarantee on it; the connection is closed.
@@ -45,10 +50,14 @@ type filter struct {
 	mu      sync.Mutex
 	refused map[uint32]refusal
 
-	// swallow holds ITTs whose Data-Out the initiator-side goroutine drops
+	// swallow holds ITTs whose Data-Out the initiator-side goroutine drops,
+	// the last maxSwallowed refused ones (swallowOrder, oldest first):
+	// unsolicited data follows its command closely, and an initiator that
+	// numbers tasks without reusing tags must not grow the set forever.
 	// (only that goroutine touches it).
-	swallow map[uint32]struct{}
-	out     []byte
+	swallow      map[uint32]struct{}
+	swallowOrder []uint32
+	out          []byte
 }
 
 func newFilter(policy func() *scsipolicy.Policy, onCommand func(scsipolicy.Decision, uint32, uint64)) *filter {
@@ -136,6 +145,14 @@ func (f *filter) command(p *pdu.PDU) (action, []byte, error) {
 	f.refused[itt] = r
 	f.mu.Unlock()
 	f.swallow[itt] = struct{}{}
+	f.swallowOrder = append(f.swallowOrder, itt)
+	if len(f.swallowOrder) > maxSwallowed {
+		old := f.swallowOrder[0]
+		f.swallowOrder = f.swallowOrder[1:]
+		if !slices.Contains(f.swallowOrder, old) {
+			delete(f.swallow, old)
+		}
+	}
 
 	// The stand-in: same I bit, ATTR, LUN, ITT, CmdSN and ExpStatSN; TEST
 	// UNIT READY, no data expected, final (no unsolicited data follows).

@@ -331,3 +331,21 @@ func TestPolicySwappedLive(t *testing.T) {
 		t.Fatal("unfiltered did not forward PR OUT as it was")
 	}
 }
+
+func TestSwallowedTagsAreBounded(t *testing.T) {
+	pol := scsipolicy.Filtered()
+	f, _ := testFilter(t, pdu.Digests{}, &pol)
+	for itt := range uint32(3 * maxSwallowed) {
+		in, raw := wire(t, command(itt, pdu.FlagWrite, []byte{0x3b}, 512, nil), pdu.Digests{})
+		if _, _, err := toTarget(f, in, raw); err != nil {
+			t.Fatal(err)
+		}
+		resp, raw := wire(t, response(itt, pdu.StatusGood, nil), pdu.Digests{})
+		if _, _, err := toInitiator(f, resp, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(f.swallow) != maxSwallowed || len(f.refused) != 0 {
+		t.Errorf("after %d refused writes: %d swallowed tags, %d refusals outstanding", 3*maxSwallowed, len(f.swallow), len(f.refused))
+	}
+}
