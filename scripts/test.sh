@@ -39,6 +39,14 @@ for target in FuzzXMLVM FuzzJSONVM FuzzXMLDiskAttachment FuzzJSONDiskAttachment 
 	go test ./internal/api -run '^$' -fuzz "^${target}\$" -fuzztime 30s -fuzzminimizetime 100x || fuzz_failed+=" $target"
 	printf '=== fuzz %s took %ds\n' "$target" $(( $(date +%s) - target_start ))
 done
+# The iSCSI PDU codec and the SCSI command policy proxy: malformed PDU
+# streams must never panic it nor get a refused command to the target.
+for spec in ./internal/iscsi/pdu:FuzzDecode ./internal/iscsi/pdu:FuzzParseText ./internal/iscsi/proxy:FuzzProxy; do
+	pkg=${spec%%:*} target=${spec#*:}
+	target_start=$(date +%s)
+	go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime 30s -fuzzminimizetime 100x || fuzz_failed+=" $target"
+	printf '=== fuzz %s took %ds\n' "$target" $(( $(date +%s) - target_start ))
+done
 stage_end
 if [[ -n $fuzz_failed ]]; then printf 'fuzz targets failed:%s\n' "$fuzz_failed"; exit 1; fi
 printf '\n=== whole suite took %ds\n' $(( $(date +%s) - suite_start ))
