@@ -101,6 +101,9 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 		}
 		defer local.Stop()
 	}
+	if err := eng.EnsureSCSIPolicyPresets(ctx); err != nil {
+		return err
+	}
 	if err := eng.RecoverAtStart(ctx); err != nil {
 		return fmt.Errorf("recover what the last run left half-done: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/govirt/govirt/internal/agent"
+	"github.com/govirt/govirt/internal/scsipolicy"
 	"github.com/govirt/govirt/internal/vmspec"
 )
 
@@ -19,6 +20,9 @@ type Host interface {
 	HotUnplugDisk(ctx context.Context, vmID, diskID string, timeout time.Duration) error
 	HotPlugController(ctx context.Context, vmID string, c vmspec.Controller) error
 	ChangeMedia(ctx context.Context, vmID string, d vmspec.Disk) error
+	// SetSCSIPolicy changes the policy a plugged pass-through LUN is held
+	// to, at once.
+	SetSCSIPolicy(ctx context.Context, vmID, diskID string, spec scsipolicy.Spec) error
 	CreateVolume(ctx context.Context, v agent.Volume) (string, error)
 	RemoveVolume(ctx context.Context, v agent.Volume) error
 }

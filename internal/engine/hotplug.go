@@ -86,6 +86,9 @@ func (e *Engine) UpdateAttachment(ctx context.Context, vmID, diskID string, p At
 		if err := attachmentRules(action, s, s.disks[diskID], a); err != nil {
 			return err
 		}
+		if err := checkReservation(ctx, tx, action, s.disks[diskID], a); err != nil {
+			return err
+		}
 		if p.Active != nil && *p.Active == old.Active && (action == apperr.ActionHotPlug || action == apperr.ActionHotUnplug) && running {
 			if old.Active {
 				return apperr.New(apperr.HotPlugDiskIsNotUnplugged, action, apperr.TypeDisk)
@@ -203,6 +206,9 @@ func (e *Engine) runPlug(ctx context.Context, j plugJob, plug bool) error {
 		}
 		vs, err := buildSpec(s, domains, "")
 		if err != nil {
+			return err
+		}
+		if err := withPolicies(ctx, tx, s, &vs); err != nil {
 			return err
 		}
 		for _, d := range vs.Disks {

@@ -55,12 +55,8 @@ func (e *Engine) RunVMOn(ctx context.Context, id string, preferred []string) (mo
 		if spec, err = buildSpec(s, domains, ""); err != nil {
 			return err
 		}
-		for _, a := range s.attachments {
-			if a.Active {
-				if err := e.warnUnenforcedFilter(ctx, tx, s, a.DiskID); err != nil {
-					return err
-				}
-			}
+		if err := withPolicies(ctx, tx, s, &spec); err != nil {
+			return err
 		}
 		vm = s.vm
 		vm.Status, vm.HostID = model.VMWaitForLaunch, host.ID

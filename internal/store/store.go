@@ -55,6 +55,7 @@ type Tx interface {
 	Roles
 	Permissions
 	Tokens
+	SCSIPolicies
 	// LockVM serialises commands on one VM across engine processes
 	// (SELECT … FOR UPDATE on PostgreSQL; SQLite's write lock already does).
 	LockVM(ctx context.Context, id string) error
@@ -140,6 +141,16 @@ type Attachments interface {
 	InsertAttachment(ctx context.Context, a model.DiskAttachment) error
 	UpdateAttachment(ctx context.Context, a model.DiskAttachment) error
 	DeleteAttachment(ctx context.Context, vmID, diskID string) error
+}
+
+// SCSIPolicies persists custom SCSI command policies; names are unique.
+type SCSIPolicies interface {
+	GetSCSIPolicy(ctx context.Context, id string) (model.SCSIPolicy, error)
+	GetSCSIPolicyByName(ctx context.Context, name string) (model.SCSIPolicy, error)
+	ListSCSIPolicies(ctx context.Context, o ListOptions) ([]model.SCSIPolicy, error)
+	InsertSCSIPolicy(ctx context.Context, p model.SCSIPolicy) error
+	UpdateSCSIPolicy(ctx context.Context, p model.SCSIPolicy) error
+	DeleteSCSIPolicy(ctx context.Context, id string) error
 }
 
 // Devices persists VM device rows. (VMID, ID) is the key; a drive address is

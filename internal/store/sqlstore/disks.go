@@ -17,7 +17,7 @@ var disks = &table[model.Disk]{
 	cols: []string{"id", "alias", "description", "storage_type", "format", "provisioned_size",
 		"storage_domain_id", "status", "lun_id", "lun_address", "lun_port", "lun_target",
 		"lun_mapping", "lun_serial", "lun_vendor", "lun_product", "lun_size",
-		"shareable", "sgio", "propagate_errors", "created_at"},
+		"shareable", "sgio", "propagate_errors", "created_at", "scsi_policy"},
 	nkeys:   1,
 	nameCol: "alias",
 	order:   []string{"alias", "id"},
@@ -30,7 +30,7 @@ var disks = &table[model.Disk]{
 		return []any{d.ID, d.Alias, d.Description, string(d.StorageType), string(d.Format), d.ProvisionedSize,
 			nullIfEmpty(d.StorageDomainID), string(d.Status), lunID, lun.Address, lun.Port, lun.Target,
 			lun.LunMapping, lun.Serial, lun.Vendor, lun.Product, lun.Size,
-			d.Shareable, string(d.SGIO), d.PropagateErrors, micros(d.CreatedAt)}
+			d.Shareable, string(d.SGIO), d.PropagateErrors, micros(d.CreatedAt), d.SCSIPolicy}
 	},
 	scan: func(s scanner) (d model.Disk, err error) {
 		var sd, lunID sql.NullString
@@ -39,7 +39,7 @@ var disks = &table[model.Disk]{
 		err = s.Scan(&d.ID, &d.Alias, &d.Description, &d.StorageType, &d.Format, &d.ProvisionedSize,
 			&sd, &d.Status, &lunID, &lun.Address, &lun.Port, &lun.Target,
 			&lun.LunMapping, &lun.Serial, &lun.Vendor, &lun.Product, &lun.Size,
-			&d.Shareable, &d.SGIO, &d.PropagateErrors, &created)
+			&d.Shareable, &d.SGIO, &d.PropagateErrors, &created, &d.SCSIPolicy)
 		d.StorageDomainID, d.CreatedAt = sd.String, fromMicros(created)
 		if lunID.Valid {
 			lun.LunID = lunID.String
