@@ -22,6 +22,7 @@ packages=(
 	qemu-system-x86 qemu-utils qemu-block-extra
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 	tgt sg3-utils busybox-static cpio
+	libiscsi-bin
 	protobuf-compiler iproute2 procps
 	chromium fonts-liberation
 )

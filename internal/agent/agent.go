@@ -30,10 +30,11 @@ type Config struct {
 
 // Agent runs VMs on one host. It is safe for concurrent use.
 type Agent struct {
-	cfg  Config
-	hv   Hypervisor
-	log  *slog.Logger
-	mine ownedSet
+	cfg     Config
+	hv      Hypervisor
+	log     *slog.Logger
+	mine    ownedSet
+	proxies lunProxies
 }
 
 // New returns an agent driving hv.
@@ -53,7 +54,9 @@ func New(cfg Config, hv Hypervisor, log *slog.Logger) (*Agent, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "console"), 0o755); err != nil {
 		return nil, fmt.Errorf("agent: state dir: %w", err)
 	}
-	return &Agent{cfg: cfg, hv: hv, log: log}, nil
+	a := &Agent{cfg: cfg, hv: hv, log: log}
+	a.restoreLUNProxies()
+	return a, nil
 }
 
 // HostID is the id this agent tags its domains with.
@@ -81,6 +84,19 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 	if _, err := a.owned(ctx, vm.ID); err == nil {
 		return fmt.Errorf("%w: %s", ErrAlreadyRunning, vm.Name)
 	}
+	if err := vm.Validate(); err != nil {
+		return err
+	}
+	vm, err := a.proxiedVM(ctx, vm)
+	if err != nil {
+		return err
+	}
+	started := false
+	defer func() {
+		if !started {
+			a.stopLUNProxies(vm.ID)
+		}
+	}()
 	xml, err := domxml.Marshal(vm, a.xmlOptions(vm.ID))
 	if err != nil {
 		return err
@@ -92,8 +108,26 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 	if err := a.hv.CreateDomain(ctx, xml); err != nil {
 		return fmt.Errorf("start vm %s: %w", vm.Name, err)
 	}
+	started = true
+	a.watchVM(vm.ID)
 	a.log.Info("vm started", "vm", vm.ID, "name", vm.Name, "disks", len(vm.Disks))
 	return nil
+}
+
+// proxiedVM starts the proxies of the VM's LUN disks with a SCSI command
+// policy and returns the VM with those disks pointing at them.
+func (a *Agent) proxiedVM(ctx context.Context, vm vmspec.VM) (vmspec.VM, error) {
+	disks := make([]vmspec.Disk, len(vm.Disks))
+	for i, d := range vm.Disks {
+		pd, _, err := a.proxied(ctx, vm.ID, d)
+		if err != nil {
+			a.stopLUNProxies(vm.ID)
+			return vm, err
+		}
+		disks[i] = pd
+	}
+	vm.Disks = disks
+	return vm, nil
 }
 
 // owned returns the domain if it runs and belongs to this agent.
@@ -154,6 +188,7 @@ func (a *Agent) DestroyVM(ctx context.Context, id string) error {
 	if err := a.hv.Destroy(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
+	a.stopLUNProxies(id)
 	return nil
 }
 
@@ -173,12 +208,14 @@ func (a *Agent) ShutdownVM(ctx context.Context, id string, timeout time.Duration
 		err = a.hv.Shutdown(ctx, id, ShutdownACPI)
 	}
 	if errors.Is(err, ErrNotFound) {
+		a.stopLUNProxies(id)
 		return nil
 	}
 	if err == nil {
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		if a.waitGone(wctx, id) == nil {
+			a.stopLUNProxies(id)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -189,6 +226,7 @@ func (a *Agent) ShutdownVM(ctx context.Context, id string, timeout time.Duration
 	if err := a.hv.Destroy(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
+	a.stopLUNProxies(id)
 	return nil
 }
 

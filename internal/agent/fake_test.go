@@ -21,6 +21,7 @@ type fakeHV struct {
 	doms    map[string]fakeDom
 	subs    []chan Event
 	calls   []string
+	xmls    []string                            // domain and device XML handed to create and attach
 	detach  func(h *fakeHV, uuid, alias string) // what happens after a detach request
 	guest   func(cmd string) (string, error)    // guest agent replies
 	refuses map[ShutdownMode]bool               // shutdown requests the guest ignores
@@ -53,6 +54,7 @@ func (h *fakeHV) CreateDomain(_ context.Context, xml string) error {
 		return err
 	}
 	h.record("create %s", live.UUID)
+	h.xmls = append(h.xmls, xml)
 	h.doms[live.UUID] = fakeDom{vm: vmspec.VM{ID: live.UUID, Name: live.Name}, hostID: live.HostID}
 	return nil
 }
@@ -104,6 +106,7 @@ func (h *fakeHV) AttachDevice(_ context.Context, uuid, xml string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.record("attach %s", uuid)
+	h.xmls = append(h.xmls, xml)
 	return nil
 }
 

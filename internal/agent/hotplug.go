@@ -29,13 +29,20 @@ func (a *Agent) HotPlugDisk(ctx context.Context, vmID string, d vmspec.Disk) err
 			return err
 		}
 	}
-	x, err := domxml.DiskXML(d, a.xmlOptions(vmID))
+	d, stop, err := a.proxied(ctx, vmID, d)
 	if err != nil {
 		return err
 	}
+	x, err := domxml.DiskXML(d, a.xmlOptions(vmID))
+	if err != nil {
+		stop()
+		return err
+	}
 	if err := a.hv.AttachDevice(ctx, vmID, x); err != nil {
+		stop()
 		return fmt.Errorf("hot-plug disk %s: %w", d.ID, err)
 	}
+	a.watchVM(vmID)
 	a.log.Info("disk hot-plugged", "vm", vmID, "disk", d.ID, "dev", d.TargetDev)
 	return nil
 }
@@ -107,6 +114,8 @@ func (a *Agent) HotUnplugDisk(ctx context.Context, vmID, diskID string, timeout 
 	if err := a.waitRemoved(wctx, vmID, alias, evs); err != nil {
 		return fmt.Errorf("hot-unplug disk %s: %w", diskID, err)
 	}
+	// QEMU has closed the LUN: its proxy can go.
+	a.stopLUNProxy(vmID, diskID)
 	if err := a.waitGuestReleased(wctx, vmID, dev.Serial); err != nil {
 		return fmt.Errorf("hot-unplug disk %s: %w", diskID, err)
 	}

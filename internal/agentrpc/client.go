@@ -10,12 +10,15 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/govirt/govirt/internal/agent"
 	pb "github.com/govirt/govirt/internal/agentrpc/agentpb"
+	"github.com/govirt/govirt/internal/iscsi/proxy"
+	"github.com/govirt/govirt/internal/scsipolicy"
 	"github.com/govirt/govirt/internal/vmspec"
 )
 
@@ -65,6 +68,13 @@ func Dial(ctx context.Context, target string, creds credentials.TransportCredent
 			Time:                clientPingEvery,
 			Timeout:             clientPingTimeout,
 			PermitWithoutStream: true,
+		}),
+		// An agent that restarts is back within seconds; gRPC's default
+		// backoff (up to two minutes) would keep its host non_responsive
+		// long after it answers again.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnectMaxDelay},
+			MinConnectTimeout: 5 * time.Second,
 		}),
 	)
 	if err != nil {
@@ -191,6 +201,36 @@ func (c *Client) ChangeMedia(ctx context.Context, vmID string, d vmspec.Disk) er
 		return wrap("ChangeMedia", err)
 	}
 	return nil
+}
+
+// SetSCSIPolicy changes, live, the SCSI command policy of a running VM's
+// LUN disk that was started with one.
+func (c *Client) SetSCSIPolicy(ctx context.Context, vmID, diskID string, spec scsipolicy.Spec) error {
+	req := &pb.SetSCSIPolicyRequest{VmId: vmID, DiskId: diskID, Policy: policyToPB(spec)}
+	if _, err := c.rpc.SetSCSIPolicy(ctx, req); err != nil {
+		return wrap("SetSCSIPolicy", err)
+	}
+	return nil
+}
+
+// SCSIPolicyStats reports, per LUN disk of a VM with a policy proxy, the
+// commands it saw and refused.
+func (c *Client) SCSIPolicyStats(ctx context.Context, vmID string) (map[string]proxy.Stats, error) {
+	r, err := c.rpc.GetSCSIPolicyStats(ctx, &pb.GetSCSIPolicyStatsRequest{VmId: vmID})
+	if err != nil {
+		return nil, wrap("GetSCSIPolicyStats", err)
+	}
+	out := map[string]proxy.Stats{}
+	for _, d := range r.GetDisks() {
+		st := proxy.Stats{Connections: d.GetConnections(), Commands: d.GetCommands(), Refused: d.GetRefused()}
+		if d.GetLastRefused() != "" {
+			if op, err := scsipolicy.ParseOp(d.GetLastRefused()); err == nil {
+				st.LastRefused = op
+			}
+		}
+		out[d.GetDiskId()] = st
+	}
+	return out, nil
 }
 
 // HotUnplugDisk detaches a disk and waits up to timeout (0: the agent's

@@ -11,6 +11,7 @@ import (
 	"github.com/govirt/govirt/internal/agent"
 	pb "github.com/govirt/govirt/internal/agentrpc/agentpb"
 	"github.com/govirt/govirt/internal/scsi"
+	"github.com/govirt/govirt/internal/scsipolicy"
 	"github.com/govirt/govirt/internal/vmspec"
 )
 
@@ -200,7 +201,19 @@ func diskToPB(d vmspec.Disk) *pb.Disk {
 	if s := d.ISCSI; s != nil {
 		out.Iscsi = &pb.ISCSISource{Host: s.Host, Port: uint32(s.Port), Iqn: s.IQN, Lun: s.LUN}
 	}
+	if p := d.SCSIPolicy; p != nil {
+		out.ScsiPolicy = policyToPB(*p)
+	}
 	return out
+}
+
+func policyToPB(p scsipolicy.Spec) *pb.SCSIPolicy {
+	return &pb.SCSIPolicy{Name: p.Name, Description: p.Description, Base: string(p.Base), Allow: p.Allow, Deny: p.Deny}
+}
+
+func policyFromPB(m *pb.SCSIPolicy) scsipolicy.Spec {
+	return scsipolicy.Spec{Name: m.GetName(), Description: m.GetDescription(), Base: scsipolicy.Base(m.GetBase()),
+		Allow: m.GetAllow(), Deny: m.GetDeny()}
 }
 
 func diskFromPB(m *pb.Disk) (vmspec.Disk, error) {
@@ -237,6 +250,10 @@ func diskFromPB(m *pb.Disk) (vmspec.Disk, error) {
 			return vmspec.Disk{}, err
 		}
 		d.ISCSI = &vmspec.ISCSISource{Host: s.GetHost(), Port: port, IQN: s.GetIqn(), LUN: s.GetLun()}
+	}
+	if p := m.GetScsiPolicy(); p != nil {
+		spec := policyFromPB(p)
+		d.SCSIPolicy = &spec
 	}
 	return d, nil
 }

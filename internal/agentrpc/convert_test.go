@@ -14,6 +14,7 @@ import (
 	"github.com/govirt/govirt/internal/agent"
 	pb "github.com/govirt/govirt/internal/agentrpc/agentpb"
 	"github.com/govirt/govirt/internal/scsi"
+	"github.com/govirt/govirt/internal/scsipolicy"
 	"github.com/govirt/govirt/internal/vmspec"
 )
 
@@ -47,6 +48,8 @@ func fullVM() vmspec.VM {
 				Address: &scsi.DriveAddress{},
 				ISCSI:   &vmspec.ISCSISource{Host: "10.0.0.5", Port: 3260, IQN: "iqn.2024-01.org.example:t1", LUN: 7},
 				SGIO:    vmspec.SGIOUnfiltered, RawIO: true, Reservations: true,
+				SCSIPolicy: &scsipolicy.Spec{Name: "reservations", Description: "d", Base: scsipolicy.BaseFiltered,
+					Allow: []string{"0x5e", "0x5f"}, Deny: []string{"0x3b"}},
 			},
 			{ID: "cd", Bus: vmspec.BusSATA, Device: vmspec.DeviceCDROM, TargetDev: "sdc"},
 		},
@@ -263,8 +266,25 @@ func genDisk() *rapid.Generator[vmspec.Disk] {
 			LUN:  rapid.Uint32().Draw(t, "lun"),
 		}
 	})
+	list := rapid.Custom(func(t *rapid.T) []string {
+		l := rapid.SliceOf(genString()).Draw(t, "list")
+		if len(l) == 0 {
+			return nil // proto3 does not tell an empty list from none
+		}
+		return l
+	})
+	policy := rapid.Custom(func(t *rapid.T) scsipolicy.Spec {
+		return scsipolicy.Spec{
+			Name:        genString().Draw(t, "name"),
+			Description: genString().Draw(t, "description"),
+			Base:        scsipolicy.Base(genString().Draw(t, "base")),
+			Allow:       list.Draw(t, "allow"),
+			Deny:        list.Draw(t, "deny"),
+		}
+	})
 	return rapid.Custom(func(t *rapid.T) vmspec.Disk {
 		return vmspec.Disk{
+			SCSIPolicy:   genPtr(policy).Draw(t, "scsi_policy"),
 			ID:           genString().Draw(t, "id"),
 			Bus:          vmspec.Bus(genString().Draw(t, "bus")),
 			Device:       vmspec.Device(genString().Draw(t, "device")),

@@ -14,6 +14,8 @@ import (
 
 	"github.com/govirt/govirt/internal/agent"
 	pb "github.com/govirt/govirt/internal/agentrpc/agentpb"
+	"github.com/govirt/govirt/internal/iscsi/proxy"
+	"github.com/govirt/govirt/internal/scsipolicy"
 	"github.com/govirt/govirt/internal/vmspec"
 )
 
@@ -45,6 +47,17 @@ type Service interface {
 type VersionReporter interface {
 	Versions(ctx context.Context) (libvirt, qemu string, err error)
 }
+
+// SCSIPolicyService is optionally implemented by a Service whose LUN disks
+// can run behind an iSCSI proxy enforcing a SCSI command policy; without it
+// SetSCSIPolicy and GetSCSIPolicyStats answer Unimplemented.
+type SCSIPolicyService interface {
+	SetSCSIPolicy(ctx context.Context, vmID, diskID string, spec scsipolicy.Spec) error
+	SCSIPolicyStats(vmID string) map[string]proxy.Stats
+}
+
+// The host agent enforces SCSI command policies.
+var _ SCSIPolicyService = (*agent.Agent)(nil)
 
 // Server exposes a Service as the Agent gRPC service. It translates messages
 // and errors only; every decision stays in the Service.
@@ -182,6 +195,38 @@ func (s *Server) ChangeMedia(ctx context.Context, req *pb.HotPlugDiskRequest) (*
 		return nil, s.fail(ctx, "ChangeMedia", err)
 	}
 	return &pb.HotPlugDiskReply{}, nil
+}
+
+// SetSCSIPolicy changes a running LUN's SCSI command policy.
+func (s *Server) SetSCSIPolicy(ctx context.Context, req *pb.SetSCSIPolicyRequest) (*pb.SetSCSIPolicyReply, error) {
+	ps, ok := s.svc.(SCSIPolicyService)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this agent has no SCSI command policies")
+	}
+	if req.GetPolicy() == nil {
+		return nil, s.fail(ctx, "SetSCSIPolicy", badMessage("missing policy"))
+	}
+	if err := ps.SetSCSIPolicy(ctx, req.GetVmId(), req.GetDiskId(), policyFromPB(req.GetPolicy())); err != nil {
+		return nil, s.fail(ctx, "SetSCSIPolicy", err)
+	}
+	return &pb.SetSCSIPolicyReply{}, nil
+}
+
+// GetSCSIPolicyStats reports what a VM's LUN proxies saw.
+func (s *Server) GetSCSIPolicyStats(_ context.Context, req *pb.GetSCSIPolicyStatsRequest) (*pb.GetSCSIPolicyStatsReply, error) {
+	ps, ok := s.svc.(SCSIPolicyService)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this agent has no SCSI command policies")
+	}
+	out := &pb.GetSCSIPolicyStatsReply{}
+	for id, st := range ps.SCSIPolicyStats(req.GetVmId()) {
+		m := &pb.SCSIPolicyStats{DiskId: id, Connections: st.Connections, Commands: st.Commands, Refused: st.Refused}
+		if st.Refused > 0 {
+			m.LastRefused = st.LastRefused.String()
+		}
+		out.Disks = append(out.Disks, m)
+	}
+	return out, nil
 }
 
 // HotUnplugDisk detaches a disk.

@@ -27,9 +27,10 @@ type Config struct {
 
 // Running is a serving agent.
 type Running struct {
-	srv  *grpc.Server
-	conn *libvirtconn.Conn
-	errc chan error
+	srv   *grpc.Server
+	conn  *libvirtconn.Conn
+	agent *agent.Agent
+	errc  chan error
 }
 
 // Start connects to libvirtd and serves the agent until Stop.
@@ -45,10 +46,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) 
 	}
 	lis, err := agentrpc.Listen(cfg.Listen)
 	if err != nil {
+		a.Close()
 		conn.Close()
 		return nil, fmt.Errorf("agent listen %s: %w", cfg.Listen, err)
 	}
-	r := &Running{srv: grpc.NewServer(agentrpc.ServerOptions(cfg.Creds)...), conn: conn, errc: make(chan error, 2)}
+	r := &Running{srv: grpc.NewServer(agentrpc.ServerOptions(cfg.Creds)...), conn: conn, agent: a, errc: make(chan error, 2)}
 	agentrpc.NewServer(a, log).Register(r.srv)
 	go func() { r.errc <- r.srv.Serve(lis) }()
 	go func() {
@@ -63,8 +65,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) 
 func (r *Running) Done() <-chan error { return r.errc }
 
 // Stop ends serving gracefully and disconnects from libvirtd. Running
-// guests are not touched.
+// guests are not touched; their LUN proxies stop and the next agent on this
+// state directory restarts them where QEMU reconnects.
 func (r *Running) Stop() {
 	r.srv.GracefulStop()
+	r.agent.Close()
 	r.conn.Close()
 }

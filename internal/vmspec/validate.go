@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/govirt/govirt/internal/scsi"
+	"github.com/govirt/govirt/internal/scsipolicy"
 )
 
 // Validate checks what the agent must be able to rely on before it builds
@@ -125,6 +126,14 @@ func (d Disk) Validate() error {
 	}
 	if d.SGIO != "" && d.SGIO != SGIOFiltered && d.SGIO != SGIOUnfiltered {
 		return invalid("disk %s: sgio %q", d.ID, d.SGIO)
+	}
+	if d.SCSIPolicy != nil {
+		if d.Device != DeviceLUN || d.ISCSI == nil {
+			return invalid("disk %s: a SCSI command policy is only for pass-through iSCSI LUNs", d.ID)
+		}
+		if _, err := scsipolicy.Resolve(*d.SCSIPolicy); err != nil {
+			return invalid("disk %s: %v", d.ID, err)
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/govirt/govirt/internal/scsi"
+	"github.com/govirt/govirt/internal/scsipolicy"
 )
 
 const (
@@ -71,6 +72,12 @@ func TestValidateRefuses(t *testing.T) {
 		{"bad bus", func(v *VM) { v.Disks[1].Bus = "usb" }, "bus"},
 		{"cdrom on virtio", func(v *VM) { v.Disks[1].Device = DeviceCDROM }, "cdrom cannot be on virtio"},
 		{"bad target dev", func(v *VM) { v.Disks[0].TargetDev = "sd a" }, "target dev"},
+		{"scsi policy on an image", func(v *VM) { v.Disks[0].SCSIPolicy = &scsipolicy.Spec{Name: "filtered"} }, "only for pass-through iSCSI"},
+		{"bad scsi policy", func(v *VM) {
+			v.Disks[0].File, v.Disks[0].Device = nil, DeviceLUN
+			v.Disks[0].ISCSI = &ISCSISource{Host: "127.0.0.1", IQN: "iqn.x", LUN: 1}
+			v.Disks[0].SCSIPolicy = &scsipolicy.Spec{Name: "odd", Base: scsipolicy.BaseFiltered, Allow: []string{"0x5f/0x40"}}
+		}, "service action"},
 		{"iqn with slash", func(v *VM) {
 			v.Disks[0].File = nil
 			v.Disks[0].ISCSI = &ISCSISource{Host: "127.0.0.1", IQN: "iqn.x/1", LUN: 1}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 
 	"github.com/govirt/govirt/internal/scsi"
+	"github.com/govirt/govirt/internal/scsipolicy"
 )
 
 // VirtType is libvirt's domain type: kvm on real hosts, qemu (TCG) where
@@ -126,6 +127,10 @@ type Disk struct {
 	RawIO        bool   `json:"raw_io,omitempty"`
 	Reservations bool   `json:"reservations,omitempty"` // <reservations managed='yes'/>: libvirt runs qemu-pr-helper
 	ErrorPolicy  string `json:"error_policy,omitempty"` // libvirt error_policy ("stop", "report", "enospace"); empty: libvirt's default
+	// SCSIPolicy, on a pass-through iSCSI LUN, makes the agent run an iSCSI
+	// proxy enforcing it between QEMU and the target (docs/SCSI-POLICY.md).
+	// Nil: QEMU connects to the target itself and nothing filters.
+	SCSIPolicy *scsipolicy.Spec `json:"scsi_policy,omitempty"`
 }
 
 // Alias is the libvirt alias that maps a live device back to the engine's.

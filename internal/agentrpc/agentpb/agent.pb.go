@@ -609,24 +609,26 @@ func (x *DriveAddress) GetUnit() uint32 {
 
 // Disk mirrors vmspec.Disk. Absent address, file and iscsi are nil in Go.
 type Disk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Bus           string                 `protobuf:"bytes,2,opt,name=bus,proto3" json:"bus,omitempty"`
-	Device        string                 `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"`
-	TargetDev     string                 `protobuf:"bytes,4,opt,name=target_dev,json=targetDev,proto3" json:"target_dev,omitempty"`
-	Address       *DriveAddress          `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
-	Serial        string                 `protobuf:"bytes,6,opt,name=serial,proto3" json:"serial,omitempty"`
-	File          *FileSource            `protobuf:"bytes,7,opt,name=file,proto3" json:"file,omitempty"`
-	Iscsi         *ISCSISource           `protobuf:"bytes,8,opt,name=iscsi,proto3" json:"iscsi,omitempty"`
-	BootOrder     uint32                 `protobuf:"varint,9,opt,name=boot_order,json=bootOrder,proto3" json:"boot_order,omitempty"`
-	ReadOnly      bool                   `protobuf:"varint,10,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
-	Shareable     bool                   `protobuf:"varint,11,opt,name=shareable,proto3" json:"shareable,omitempty"`
-	Discard       bool                   `protobuf:"varint,12,opt,name=discard,proto3" json:"discard,omitempty"`
-	Cache         string                 `protobuf:"bytes,13,opt,name=cache,proto3" json:"cache,omitempty"`
-	Sgio          string                 `protobuf:"bytes,14,opt,name=sgio,proto3" json:"sgio,omitempty"`
-	RawIo         bool                   `protobuf:"varint,15,opt,name=raw_io,json=rawIo,proto3" json:"raw_io,omitempty"`
-	Reservations  bool                   `protobuf:"varint,16,opt,name=reservations,proto3" json:"reservations,omitempty"`
-	ErrorPolicy   string                 `protobuf:"bytes,17,opt,name=error_policy,json=errorPolicy,proto3" json:"error_policy,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Bus          string                 `protobuf:"bytes,2,opt,name=bus,proto3" json:"bus,omitempty"`
+	Device       string                 `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"`
+	TargetDev    string                 `protobuf:"bytes,4,opt,name=target_dev,json=targetDev,proto3" json:"target_dev,omitempty"`
+	Address      *DriveAddress          `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	Serial       string                 `protobuf:"bytes,6,opt,name=serial,proto3" json:"serial,omitempty"`
+	File         *FileSource            `protobuf:"bytes,7,opt,name=file,proto3" json:"file,omitempty"`
+	Iscsi        *ISCSISource           `protobuf:"bytes,8,opt,name=iscsi,proto3" json:"iscsi,omitempty"`
+	BootOrder    uint32                 `protobuf:"varint,9,opt,name=boot_order,json=bootOrder,proto3" json:"boot_order,omitempty"`
+	ReadOnly     bool                   `protobuf:"varint,10,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	Shareable    bool                   `protobuf:"varint,11,opt,name=shareable,proto3" json:"shareable,omitempty"`
+	Discard      bool                   `protobuf:"varint,12,opt,name=discard,proto3" json:"discard,omitempty"`
+	Cache        string                 `protobuf:"bytes,13,opt,name=cache,proto3" json:"cache,omitempty"`
+	Sgio         string                 `protobuf:"bytes,14,opt,name=sgio,proto3" json:"sgio,omitempty"`
+	RawIo        bool                   `protobuf:"varint,15,opt,name=raw_io,json=rawIo,proto3" json:"raw_io,omitempty"`
+	Reservations bool                   `protobuf:"varint,16,opt,name=reservations,proto3" json:"reservations,omitempty"`
+	ErrorPolicy  string                 `protobuf:"bytes,17,opt,name=error_policy,json=errorPolicy,proto3" json:"error_policy,omitempty"`
+	// Set on a pass-through iSCSI LUN: the agent enforces it with a proxy.
+	ScsiPolicy    *SCSIPolicy `protobuf:"bytes,18,opt,name=scsi_policy,json=scsiPolicy,proto3" json:"scsi_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -780,6 +782,352 @@ func (x *Disk) GetErrorPolicy() string {
 	return ""
 }
 
+func (x *Disk) GetScsiPolicy() *SCSIPolicy {
+	if x != nil {
+		return x.ScsiPolicy
+	}
+	return nil
+}
+
+// SCSIPolicy mirrors scsipolicy.Spec.
+type SCSIPolicy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Base          string                 `protobuf:"bytes,3,opt,name=base,proto3" json:"base,omitempty"`
+	Allow         []string               `protobuf:"bytes,4,rep,name=allow,proto3" json:"allow,omitempty"`
+	Deny          []string               `protobuf:"bytes,5,rep,name=deny,proto3" json:"deny,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SCSIPolicy) Reset() {
+	*x = SCSIPolicy{}
+	mi := &file_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SCSIPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SCSIPolicy) ProtoMessage() {}
+
+func (x *SCSIPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SCSIPolicy.ProtoReflect.Descriptor instead.
+func (*SCSIPolicy) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SCSIPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SCSIPolicy) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *SCSIPolicy) GetBase() string {
+	if x != nil {
+		return x.Base
+	}
+	return ""
+}
+
+func (x *SCSIPolicy) GetAllow() []string {
+	if x != nil {
+		return x.Allow
+	}
+	return nil
+}
+
+func (x *SCSIPolicy) GetDeny() []string {
+	if x != nil {
+		return x.Deny
+	}
+	return nil
+}
+
+type SetSCSIPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VmId          string                 `protobuf:"bytes,1,opt,name=vm_id,json=vmId,proto3" json:"vm_id,omitempty"`
+	DiskId        string                 `protobuf:"bytes,2,opt,name=disk_id,json=diskId,proto3" json:"disk_id,omitempty"`
+	Policy        *SCSIPolicy            `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSCSIPolicyRequest) Reset() {
+	*x = SetSCSIPolicyRequest{}
+	mi := &file_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSCSIPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSCSIPolicyRequest) ProtoMessage() {}
+
+func (x *SetSCSIPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSCSIPolicyRequest.ProtoReflect.Descriptor instead.
+func (*SetSCSIPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetSCSIPolicyRequest) GetVmId() string {
+	if x != nil {
+		return x.VmId
+	}
+	return ""
+}
+
+func (x *SetSCSIPolicyRequest) GetDiskId() string {
+	if x != nil {
+		return x.DiskId
+	}
+	return ""
+}
+
+func (x *SetSCSIPolicyRequest) GetPolicy() *SCSIPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+type SetSCSIPolicyReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSCSIPolicyReply) Reset() {
+	*x = SetSCSIPolicyReply{}
+	mi := &file_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSCSIPolicyReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSCSIPolicyReply) ProtoMessage() {}
+
+func (x *SetSCSIPolicyReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSCSIPolicyReply.ProtoReflect.Descriptor instead.
+func (*SetSCSIPolicyReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{9}
+}
+
+type GetSCSIPolicyStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VmId          string                 `protobuf:"bytes,1,opt,name=vm_id,json=vmId,proto3" json:"vm_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSCSIPolicyStatsRequest) Reset() {
+	*x = GetSCSIPolicyStatsRequest{}
+	mi := &file_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSCSIPolicyStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSCSIPolicyStatsRequest) ProtoMessage() {}
+
+func (x *GetSCSIPolicyStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSCSIPolicyStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetSCSIPolicyStatsRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetSCSIPolicyStatsRequest) GetVmId() string {
+	if x != nil {
+		return x.VmId
+	}
+	return ""
+}
+
+// SCSIPolicyStats mirrors proxy.Stats for one disk.
+type SCSIPolicyStats struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	DiskId      string                 `protobuf:"bytes,1,opt,name=disk_id,json=diskId,proto3" json:"disk_id,omitempty"`
+	Connections uint64                 `protobuf:"varint,2,opt,name=connections,proto3" json:"connections,omitempty"`
+	Commands    uint64                 `protobuf:"varint,3,opt,name=commands,proto3" json:"commands,omitempty"`
+	Refused     uint64                 `protobuf:"varint,4,opt,name=refused,proto3" json:"refused,omitempty"`
+	// last_refused is the last refused command as 0xOP or 0xOP/0xSA; empty when none.
+	LastRefused   string `protobuf:"bytes,5,opt,name=last_refused,json=lastRefused,proto3" json:"last_refused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SCSIPolicyStats) Reset() {
+	*x = SCSIPolicyStats{}
+	mi := &file_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SCSIPolicyStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SCSIPolicyStats) ProtoMessage() {}
+
+func (x *SCSIPolicyStats) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SCSIPolicyStats.ProtoReflect.Descriptor instead.
+func (*SCSIPolicyStats) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SCSIPolicyStats) GetDiskId() string {
+	if x != nil {
+		return x.DiskId
+	}
+	return ""
+}
+
+func (x *SCSIPolicyStats) GetConnections() uint64 {
+	if x != nil {
+		return x.Connections
+	}
+	return 0
+}
+
+func (x *SCSIPolicyStats) GetCommands() uint64 {
+	if x != nil {
+		return x.Commands
+	}
+	return 0
+}
+
+func (x *SCSIPolicyStats) GetRefused() uint64 {
+	if x != nil {
+		return x.Refused
+	}
+	return 0
+}
+
+func (x *SCSIPolicyStats) GetLastRefused() string {
+	if x != nil {
+		return x.LastRefused
+	}
+	return ""
+}
+
+type GetSCSIPolicyStatsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Disks         []*SCSIPolicyStats     `protobuf:"bytes,1,rep,name=disks,proto3" json:"disks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSCSIPolicyStatsReply) Reset() {
+	*x = GetSCSIPolicyStatsReply{}
+	mi := &file_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSCSIPolicyStatsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSCSIPolicyStatsReply) ProtoMessage() {}
+
+func (x *GetSCSIPolicyStatsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSCSIPolicyStatsReply.ProtoReflect.Descriptor instead.
+func (*GetSCSIPolicyStatsReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetSCSIPolicyStatsReply) GetDisks() []*SCSIPolicyStats {
+	if x != nil {
+		return x.Disks
+	}
+	return nil
+}
+
 // FileSource mirrors vmspec.FileSource.
 type FileSource struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -792,7 +1140,7 @@ type FileSource struct {
 
 func (x *FileSource) Reset() {
 	*x = FileSource{}
-	mi := &file_agent_proto_msgTypes[7]
+	mi := &file_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +1152,7 @@ func (x *FileSource) String() string {
 func (*FileSource) ProtoMessage() {}
 
 func (x *FileSource) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[7]
+	mi := &file_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +1165,7 @@ func (x *FileSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileSource.ProtoReflect.Descriptor instead.
 func (*FileSource) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{7}
+	return file_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FileSource) GetDomainDir() string {
@@ -854,7 +1202,7 @@ type ISCSISource struct {
 
 func (x *ISCSISource) Reset() {
 	*x = ISCSISource{}
-	mi := &file_agent_proto_msgTypes[8]
+	mi := &file_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +1214,7 @@ func (x *ISCSISource) String() string {
 func (*ISCSISource) ProtoMessage() {}
 
 func (x *ISCSISource) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[8]
+	mi := &file_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1227,7 @@ func (x *ISCSISource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ISCSISource.ProtoReflect.Descriptor instead.
 func (*ISCSISource) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{8}
+	return file_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ISCSISource) GetHost() string {
@@ -919,7 +1267,7 @@ type StartVMRequest struct {
 
 func (x *StartVMRequest) Reset() {
 	*x = StartVMRequest{}
-	mi := &file_agent_proto_msgTypes[9]
+	mi := &file_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1279,7 @@ func (x *StartVMRequest) String() string {
 func (*StartVMRequest) ProtoMessage() {}
 
 func (x *StartVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[9]
+	mi := &file_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1292,7 @@ func (x *StartVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartVMRequest.ProtoReflect.Descriptor instead.
 func (*StartVMRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{9}
+	return file_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StartVMRequest) GetVm() *VMSpec {
@@ -962,7 +1310,7 @@ type StartVMReply struct {
 
 func (x *StartVMReply) Reset() {
 	*x = StartVMReply{}
-	mi := &file_agent_proto_msgTypes[10]
+	mi := &file_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1322,7 @@ func (x *StartVMReply) String() string {
 func (*StartVMReply) ProtoMessage() {}
 
 func (x *StartVMReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[10]
+	mi := &file_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1335,7 @@ func (x *StartVMReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartVMReply.ProtoReflect.Descriptor instead.
 func (*StartVMReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10}
+	return file_agent_proto_rawDescGZIP(), []int{16}
 }
 
 type ShutdownVMRequest struct {
@@ -1001,7 +1349,7 @@ type ShutdownVMRequest struct {
 
 func (x *ShutdownVMRequest) Reset() {
 	*x = ShutdownVMRequest{}
-	mi := &file_agent_proto_msgTypes[11]
+	mi := &file_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1361,7 @@ func (x *ShutdownVMRequest) String() string {
 func (*ShutdownVMRequest) ProtoMessage() {}
 
 func (x *ShutdownVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[11]
+	mi := &file_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1374,7 @@ func (x *ShutdownVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownVMRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownVMRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{11}
+	return file_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ShutdownVMRequest) GetId() string {
@@ -1051,7 +1399,7 @@ type ShutdownVMReply struct {
 
 func (x *ShutdownVMReply) Reset() {
 	*x = ShutdownVMReply{}
-	mi := &file_agent_proto_msgTypes[12]
+	mi := &file_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1411,7 @@ func (x *ShutdownVMReply) String() string {
 func (*ShutdownVMReply) ProtoMessage() {}
 
 func (x *ShutdownVMReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[12]
+	mi := &file_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1424,7 @@ func (x *ShutdownVMReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownVMReply.ProtoReflect.Descriptor instead.
 func (*ShutdownVMReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{12}
+	return file_agent_proto_rawDescGZIP(), []int{18}
 }
 
 type DestroyVMRequest struct {
@@ -1088,7 +1436,7 @@ type DestroyVMRequest struct {
 
 func (x *DestroyVMRequest) Reset() {
 	*x = DestroyVMRequest{}
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +1448,7 @@ func (x *DestroyVMRequest) String() string {
 func (*DestroyVMRequest) ProtoMessage() {}
 
 func (x *DestroyVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +1461,7 @@ func (x *DestroyVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestroyVMRequest.ProtoReflect.Descriptor instead.
 func (*DestroyVMRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{13}
+	return file_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DestroyVMRequest) GetId() string {
@@ -1131,7 +1479,7 @@ type DestroyVMReply struct {
 
 func (x *DestroyVMReply) Reset() {
 	*x = DestroyVMReply{}
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1491,7 @@ func (x *DestroyVMReply) String() string {
 func (*DestroyVMReply) ProtoMessage() {}
 
 func (x *DestroyVMReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1504,7 @@ func (x *DestroyVMReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestroyVMReply.ProtoReflect.Descriptor instead.
 func (*DestroyVMReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{14}
+	return file_agent_proto_rawDescGZIP(), []int{20}
 }
 
 type ListVMsRequest struct {
@@ -1167,7 +1515,7 @@ type ListVMsRequest struct {
 
 func (x *ListVMsRequest) Reset() {
 	*x = ListVMsRequest{}
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1179,7 +1527,7 @@ func (x *ListVMsRequest) String() string {
 func (*ListVMsRequest) ProtoMessage() {}
 
 func (x *ListVMsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1192,7 +1540,7 @@ func (x *ListVMsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVMsRequest.ProtoReflect.Descriptor instead.
 func (*ListVMsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{15}
+	return file_agent_proto_rawDescGZIP(), []int{21}
 }
 
 type ListVMsReply struct {
@@ -1204,7 +1552,7 @@ type ListVMsReply struct {
 
 func (x *ListVMsReply) Reset() {
 	*x = ListVMsReply{}
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1564,7 @@ func (x *ListVMsReply) String() string {
 func (*ListVMsReply) ProtoMessage() {}
 
 func (x *ListVMsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1577,7 @@ func (x *ListVMsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVMsReply.ProtoReflect.Descriptor instead.
 func (*ListVMsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{16}
+	return file_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListVMsReply) GetVms() []*VMStatus {
@@ -1251,7 +1599,7 @@ type VMStatus struct {
 
 func (x *VMStatus) Reset() {
 	*x = VMStatus{}
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1611,7 @@ func (x *VMStatus) String() string {
 func (*VMStatus) ProtoMessage() {}
 
 func (x *VMStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1624,7 @@ func (x *VMStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMStatus.ProtoReflect.Descriptor instead.
 func (*VMStatus) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{17}
+	return file_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *VMStatus) GetId() string {
@@ -1309,7 +1657,7 @@ type GetLiveVMRequest struct {
 
 func (x *GetLiveVMRequest) Reset() {
 	*x = GetLiveVMRequest{}
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1669,7 @@ func (x *GetLiveVMRequest) String() string {
 func (*GetLiveVMRequest) ProtoMessage() {}
 
 func (x *GetLiveVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1682,7 @@ func (x *GetLiveVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLiveVMRequest.ProtoReflect.Descriptor instead.
 func (*GetLiveVMRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{18}
+	return file_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetLiveVMRequest) GetId() string {
@@ -1355,7 +1703,7 @@ type LiveVM struct {
 
 func (x *LiveVM) Reset() {
 	*x = LiveVM{}
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1715,7 @@ func (x *LiveVM) String() string {
 func (*LiveVM) ProtoMessage() {}
 
 func (x *LiveVM) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1728,7 @@ func (x *LiveVM) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LiveVM.ProtoReflect.Descriptor instead.
 func (*LiveVM) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{19}
+	return file_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LiveVM) GetStatus() *VMStatus {
@@ -1415,7 +1763,7 @@ type LiveDevice struct {
 
 func (x *LiveDevice) Reset() {
 	*x = LiveDevice{}
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1775,7 @@ func (x *LiveDevice) String() string {
 func (*LiveDevice) ProtoMessage() {}
 
 func (x *LiveDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1788,7 @@ func (x *LiveDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LiveDevice.ProtoReflect.Descriptor instead.
 func (*LiveDevice) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{20}
+	return file_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *LiveDevice) GetAlias() string {
@@ -1516,7 +1864,7 @@ type HotPlugDiskRequest struct {
 
 func (x *HotPlugDiskRequest) Reset() {
 	*x = HotPlugDiskRequest{}
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1876,7 @@ func (x *HotPlugDiskRequest) String() string {
 func (*HotPlugDiskRequest) ProtoMessage() {}
 
 func (x *HotPlugDiskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1889,7 @@ func (x *HotPlugDiskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotPlugDiskRequest.ProtoReflect.Descriptor instead.
 func (*HotPlugDiskRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{21}
+	return file_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HotPlugDiskRequest) GetVmId() string {
@@ -1566,7 +1914,7 @@ type HotPlugDiskReply struct {
 
 func (x *HotPlugDiskReply) Reset() {
 	*x = HotPlugDiskReply{}
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1926,7 @@ func (x *HotPlugDiskReply) String() string {
 func (*HotPlugDiskReply) ProtoMessage() {}
 
 func (x *HotPlugDiskReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1939,7 @@ func (x *HotPlugDiskReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotPlugDiskReply.ProtoReflect.Descriptor instead.
 func (*HotPlugDiskReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{22}
+	return file_agent_proto_rawDescGZIP(), []int{28}
 }
 
 type HotUnplugDiskRequest struct {
@@ -1606,7 +1954,7 @@ type HotUnplugDiskRequest struct {
 
 func (x *HotUnplugDiskRequest) Reset() {
 	*x = HotUnplugDiskRequest{}
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +1966,7 @@ func (x *HotUnplugDiskRequest) String() string {
 func (*HotUnplugDiskRequest) ProtoMessage() {}
 
 func (x *HotUnplugDiskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1631,7 +1979,7 @@ func (x *HotUnplugDiskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotUnplugDiskRequest.ProtoReflect.Descriptor instead.
 func (*HotUnplugDiskRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{23}
+	return file_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HotUnplugDiskRequest) GetVmId() string {
@@ -1663,7 +2011,7 @@ type HotUnplugDiskReply struct {
 
 func (x *HotUnplugDiskReply) Reset() {
 	*x = HotUnplugDiskReply{}
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +2023,7 @@ func (x *HotUnplugDiskReply) String() string {
 func (*HotUnplugDiskReply) ProtoMessage() {}
 
 func (x *HotUnplugDiskReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +2036,7 @@ func (x *HotUnplugDiskReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotUnplugDiskReply.ProtoReflect.Descriptor instead.
 func (*HotUnplugDiskReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{24}
+	return file_agent_proto_rawDescGZIP(), []int{30}
 }
 
 type HotPlugControllerRequest struct {
@@ -1701,7 +2049,7 @@ type HotPlugControllerRequest struct {
 
 func (x *HotPlugControllerRequest) Reset() {
 	*x = HotPlugControllerRequest{}
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +2061,7 @@ func (x *HotPlugControllerRequest) String() string {
 func (*HotPlugControllerRequest) ProtoMessage() {}
 
 func (x *HotPlugControllerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +2074,7 @@ func (x *HotPlugControllerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotPlugControllerRequest.ProtoReflect.Descriptor instead.
 func (*HotPlugControllerRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{25}
+	return file_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HotPlugControllerRequest) GetVmId() string {
@@ -1751,7 +2099,7 @@ type HotPlugControllerReply struct {
 
 func (x *HotPlugControllerReply) Reset() {
 	*x = HotPlugControllerReply{}
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +2111,7 @@ func (x *HotPlugControllerReply) String() string {
 func (*HotPlugControllerReply) ProtoMessage() {}
 
 func (x *HotPlugControllerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +2124,7 @@ func (x *HotPlugControllerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotPlugControllerReply.ProtoReflect.Descriptor instead.
 func (*HotPlugControllerReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{26}
+	return file_agent_proto_rawDescGZIP(), []int{32}
 }
 
 type GuestDisksRequest struct {
@@ -1788,7 +2136,7 @@ type GuestDisksRequest struct {
 
 func (x *GuestDisksRequest) Reset() {
 	*x = GuestDisksRequest{}
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +2148,7 @@ func (x *GuestDisksRequest) String() string {
 func (*GuestDisksRequest) ProtoMessage() {}
 
 func (x *GuestDisksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +2161,7 @@ func (x *GuestDisksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestDisksRequest.ProtoReflect.Descriptor instead.
 func (*GuestDisksRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{27}
+	return file_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GuestDisksRequest) GetVmId() string {
@@ -1838,7 +2186,7 @@ type GuestDisk struct {
 
 func (x *GuestDisk) Reset() {
 	*x = GuestDisk{}
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +2198,7 @@ func (x *GuestDisk) String() string {
 func (*GuestDisk) ProtoMessage() {}
 
 func (x *GuestDisk) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +2211,7 @@ func (x *GuestDisk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestDisk.ProtoReflect.Descriptor instead.
 func (*GuestDisk) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{28}
+	return file_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GuestDisk) GetName() string {
@@ -1917,7 +2265,7 @@ type GuestDisksReply struct {
 
 func (x *GuestDisksReply) Reset() {
 	*x = GuestDisksReply{}
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1929,7 +2277,7 @@ func (x *GuestDisksReply) String() string {
 func (*GuestDisksReply) ProtoMessage() {}
 
 func (x *GuestDisksReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1942,7 +2290,7 @@ func (x *GuestDisksReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestDisksReply.ProtoReflect.Descriptor instead.
 func (*GuestDisksReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{29}
+	return file_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GuestDisksReply) GetDisks() []*GuestDisk {
@@ -1966,7 +2314,7 @@ type GuestExecRequest struct {
 
 func (x *GuestExecRequest) Reset() {
 	*x = GuestExecRequest{}
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2326,7 @@ func (x *GuestExecRequest) String() string {
 func (*GuestExecRequest) ProtoMessage() {}
 
 func (x *GuestExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2339,7 @@ func (x *GuestExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestExecRequest.ProtoReflect.Descriptor instead.
 func (*GuestExecRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{30}
+	return file_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GuestExecRequest) GetVmId() string {
@@ -2041,7 +2389,7 @@ type GuestExecReply struct {
 
 func (x *GuestExecReply) Reset() {
 	*x = GuestExecReply{}
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2401,7 @@ func (x *GuestExecReply) String() string {
 func (*GuestExecReply) ProtoMessage() {}
 
 func (x *GuestExecReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2414,7 @@ func (x *GuestExecReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuestExecReply.ProtoReflect.Descriptor instead.
 func (*GuestExecReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{31}
+	return file_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GuestExecReply) GetExitCode() int64 {
@@ -2103,7 +2451,7 @@ type Volume struct {
 
 func (x *Volume) Reset() {
 	*x = Volume{}
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2463,7 @@ func (x *Volume) String() string {
 func (*Volume) ProtoMessage() {}
 
 func (x *Volume) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2476,7 @@ func (x *Volume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Volume.ProtoReflect.Descriptor instead.
 func (*Volume) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{32}
+	return file_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Volume) GetDomainDir() string {
@@ -2168,7 +2516,7 @@ type CreateVolumeRequest struct {
 
 func (x *CreateVolumeRequest) Reset() {
 	*x = CreateVolumeRequest{}
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2180,7 +2528,7 @@ func (x *CreateVolumeRequest) String() string {
 func (*CreateVolumeRequest) ProtoMessage() {}
 
 func (x *CreateVolumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2193,7 +2541,7 @@ func (x *CreateVolumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVolumeRequest.ProtoReflect.Descriptor instead.
 func (*CreateVolumeRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{33}
+	return file_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateVolumeRequest) GetVolume() *Volume {
@@ -2212,7 +2560,7 @@ type CreateVolumeReply struct {
 
 func (x *CreateVolumeReply) Reset() {
 	*x = CreateVolumeReply{}
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2572,7 @@ func (x *CreateVolumeReply) String() string {
 func (*CreateVolumeReply) ProtoMessage() {}
 
 func (x *CreateVolumeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2585,7 @@ func (x *CreateVolumeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVolumeReply.ProtoReflect.Descriptor instead.
 func (*CreateVolumeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{34}
+	return file_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateVolumeReply) GetPath() string {
@@ -2256,7 +2604,7 @@ type RemoveVolumeRequest struct {
 
 func (x *RemoveVolumeRequest) Reset() {
 	*x = RemoveVolumeRequest{}
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2268,7 +2616,7 @@ func (x *RemoveVolumeRequest) String() string {
 func (*RemoveVolumeRequest) ProtoMessage() {}
 
 func (x *RemoveVolumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2281,7 +2629,7 @@ func (x *RemoveVolumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveVolumeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveVolumeRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{35}
+	return file_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RemoveVolumeRequest) GetVolume() *Volume {
@@ -2299,7 +2647,7 @@ type RemoveVolumeReply struct {
 
 func (x *RemoveVolumeReply) Reset() {
 	*x = RemoveVolumeReply{}
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2659,7 @@ func (x *RemoveVolumeReply) String() string {
 func (*RemoveVolumeReply) ProtoMessage() {}
 
 func (x *RemoveVolumeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2672,7 @@ func (x *RemoveVolumeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveVolumeReply.ProtoReflect.Descriptor instead.
 func (*RemoveVolumeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{36}
+	return file_agent_proto_rawDescGZIP(), []int{42}
 }
 
 type WatchRequest struct {
@@ -2335,7 +2683,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2695,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2708,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{37}
+	return file_agent_proto_rawDescGZIP(), []int{43}
 }
 
 // Event mirrors agent.Event.
@@ -2377,7 +2725,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2737,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2750,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{38}
+	return file_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Event) GetVmId() string {
@@ -2487,7 +2835,7 @@ const file_agent_proto_rawDesc = "" +
 	"controller\x12\x10\n" +
 	"\x03bus\x18\x02 \x01(\rR\x03bus\x12\x16\n" +
 	"\x06target\x18\x03 \x01(\rR\x06target\x12\x12\n" +
-	"\x04unit\x18\x04 \x01(\rR\x04unit\"\x91\x04\n" +
+	"\x04unit\x18\x04 \x01(\rR\x04unit\"\xcf\x04\n" +
 	"\x04Disk\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03bus\x18\x02 \x01(\tR\x03bus\x12\x16\n" +
@@ -2508,7 +2856,31 @@ const file_agent_proto_rawDesc = "" +
 	"\x04sgio\x18\x0e \x01(\tR\x04sgio\x12\x15\n" +
 	"\x06raw_io\x18\x0f \x01(\bR\x05rawIo\x12\"\n" +
 	"\freservations\x18\x10 \x01(\bR\freservations\x12!\n" +
-	"\ferror_policy\x18\x11 \x01(\tR\verrorPolicy\"`\n" +
+	"\ferror_policy\x18\x11 \x01(\tR\verrorPolicy\x12<\n" +
+	"\vscsi_policy\x18\x12 \x01(\v2\x1b.govirt.agent.v1.SCSIPolicyR\n" +
+	"scsiPolicy\"\x80\x01\n" +
+	"\n" +
+	"SCSIPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04base\x18\x03 \x01(\tR\x04base\x12\x14\n" +
+	"\x05allow\x18\x04 \x03(\tR\x05allow\x12\x12\n" +
+	"\x04deny\x18\x05 \x03(\tR\x04deny\"y\n" +
+	"\x14SetSCSIPolicyRequest\x12\x13\n" +
+	"\x05vm_id\x18\x01 \x01(\tR\x04vmId\x12\x17\n" +
+	"\adisk_id\x18\x02 \x01(\tR\x06diskId\x123\n" +
+	"\x06policy\x18\x03 \x01(\v2\x1b.govirt.agent.v1.SCSIPolicyR\x06policy\"\x14\n" +
+	"\x12SetSCSIPolicyReply\"0\n" +
+	"\x19GetSCSIPolicyStatsRequest\x12\x13\n" +
+	"\x05vm_id\x18\x01 \x01(\tR\x04vmId\"\xa5\x01\n" +
+	"\x0fSCSIPolicyStats\x12\x17\n" +
+	"\adisk_id\x18\x01 \x01(\tR\x06diskId\x12 \n" +
+	"\vconnections\x18\x02 \x01(\x04R\vconnections\x12\x1a\n" +
+	"\bcommands\x18\x03 \x01(\x04R\bcommands\x12\x18\n" +
+	"\arefused\x18\x04 \x01(\x04R\arefused\x12!\n" +
+	"\flast_refused\x18\x05 \x01(\tR\vlastRefused\"Q\n" +
+	"\x17GetSCSIPolicyStatsReply\x126\n" +
+	"\x05disks\x18\x01 \x03(\v2 .govirt.agent.v1.SCSIPolicyStatsR\x05disks\"`\n" +
 	"\n" +
 	"FileSource\x12\x1d\n" +
 	"\n" +
@@ -2627,7 +2999,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x14EVENT_KIND_LIFECYCLE\x10\x01\x12\x1d\n" +
 	"\x19EVENT_KIND_DEVICE_REMOVED\x10\x02\x12$\n" +
 	" EVENT_KIND_DEVICE_REMOVAL_FAILED\x10\x03\x12\x1e\n" +
-	"\x1aEVENT_KIND_AGENT_CONNECTED\x10\x042\xe2\t\n" +
+	"\x1aEVENT_KIND_AGENT_CONNECTED\x10\x042\xab\v\n" +
 	"\x05Agent\x12@\n" +
 	"\x04Ping\x12\x1c.govirt.agent.v1.PingRequest\x1a\x1a.govirt.agent.v1.PingReply\x12I\n" +
 	"\aStartVM\x12\x1f.govirt.agent.v1.StartVMRequest\x1a\x1d.govirt.agent.v1.StartVMReply\x12R\n" +
@@ -2644,7 +3016,9 @@ const file_agent_proto_rawDesc = "" +
 	"GuestDisks\x12\".govirt.agent.v1.GuestDisksRequest\x1a .govirt.agent.v1.GuestDisksReply\x12O\n" +
 	"\tGuestExec\x12!.govirt.agent.v1.GuestExecRequest\x1a\x1f.govirt.agent.v1.GuestExecReply\x12X\n" +
 	"\fCreateVolume\x12$.govirt.agent.v1.CreateVolumeRequest\x1a\".govirt.agent.v1.CreateVolumeReply\x12X\n" +
-	"\fRemoveVolume\x12$.govirt.agent.v1.RemoveVolumeRequest\x1a\".govirt.agent.v1.RemoveVolumeReply\x12F\n" +
+	"\fRemoveVolume\x12$.govirt.agent.v1.RemoveVolumeRequest\x1a\".govirt.agent.v1.RemoveVolumeReply\x12[\n" +
+	"\rSetSCSIPolicy\x12%.govirt.agent.v1.SetSCSIPolicyRequest\x1a#.govirt.agent.v1.SetSCSIPolicyReply\x12j\n" +
+	"\x12GetSCSIPolicyStats\x12*.govirt.agent.v1.GetSCSIPolicyStatsRequest\x1a(.govirt.agent.v1.GetSCSIPolicyStatsReply\x12F\n" +
 	"\vWatchEvents\x12\x1d.govirt.agent.v1.WatchRequest\x1a\x16.govirt.agent.v1.Event0\x01B4Z2github.com/govirt/govirt/internal/agentrpc/agentpbb\x06proto3"
 
 var (
@@ -2660,107 +3034,120 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_agent_proto_goTypes = []any{
-	(VMState)(0),                     // 0: govirt.agent.v1.VMState
-	(EventKind)(0),                   // 1: govirt.agent.v1.EventKind
-	(*PingRequest)(nil),              // 2: govirt.agent.v1.PingRequest
-	(*PingReply)(nil),                // 3: govirt.agent.v1.PingReply
-	(*VMSpec)(nil),                   // 4: govirt.agent.v1.VMSpec
-	(*DirectBoot)(nil),               // 5: govirt.agent.v1.DirectBoot
-	(*Controller)(nil),               // 6: govirt.agent.v1.Controller
-	(*DriveAddress)(nil),             // 7: govirt.agent.v1.DriveAddress
-	(*Disk)(nil),                     // 8: govirt.agent.v1.Disk
-	(*FileSource)(nil),               // 9: govirt.agent.v1.FileSource
-	(*ISCSISource)(nil),              // 10: govirt.agent.v1.ISCSISource
-	(*StartVMRequest)(nil),           // 11: govirt.agent.v1.StartVMRequest
-	(*StartVMReply)(nil),             // 12: govirt.agent.v1.StartVMReply
-	(*ShutdownVMRequest)(nil),        // 13: govirt.agent.v1.ShutdownVMRequest
-	(*ShutdownVMReply)(nil),          // 14: govirt.agent.v1.ShutdownVMReply
-	(*DestroyVMRequest)(nil),         // 15: govirt.agent.v1.DestroyVMRequest
-	(*DestroyVMReply)(nil),           // 16: govirt.agent.v1.DestroyVMReply
-	(*ListVMsRequest)(nil),           // 17: govirt.agent.v1.ListVMsRequest
-	(*ListVMsReply)(nil),             // 18: govirt.agent.v1.ListVMsReply
-	(*VMStatus)(nil),                 // 19: govirt.agent.v1.VMStatus
-	(*GetLiveVMRequest)(nil),         // 20: govirt.agent.v1.GetLiveVMRequest
-	(*LiveVM)(nil),                   // 21: govirt.agent.v1.LiveVM
-	(*LiveDevice)(nil),               // 22: govirt.agent.v1.LiveDevice
-	(*HotPlugDiskRequest)(nil),       // 23: govirt.agent.v1.HotPlugDiskRequest
-	(*HotPlugDiskReply)(nil),         // 24: govirt.agent.v1.HotPlugDiskReply
-	(*HotUnplugDiskRequest)(nil),     // 25: govirt.agent.v1.HotUnplugDiskRequest
-	(*HotUnplugDiskReply)(nil),       // 26: govirt.agent.v1.HotUnplugDiskReply
-	(*HotPlugControllerRequest)(nil), // 27: govirt.agent.v1.HotPlugControllerRequest
-	(*HotPlugControllerReply)(nil),   // 28: govirt.agent.v1.HotPlugControllerReply
-	(*GuestDisksRequest)(nil),        // 29: govirt.agent.v1.GuestDisksRequest
-	(*GuestDisk)(nil),                // 30: govirt.agent.v1.GuestDisk
-	(*GuestDisksReply)(nil),          // 31: govirt.agent.v1.GuestDisksReply
-	(*GuestExecRequest)(nil),         // 32: govirt.agent.v1.GuestExecRequest
-	(*GuestExecReply)(nil),           // 33: govirt.agent.v1.GuestExecReply
-	(*Volume)(nil),                   // 34: govirt.agent.v1.Volume
-	(*CreateVolumeRequest)(nil),      // 35: govirt.agent.v1.CreateVolumeRequest
-	(*CreateVolumeReply)(nil),        // 36: govirt.agent.v1.CreateVolumeReply
-	(*RemoveVolumeRequest)(nil),      // 37: govirt.agent.v1.RemoveVolumeRequest
-	(*RemoveVolumeReply)(nil),        // 38: govirt.agent.v1.RemoveVolumeReply
-	(*WatchRequest)(nil),             // 39: govirt.agent.v1.WatchRequest
-	(*Event)(nil),                    // 40: govirt.agent.v1.Event
-	(*timestamppb.Timestamp)(nil),    // 41: google.protobuf.Timestamp
+	(VMState)(0),                      // 0: govirt.agent.v1.VMState
+	(EventKind)(0),                    // 1: govirt.agent.v1.EventKind
+	(*PingRequest)(nil),               // 2: govirt.agent.v1.PingRequest
+	(*PingReply)(nil),                 // 3: govirt.agent.v1.PingReply
+	(*VMSpec)(nil),                    // 4: govirt.agent.v1.VMSpec
+	(*DirectBoot)(nil),                // 5: govirt.agent.v1.DirectBoot
+	(*Controller)(nil),                // 6: govirt.agent.v1.Controller
+	(*DriveAddress)(nil),              // 7: govirt.agent.v1.DriveAddress
+	(*Disk)(nil),                      // 8: govirt.agent.v1.Disk
+	(*SCSIPolicy)(nil),                // 9: govirt.agent.v1.SCSIPolicy
+	(*SetSCSIPolicyRequest)(nil),      // 10: govirt.agent.v1.SetSCSIPolicyRequest
+	(*SetSCSIPolicyReply)(nil),        // 11: govirt.agent.v1.SetSCSIPolicyReply
+	(*GetSCSIPolicyStatsRequest)(nil), // 12: govirt.agent.v1.GetSCSIPolicyStatsRequest
+	(*SCSIPolicyStats)(nil),           // 13: govirt.agent.v1.SCSIPolicyStats
+	(*GetSCSIPolicyStatsReply)(nil),   // 14: govirt.agent.v1.GetSCSIPolicyStatsReply
+	(*FileSource)(nil),                // 15: govirt.agent.v1.FileSource
+	(*ISCSISource)(nil),               // 16: govirt.agent.v1.ISCSISource
+	(*StartVMRequest)(nil),            // 17: govirt.agent.v1.StartVMRequest
+	(*StartVMReply)(nil),              // 18: govirt.agent.v1.StartVMReply
+	(*ShutdownVMRequest)(nil),         // 19: govirt.agent.v1.ShutdownVMRequest
+	(*ShutdownVMReply)(nil),           // 20: govirt.agent.v1.ShutdownVMReply
+	(*DestroyVMRequest)(nil),          // 21: govirt.agent.v1.DestroyVMRequest
+	(*DestroyVMReply)(nil),            // 22: govirt.agent.v1.DestroyVMReply
+	(*ListVMsRequest)(nil),            // 23: govirt.agent.v1.ListVMsRequest
+	(*ListVMsReply)(nil),              // 24: govirt.agent.v1.ListVMsReply
+	(*VMStatus)(nil),                  // 25: govirt.agent.v1.VMStatus
+	(*GetLiveVMRequest)(nil),          // 26: govirt.agent.v1.GetLiveVMRequest
+	(*LiveVM)(nil),                    // 27: govirt.agent.v1.LiveVM
+	(*LiveDevice)(nil),                // 28: govirt.agent.v1.LiveDevice
+	(*HotPlugDiskRequest)(nil),        // 29: govirt.agent.v1.HotPlugDiskRequest
+	(*HotPlugDiskReply)(nil),          // 30: govirt.agent.v1.HotPlugDiskReply
+	(*HotUnplugDiskRequest)(nil),      // 31: govirt.agent.v1.HotUnplugDiskRequest
+	(*HotUnplugDiskReply)(nil),        // 32: govirt.agent.v1.HotUnplugDiskReply
+	(*HotPlugControllerRequest)(nil),  // 33: govirt.agent.v1.HotPlugControllerRequest
+	(*HotPlugControllerReply)(nil),    // 34: govirt.agent.v1.HotPlugControllerReply
+	(*GuestDisksRequest)(nil),         // 35: govirt.agent.v1.GuestDisksRequest
+	(*GuestDisk)(nil),                 // 36: govirt.agent.v1.GuestDisk
+	(*GuestDisksReply)(nil),           // 37: govirt.agent.v1.GuestDisksReply
+	(*GuestExecRequest)(nil),          // 38: govirt.agent.v1.GuestExecRequest
+	(*GuestExecReply)(nil),            // 39: govirt.agent.v1.GuestExecReply
+	(*Volume)(nil),                    // 40: govirt.agent.v1.Volume
+	(*CreateVolumeRequest)(nil),       // 41: govirt.agent.v1.CreateVolumeRequest
+	(*CreateVolumeReply)(nil),         // 42: govirt.agent.v1.CreateVolumeReply
+	(*RemoveVolumeRequest)(nil),       // 43: govirt.agent.v1.RemoveVolumeRequest
+	(*RemoveVolumeReply)(nil),         // 44: govirt.agent.v1.RemoveVolumeReply
+	(*WatchRequest)(nil),              // 45: govirt.agent.v1.WatchRequest
+	(*Event)(nil),                     // 46: govirt.agent.v1.Event
+	(*timestamppb.Timestamp)(nil),     // 47: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
 	5,  // 0: govirt.agent.v1.VMSpec.boot:type_name -> govirt.agent.v1.DirectBoot
 	6,  // 1: govirt.agent.v1.VMSpec.controllers:type_name -> govirt.agent.v1.Controller
 	8,  // 2: govirt.agent.v1.VMSpec.disks:type_name -> govirt.agent.v1.Disk
 	7,  // 3: govirt.agent.v1.Disk.address:type_name -> govirt.agent.v1.DriveAddress
-	9,  // 4: govirt.agent.v1.Disk.file:type_name -> govirt.agent.v1.FileSource
-	10, // 5: govirt.agent.v1.Disk.iscsi:type_name -> govirt.agent.v1.ISCSISource
-	4,  // 6: govirt.agent.v1.StartVMRequest.vm:type_name -> govirt.agent.v1.VMSpec
-	19, // 7: govirt.agent.v1.ListVMsReply.vms:type_name -> govirt.agent.v1.VMStatus
-	0,  // 8: govirt.agent.v1.VMStatus.state:type_name -> govirt.agent.v1.VMState
-	19, // 9: govirt.agent.v1.LiveVM.status:type_name -> govirt.agent.v1.VMStatus
-	22, // 10: govirt.agent.v1.LiveVM.devices:type_name -> govirt.agent.v1.LiveDevice
-	7,  // 11: govirt.agent.v1.LiveDevice.address:type_name -> govirt.agent.v1.DriveAddress
-	8,  // 12: govirt.agent.v1.HotPlugDiskRequest.disk:type_name -> govirt.agent.v1.Disk
-	6,  // 13: govirt.agent.v1.HotPlugControllerRequest.controller:type_name -> govirt.agent.v1.Controller
-	30, // 14: govirt.agent.v1.GuestDisksReply.disks:type_name -> govirt.agent.v1.GuestDisk
-	34, // 15: govirt.agent.v1.CreateVolumeRequest.volume:type_name -> govirt.agent.v1.Volume
-	34, // 16: govirt.agent.v1.RemoveVolumeRequest.volume:type_name -> govirt.agent.v1.Volume
-	1,  // 17: govirt.agent.v1.Event.kind:type_name -> govirt.agent.v1.EventKind
-	0,  // 18: govirt.agent.v1.Event.state:type_name -> govirt.agent.v1.VMState
-	41, // 19: govirt.agent.v1.Event.time:type_name -> google.protobuf.Timestamp
-	2,  // 20: govirt.agent.v1.Agent.Ping:input_type -> govirt.agent.v1.PingRequest
-	11, // 21: govirt.agent.v1.Agent.StartVM:input_type -> govirt.agent.v1.StartVMRequest
-	13, // 22: govirt.agent.v1.Agent.ShutdownVM:input_type -> govirt.agent.v1.ShutdownVMRequest
-	15, // 23: govirt.agent.v1.Agent.DestroyVM:input_type -> govirt.agent.v1.DestroyVMRequest
-	17, // 24: govirt.agent.v1.Agent.ListVMs:input_type -> govirt.agent.v1.ListVMsRequest
-	20, // 25: govirt.agent.v1.Agent.GetLiveVM:input_type -> govirt.agent.v1.GetLiveVMRequest
-	23, // 26: govirt.agent.v1.Agent.HotPlugDisk:input_type -> govirt.agent.v1.HotPlugDiskRequest
-	23, // 27: govirt.agent.v1.Agent.ChangeMedia:input_type -> govirt.agent.v1.HotPlugDiskRequest
-	25, // 28: govirt.agent.v1.Agent.HotUnplugDisk:input_type -> govirt.agent.v1.HotUnplugDiskRequest
-	27, // 29: govirt.agent.v1.Agent.HotPlugController:input_type -> govirt.agent.v1.HotPlugControllerRequest
-	29, // 30: govirt.agent.v1.Agent.GuestDisks:input_type -> govirt.agent.v1.GuestDisksRequest
-	32, // 31: govirt.agent.v1.Agent.GuestExec:input_type -> govirt.agent.v1.GuestExecRequest
-	35, // 32: govirt.agent.v1.Agent.CreateVolume:input_type -> govirt.agent.v1.CreateVolumeRequest
-	37, // 33: govirt.agent.v1.Agent.RemoveVolume:input_type -> govirt.agent.v1.RemoveVolumeRequest
-	39, // 34: govirt.agent.v1.Agent.WatchEvents:input_type -> govirt.agent.v1.WatchRequest
-	3,  // 35: govirt.agent.v1.Agent.Ping:output_type -> govirt.agent.v1.PingReply
-	12, // 36: govirt.agent.v1.Agent.StartVM:output_type -> govirt.agent.v1.StartVMReply
-	14, // 37: govirt.agent.v1.Agent.ShutdownVM:output_type -> govirt.agent.v1.ShutdownVMReply
-	16, // 38: govirt.agent.v1.Agent.DestroyVM:output_type -> govirt.agent.v1.DestroyVMReply
-	18, // 39: govirt.agent.v1.Agent.ListVMs:output_type -> govirt.agent.v1.ListVMsReply
-	21, // 40: govirt.agent.v1.Agent.GetLiveVM:output_type -> govirt.agent.v1.LiveVM
-	24, // 41: govirt.agent.v1.Agent.HotPlugDisk:output_type -> govirt.agent.v1.HotPlugDiskReply
-	24, // 42: govirt.agent.v1.Agent.ChangeMedia:output_type -> govirt.agent.v1.HotPlugDiskReply
-	26, // 43: govirt.agent.v1.Agent.HotUnplugDisk:output_type -> govirt.agent.v1.HotUnplugDiskReply
-	28, // 44: govirt.agent.v1.Agent.HotPlugController:output_type -> govirt.agent.v1.HotPlugControllerReply
-	31, // 45: govirt.agent.v1.Agent.GuestDisks:output_type -> govirt.agent.v1.GuestDisksReply
-	33, // 46: govirt.agent.v1.Agent.GuestExec:output_type -> govirt.agent.v1.GuestExecReply
-	36, // 47: govirt.agent.v1.Agent.CreateVolume:output_type -> govirt.agent.v1.CreateVolumeReply
-	38, // 48: govirt.agent.v1.Agent.RemoveVolume:output_type -> govirt.agent.v1.RemoveVolumeReply
-	40, // 49: govirt.agent.v1.Agent.WatchEvents:output_type -> govirt.agent.v1.Event
-	35, // [35:50] is the sub-list for method output_type
-	20, // [20:35] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	15, // 4: govirt.agent.v1.Disk.file:type_name -> govirt.agent.v1.FileSource
+	16, // 5: govirt.agent.v1.Disk.iscsi:type_name -> govirt.agent.v1.ISCSISource
+	9,  // 6: govirt.agent.v1.Disk.scsi_policy:type_name -> govirt.agent.v1.SCSIPolicy
+	9,  // 7: govirt.agent.v1.SetSCSIPolicyRequest.policy:type_name -> govirt.agent.v1.SCSIPolicy
+	13, // 8: govirt.agent.v1.GetSCSIPolicyStatsReply.disks:type_name -> govirt.agent.v1.SCSIPolicyStats
+	4,  // 9: govirt.agent.v1.StartVMRequest.vm:type_name -> govirt.agent.v1.VMSpec
+	25, // 10: govirt.agent.v1.ListVMsReply.vms:type_name -> govirt.agent.v1.VMStatus
+	0,  // 11: govirt.agent.v1.VMStatus.state:type_name -> govirt.agent.v1.VMState
+	25, // 12: govirt.agent.v1.LiveVM.status:type_name -> govirt.agent.v1.VMStatus
+	28, // 13: govirt.agent.v1.LiveVM.devices:type_name -> govirt.agent.v1.LiveDevice
+	7,  // 14: govirt.agent.v1.LiveDevice.address:type_name -> govirt.agent.v1.DriveAddress
+	8,  // 15: govirt.agent.v1.HotPlugDiskRequest.disk:type_name -> govirt.agent.v1.Disk
+	6,  // 16: govirt.agent.v1.HotPlugControllerRequest.controller:type_name -> govirt.agent.v1.Controller
+	36, // 17: govirt.agent.v1.GuestDisksReply.disks:type_name -> govirt.agent.v1.GuestDisk
+	40, // 18: govirt.agent.v1.CreateVolumeRequest.volume:type_name -> govirt.agent.v1.Volume
+	40, // 19: govirt.agent.v1.RemoveVolumeRequest.volume:type_name -> govirt.agent.v1.Volume
+	1,  // 20: govirt.agent.v1.Event.kind:type_name -> govirt.agent.v1.EventKind
+	0,  // 21: govirt.agent.v1.Event.state:type_name -> govirt.agent.v1.VMState
+	47, // 22: govirt.agent.v1.Event.time:type_name -> google.protobuf.Timestamp
+	2,  // 23: govirt.agent.v1.Agent.Ping:input_type -> govirt.agent.v1.PingRequest
+	17, // 24: govirt.agent.v1.Agent.StartVM:input_type -> govirt.agent.v1.StartVMRequest
+	19, // 25: govirt.agent.v1.Agent.ShutdownVM:input_type -> govirt.agent.v1.ShutdownVMRequest
+	21, // 26: govirt.agent.v1.Agent.DestroyVM:input_type -> govirt.agent.v1.DestroyVMRequest
+	23, // 27: govirt.agent.v1.Agent.ListVMs:input_type -> govirt.agent.v1.ListVMsRequest
+	26, // 28: govirt.agent.v1.Agent.GetLiveVM:input_type -> govirt.agent.v1.GetLiveVMRequest
+	29, // 29: govirt.agent.v1.Agent.HotPlugDisk:input_type -> govirt.agent.v1.HotPlugDiskRequest
+	29, // 30: govirt.agent.v1.Agent.ChangeMedia:input_type -> govirt.agent.v1.HotPlugDiskRequest
+	31, // 31: govirt.agent.v1.Agent.HotUnplugDisk:input_type -> govirt.agent.v1.HotUnplugDiskRequest
+	33, // 32: govirt.agent.v1.Agent.HotPlugController:input_type -> govirt.agent.v1.HotPlugControllerRequest
+	35, // 33: govirt.agent.v1.Agent.GuestDisks:input_type -> govirt.agent.v1.GuestDisksRequest
+	38, // 34: govirt.agent.v1.Agent.GuestExec:input_type -> govirt.agent.v1.GuestExecRequest
+	41, // 35: govirt.agent.v1.Agent.CreateVolume:input_type -> govirt.agent.v1.CreateVolumeRequest
+	43, // 36: govirt.agent.v1.Agent.RemoveVolume:input_type -> govirt.agent.v1.RemoveVolumeRequest
+	10, // 37: govirt.agent.v1.Agent.SetSCSIPolicy:input_type -> govirt.agent.v1.SetSCSIPolicyRequest
+	12, // 38: govirt.agent.v1.Agent.GetSCSIPolicyStats:input_type -> govirt.agent.v1.GetSCSIPolicyStatsRequest
+	45, // 39: govirt.agent.v1.Agent.WatchEvents:input_type -> govirt.agent.v1.WatchRequest
+	3,  // 40: govirt.agent.v1.Agent.Ping:output_type -> govirt.agent.v1.PingReply
+	18, // 41: govirt.agent.v1.Agent.StartVM:output_type -> govirt.agent.v1.StartVMReply
+	20, // 42: govirt.agent.v1.Agent.ShutdownVM:output_type -> govirt.agent.v1.ShutdownVMReply
+	22, // 43: govirt.agent.v1.Agent.DestroyVM:output_type -> govirt.agent.v1.DestroyVMReply
+	24, // 44: govirt.agent.v1.Agent.ListVMs:output_type -> govirt.agent.v1.ListVMsReply
+	27, // 45: govirt.agent.v1.Agent.GetLiveVM:output_type -> govirt.agent.v1.LiveVM
+	30, // 46: govirt.agent.v1.Agent.HotPlugDisk:output_type -> govirt.agent.v1.HotPlugDiskReply
+	30, // 47: govirt.agent.v1.Agent.ChangeMedia:output_type -> govirt.agent.v1.HotPlugDiskReply
+	32, // 48: govirt.agent.v1.Agent.HotUnplugDisk:output_type -> govirt.agent.v1.HotUnplugDiskReply
+	34, // 49: govirt.agent.v1.Agent.HotPlugController:output_type -> govirt.agent.v1.HotPlugControllerReply
+	37, // 50: govirt.agent.v1.Agent.GuestDisks:output_type -> govirt.agent.v1.GuestDisksReply
+	39, // 51: govirt.agent.v1.Agent.GuestExec:output_type -> govirt.agent.v1.GuestExecReply
+	42, // 52: govirt.agent.v1.Agent.CreateVolume:output_type -> govirt.agent.v1.CreateVolumeReply
+	44, // 53: govirt.agent.v1.Agent.RemoveVolume:output_type -> govirt.agent.v1.RemoveVolumeReply
+	11, // 54: govirt.agent.v1.Agent.SetSCSIPolicy:output_type -> govirt.agent.v1.SetSCSIPolicyReply
+	14, // 55: govirt.agent.v1.Agent.GetSCSIPolicyStats:output_type -> govirt.agent.v1.GetSCSIPolicyStatsReply
+	46, // 56: govirt.agent.v1.Agent.WatchEvents:output_type -> govirt.agent.v1.Event
+	40, // [40:57] is the sub-list for method output_type
+	23, // [23:40] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -2774,7 +3161,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   39,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

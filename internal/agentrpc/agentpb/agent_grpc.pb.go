@@ -32,21 +32,23 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Agent_Ping_FullMethodName              = "/govirt.agent.v1.Agent/Ping"
-	Agent_StartVM_FullMethodName           = "/govirt.agent.v1.Agent/StartVM"
-	Agent_ShutdownVM_FullMethodName        = "/govirt.agent.v1.Agent/ShutdownVM"
-	Agent_DestroyVM_FullMethodName         = "/govirt.agent.v1.Agent/DestroyVM"
-	Agent_ListVMs_FullMethodName           = "/govirt.agent.v1.Agent/ListVMs"
-	Agent_GetLiveVM_FullMethodName         = "/govirt.agent.v1.Agent/GetLiveVM"
-	Agent_HotPlugDisk_FullMethodName       = "/govirt.agent.v1.Agent/HotPlugDisk"
-	Agent_ChangeMedia_FullMethodName       = "/govirt.agent.v1.Agent/ChangeMedia"
-	Agent_HotUnplugDisk_FullMethodName     = "/govirt.agent.v1.Agent/HotUnplugDisk"
-	Agent_HotPlugController_FullMethodName = "/govirt.agent.v1.Agent/HotPlugController"
-	Agent_GuestDisks_FullMethodName        = "/govirt.agent.v1.Agent/GuestDisks"
-	Agent_GuestExec_FullMethodName         = "/govirt.agent.v1.Agent/GuestExec"
-	Agent_CreateVolume_FullMethodName      = "/govirt.agent.v1.Agent/CreateVolume"
-	Agent_RemoveVolume_FullMethodName      = "/govirt.agent.v1.Agent/RemoveVolume"
-	Agent_WatchEvents_FullMethodName       = "/govirt.agent.v1.Agent/WatchEvents"
+	Agent_Ping_FullMethodName               = "/govirt.agent.v1.Agent/Ping"
+	Agent_StartVM_FullMethodName            = "/govirt.agent.v1.Agent/StartVM"
+	Agent_ShutdownVM_FullMethodName         = "/govirt.agent.v1.Agent/ShutdownVM"
+	Agent_DestroyVM_FullMethodName          = "/govirt.agent.v1.Agent/DestroyVM"
+	Agent_ListVMs_FullMethodName            = "/govirt.agent.v1.Agent/ListVMs"
+	Agent_GetLiveVM_FullMethodName          = "/govirt.agent.v1.Agent/GetLiveVM"
+	Agent_HotPlugDisk_FullMethodName        = "/govirt.agent.v1.Agent/HotPlugDisk"
+	Agent_ChangeMedia_FullMethodName        = "/govirt.agent.v1.Agent/ChangeMedia"
+	Agent_HotUnplugDisk_FullMethodName      = "/govirt.agent.v1.Agent/HotUnplugDisk"
+	Agent_HotPlugController_FullMethodName  = "/govirt.agent.v1.Agent/HotPlugController"
+	Agent_GuestDisks_FullMethodName         = "/govirt.agent.v1.Agent/GuestDisks"
+	Agent_GuestExec_FullMethodName          = "/govirt.agent.v1.Agent/GuestExec"
+	Agent_CreateVolume_FullMethodName       = "/govirt.agent.v1.Agent/CreateVolume"
+	Agent_RemoveVolume_FullMethodName       = "/govirt.agent.v1.Agent/RemoveVolume"
+	Agent_SetSCSIPolicy_FullMethodName      = "/govirt.agent.v1.Agent/SetSCSIPolicy"
+	Agent_GetSCSIPolicyStats_FullMethodName = "/govirt.agent.v1.Agent/GetSCSIPolicyStats"
+	Agent_WatchEvents_FullMethodName        = "/govirt.agent.v1.Agent/WatchEvents"
 )
 
 // AgentClient is the client API for Agent service.
@@ -88,6 +90,11 @@ type AgentClient interface {
 	CreateVolume(ctx context.Context, in *CreateVolumeRequest, opts ...grpc.CallOption) (*CreateVolumeReply, error)
 	// RemoveVolume deletes an image volume.
 	RemoveVolume(ctx context.Context, in *RemoveVolumeRequest, opts ...grpc.CallOption) (*RemoveVolumeReply, error)
+	// SetSCSIPolicy changes, live, the SCSI command policy of a running VM's
+	// pass-through iSCSI LUN that was started with one (its proxy's).
+	SetSCSIPolicy(ctx context.Context, in *SetSCSIPolicyRequest, opts ...grpc.CallOption) (*SetSCSIPolicyReply, error)
+	// GetSCSIPolicyStats reports what the proxies of a VM's LUNs saw.
+	GetSCSIPolicyStats(ctx context.Context, in *GetSCSIPolicyStatsRequest, opts ...grpc.CallOption) (*GetSCSIPolicyStatsReply, error)
 	// WatchEvents streams what libvirt reports about the agent's VMs. The
 	// first event is always EVENT_KIND_AGENT_CONNECTED: from then on nothing is
 	// missed, so the engine re-lists VMs after it and not before.
@@ -242,6 +249,26 @@ func (c *agentClient) RemoveVolume(ctx context.Context, in *RemoveVolumeRequest,
 	return out, nil
 }
 
+func (c *agentClient) SetSCSIPolicy(ctx context.Context, in *SetSCSIPolicyRequest, opts ...grpc.CallOption) (*SetSCSIPolicyReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetSCSIPolicyReply)
+	err := c.cc.Invoke(ctx, Agent_SetSCSIPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) GetSCSIPolicyStats(ctx context.Context, in *GetSCSIPolicyStatsRequest, opts ...grpc.CallOption) (*GetSCSIPolicyStatsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSCSIPolicyStatsReply)
+	err := c.cc.Invoke(ctx, Agent_GetSCSIPolicyStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *agentClient) WatchEvents(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[0], Agent_WatchEvents_FullMethodName, cOpts...)
@@ -300,6 +327,11 @@ type AgentServer interface {
 	CreateVolume(context.Context, *CreateVolumeRequest) (*CreateVolumeReply, error)
 	// RemoveVolume deletes an image volume.
 	RemoveVolume(context.Context, *RemoveVolumeRequest) (*RemoveVolumeReply, error)
+	// SetSCSIPolicy changes, live, the SCSI command policy of a running VM's
+	// pass-through iSCSI LUN that was started with one (its proxy's).
+	SetSCSIPolicy(context.Context, *SetSCSIPolicyRequest) (*SetSCSIPolicyReply, error)
+	// GetSCSIPolicyStats reports what the proxies of a VM's LUNs saw.
+	GetSCSIPolicyStats(context.Context, *GetSCSIPolicyStatsRequest) (*GetSCSIPolicyStatsReply, error)
 	// WatchEvents streams what libvirt reports about the agent's VMs. The
 	// first event is always EVENT_KIND_AGENT_CONNECTED: from then on nothing is
 	// missed, so the engine re-lists VMs after it and not before.
@@ -355,6 +387,12 @@ func (UnimplementedAgentServer) CreateVolume(context.Context, *CreateVolumeReque
 }
 func (UnimplementedAgentServer) RemoveVolume(context.Context, *RemoveVolumeRequest) (*RemoveVolumeReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveVolume not implemented")
+}
+func (UnimplementedAgentServer) SetSCSIPolicy(context.Context, *SetSCSIPolicyRequest) (*SetSCSIPolicyReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetSCSIPolicy not implemented")
+}
+func (UnimplementedAgentServer) GetSCSIPolicyStats(context.Context, *GetSCSIPolicyStatsRequest) (*GetSCSIPolicyStatsReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSCSIPolicyStats not implemented")
 }
 func (UnimplementedAgentServer) WatchEvents(*WatchRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
@@ -632,6 +670,42 @@ func _Agent_RemoveVolume_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_SetSCSIPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetSCSIPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetSCSIPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetSCSIPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetSCSIPolicy(ctx, req.(*SetSCSIPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_GetSCSIPolicyStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSCSIPolicyStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).GetSCSIPolicyStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_GetSCSIPolicyStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).GetSCSIPolicyStats(ctx, req.(*GetSCSIPolicyStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Agent_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -705,6 +779,14 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveVolume",
 			Handler:    _Agent_RemoveVolume_Handler,
+		},
+		{
+			MethodName: "SetSCSIPolicy",
+			Handler:    _Agent_SetSCSIPolicy_Handler,
+		},
+		{
+			MethodName: "GetSCSIPolicyStats",
+			Handler:    _Agent_GetSCSIPolicyStats_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

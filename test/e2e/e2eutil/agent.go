@@ -27,6 +27,10 @@ type AgentProc struct {
 	Client   *agentrpc.Client
 	cmd      *exec.Cmd
 	logPath  string
+	bin      string
+	args     []string
+	creds    credentials.TransportCredentials
+	exited   chan error
 }
 
 // AgentOptions changes how StartAgent runs the agent.
@@ -61,28 +65,38 @@ func StartAgent(t *testing.T, opts AgentOptions) *AgentProc {
 		p.Addr = opts.Listen
 		creds = opts.ClientCreds
 	}
-	logf, err := os.Create(p.logPath)
+	p.bin, p.args, p.creds = bin, args, creds
+	p.launch(t)
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// launch starts the agent process (its log appended to the test's) and
+// connects Client once it serves.
+func (p *AgentProc) launch(t *testing.T) {
+	t.Helper()
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(bin, args...)
+	p.cmd = exec.Command(p.bin, p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start govirt agent: %v", err)
 	}
 	exited := make(chan error, 1)
+	p.exited = exited
 	go func() { exited <- p.cmd.Wait(); logf.Close() }()
-	t.Cleanup(func() { p.stop(t, exited) })
 
 	// Dial pings, so retry until the agent serves (or exits).
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		c, err := agentrpc.Dial(ctx, p.Addr, creds)
+		c, err := agentrpc.Dial(ctx, p.Addr, p.creds)
 		if err == nil {
 			p.Client = c
 			t.Cleanup(func() { c.Close() })
-			return p
+			return
 		}
 		select {
 		case err := <-exited:
@@ -94,7 +108,18 @@ func StartAgent(t *testing.T, opts AgentOptions) *AgentProc {
 	}
 }
 
-func (p *AgentProc) stop(t *testing.T, exited <-chan error) {
+// Restart stops the agent process and starts a new one with the same host
+// id, state directory and address, as an upgrade or a crash would; running
+// guests are not touched.
+func (p *AgentProc) Restart(t *testing.T) {
+	t.Helper()
+	p.Client.Close()
+	p.stop(t)
+	p.launch(t)
+}
+
+func (p *AgentProc) stop(t *testing.T) {
+	exited := p.exited
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-exited:

@@ -89,7 +89,7 @@ func Guest(t *testing.T) testguest.Image {
 
 // SharedDir returns a fresh directory that QEMU, running unprivileged as
 // libvirt-qemu, can traverse (t.TempDir's are private to root).
-func SharedDir(t *testing.T) string {
+func SharedDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "govirt-e2e-*")
 	if err != nil {

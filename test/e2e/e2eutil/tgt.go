@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,7 @@ type ISCSITarget struct {
 // NewISCSITarget creates a target on the local tgtd with one LUN of sizeMiB
 // per entry of luns (LUN numbers start at 1; tgt's LUN 0 is its controller).
 // Target ids are random so that tests can run side by side.
-func NewISCSITarget(t *testing.T, luns int, sizeMiB int) *ISCSITarget {
+func NewISCSITarget(t testing.TB, luns int, sizeMiB int) *ISCSITarget {
 	t.Helper()
 	dir := SharedDir(t)
 	var tid int
@@ -99,4 +100,18 @@ func sanitize(name string) string {
 		s = s[:40]
 	}
 	return s
+}
+
+// SetParam sets an iSCSI parameter of the target, such as
+// HeaderDigest=CRC32C,None, for the logins that follow.
+func (tg *ISCSITarget) SetParam(t testing.TB, name, value string) {
+	t.Helper()
+	if err := tgtadm("--mode", "target", "--op", "update", "--tid", strconv.Itoa(tg.TID), "--name", name, "--value", value); err != nil {
+		t.Fatalf("tgtd: set %s=%s: %v", name, value, err)
+	}
+}
+
+// PortalAddr is the target's host:port.
+func (tg *ISCSITarget) PortalAddr() string {
+	return net.JoinHostPort(tg.Portal, strconv.Itoa(int(tg.Port)))
 }

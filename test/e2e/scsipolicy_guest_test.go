@@ -1,0 +1,190 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/govirt/govirt/internal/scsi"
+	"github.com/govirt/govirt/internal/scsipolicy"
+	"github.com/govirt/govirt/internal/testguest"
+	"github.com/govirt/govirt/internal/vmspec"
+	"github.com/govirt/govirt/test/e2e/e2eutil"
+)
+
+// policyGuest is a booted test guest with a pass-through LUN behind the
+// agent's SCSI command policy proxy.
+type policyGuest struct {
+	vm   vmspec.VM
+	disk vmspec.Disk
+	dev  string // /dev/sdX in the guest
+}
+
+// TestGuestSCSIPolicyOnSharedLUN boots two guests sharing a tgtd LUN with
+// the filtered policy: in the guest, sg3-utils' PERSISTENT RESERVE OUT,
+// WRITE BUFFER, FORMAT UNIT and a vendor-specific code fail with ILLEGAL
+// REQUEST, INVALID COMMAND OPERATION CODE, reads and writes work, and tgtd,
+// read directly, holds no key. The policy then changes live to
+// "reservations" through the agent's RPC: register, reserve and release
+// work, and each guest sees the other's reservation.
+func TestGuestSCSIPolicyOnSharedLUN(t *testing.T) {
+	t.Parallel()
+	ctx := e2eutil.Context(t, 8*time.Minute)
+	tg := e2eutil.NewISCSITarget(t, 1, 64)
+	ag := e2eutil.StartAgent(t, e2eutil.AgentOptions{})
+	const diskID = "7a4e2c1b-3d5f-4e6a-8b9c-0d1e2f3a4b5c"
+	guests := make([]*policyGuest, 2)
+	var wg sync.WaitGroup
+	for i := range guests {
+		vm := e2eutil.BaseVM(t)
+		d := vmspec.Disk{ID: diskID, Bus: vmspec.BusSCSI, Device: vmspec.DeviceLUN, TargetDev: "sda",
+			Address: &scsi.DriveAddress{Target: 1}, SGIO: vmspec.SGIOFiltered, Shareable: true,
+			ISCSI:      &vmspec.ISCSISource{Host: tg.Portal, Port: tg.Port, IQN: tg.IQN, LUN: 1},
+			SCSIPolicy: &scsipolicy.Spec{Name: scsipolicy.NameFiltered}}
+		vm.Disks = []vmspec.Disk{d}
+		ag.StartVM(ctx, t, vm)
+		guests[i] = &policyGuest{vm: vm, disk: d}
+	}
+	for _, g := range guests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inv, err := testguest.WaitInventory(ctx, ag.ConsolePath(g.vm.ID), func(inv testguest.Inventory) bool {
+				_, ok := inv.BySerial(tg.Serials[1])
+				return ok
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			d, _ := inv.BySerial(tg.Serials[1])
+			g.dev = "/dev/" + d.Name
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	exec := func(g *policyGuest, stdin []byte, path string, args ...string) (int, string) {
+		t.Helper()
+		res, err := ag.Client.GuestExec(ctx, g.vm.ID, path, args, stdin, time.Minute)
+		if err != nil {
+			t.Fatalf("%s %v: %v", path, args, err)
+		}
+		return res.ExitCode, string(res.Stdout) + string(res.Stderr)
+	}
+	mustRun := func(g *policyGuest, path string, args ...string) string {
+		t.Helper()
+		code, out := exec(g, nil, path, args...)
+		if code != 0 {
+			t.Fatalf("%s %v: exit %d\n%s", path, args, code, out)
+		}
+		return out
+	}
+	refused := func(g *policyGuest, what string, stdin []byte, path string, args ...string) {
+		t.Helper()
+		code, out := exec(g, stdin, path, args...)
+		if code == 0 || !(strings.Contains(out, "Invalid command operation code") || strings.Contains(out, "not supported")) {
+			t.Errorf("%s in the guest: exit %d, want a refusal (invalid command operation code):\n%s", what, code, out)
+		}
+	}
+	for _, g := range guests {
+		waitGuestAgent(t, ag, g.vm.ID)
+	}
+	vm1, vm2 := guests[0], guests[1]
+
+	// Filtered: reads and writes work, the privileged commands do not.
+	mustRun(vm1, "/usr/bin/sg_inq", vm1.dev)
+	mustRun(vm1, "/usr/bin/sg_readcap", vm1.dev)
+	mustRun(vm1, "/bin/busybox", "dd", "if=/dev/zero", "of="+vm1.dev, "bs=4096", "count=16", "oflag=direct")
+	mustRun(vm1, "/bin/busybox", "dd", "if="+vm1.dev, "of=/dev/null", "bs=4096", "count=16", "iflag=direct")
+	refused(vm1, "sg_persist --register", nil, "/usr/bin/sg_persist", "--out", "--register", "--param-sark=0x1111", vm1.dev)
+	refused(vm1, "WRITE BUFFER", make([]byte, 512), "/usr/bin/sg_raw", "-s", "512", vm1.dev, "3b", "02", "00", "00", "00", "00", "00", "02", "00", "00")
+	refused(vm1, "FORMAT UNIT", nil, "/usr/bin/sg_raw", vm1.dev, "04", "00", "00", "00", "00", "00")
+	refused(vm1, "vendor-specific 0xc0", nil, "/usr/bin/sg_raw", "-r", "512", vm1.dev, "c0", "00", "00", "00", "00", "00", "00", "00", "00", "00")
+	direct := dialLUN(ctx, t, tg.PortalAddr(), tg.IQN, "iqn.2026-11.dev.govirt:auditor", false)
+	if keys := readKeys(ctx, t, direct); len(keys) != 0 {
+		t.Fatalf("tgtd holds keys %x registered from a filtered guest", keys)
+	}
+	stats, err := ag.Client.SCSIPolicyStats(ctx, vm1.vm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := stats[diskID]; st.Refused < 4 {
+		t.Errorf("vm1's proxy counted %+v, want at least the 4 refusals", st)
+	}
+
+	// Live change to the reservations policy: both guests share a reservation.
+	for _, g := range guests {
+		if err := ag.Client.SetSCSIPolicy(ctx, g.vm.ID, diskID, scsipolicy.Presets()[0]); err != nil {
+			t.Fatalf("SetSCSIPolicy: %v", err)
+		}
+	}
+	for i, g := range guests {
+		mustRun(g, "/usr/bin/sg_persist", "--out", "--register", fmt.Sprintf("--param-sark=0x%d%d%d%d", i+1, i+1, i+1, i+1), g.dev)
+	}
+	mustRun(vm1, "/usr/bin/sg_persist", "--out", "--reserve", "--param-rk=0x1111", "--prout-type=1", vm1.dev)
+	if out := mustRun(vm2, "/usr/bin/sg_persist", "--in", "--read-reservation", vm2.dev); !strings.Contains(out, "0x1111") {
+		t.Errorf("vm2 does not see vm1's reservation:\n%s", out)
+	}
+	if out := mustRun(vm1, "/usr/bin/sg_persist", "--in", "--read-keys", vm1.dev); !strings.Contains(out, "0x2222") {
+		t.Errorf("vm1 does not see vm2's key:\n%s", out)
+	}
+	mustRun(vm1, "/usr/bin/sg_persist", "--out", "--release", "--param-rk=0x1111", "--prout-type=1", vm1.dev)
+	if out := mustRun(vm2, "/usr/bin/sg_persist", "--in", "--read-reservation", vm2.dev); strings.Contains(out, "0x1111") {
+		t.Errorf("vm2 still sees vm1's reservation after release:\n%s", out)
+	}
+	if keys := readKeys(ctx, t, direct); !slices.Equal(keys, []uint64{0x1111, 0x2222}) {
+		t.Errorf("tgtd holds keys %x, want 1111 and 2222", keys)
+	}
+	refused(vm2, "WRITE BUFFER under reservations", make([]byte, 512), "/usr/bin/sg_raw", "-s", "512", vm2.dev, "3b", "02", "00", "00", "00", "00", "00", "02", "00", "00")
+}
+
+// TestGuestLUNSurvivesAgentRestart: the agent restarts under a running
+// guest whose LUN goes through a policy proxy; the new agent listens again
+// where QEMU's initiator reconnects, so the guest reads its LUN and the
+// policy still holds.
+func TestGuestLUNSurvivesAgentRestart(t *testing.T) {
+	t.Parallel()
+	ctx := e2eutil.Context(t, 6*time.Minute)
+	tg := e2eutil.NewISCSITarget(t, 1, 64)
+	ag := e2eutil.StartAgent(t, e2eutil.AgentOptions{})
+	vm := e2eutil.BaseVM(t)
+	const diskID = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"
+	vm.Disks = []vmspec.Disk{{ID: diskID, Bus: vmspec.BusSCSI, Device: vmspec.DeviceLUN, TargetDev: "sda",
+		Address: &scsi.DriveAddress{Target: 1}, SGIO: vmspec.SGIOFiltered,
+		ISCSI:      &vmspec.ISCSISource{Host: tg.Portal, Port: tg.Port, IQN: tg.IQN, LUN: 1},
+		SCSIPolicy: &scsipolicy.Spec{Name: scsipolicy.NameFiltered}}}
+	ag.StartVM(ctx, t, vm)
+	inv, err := testguest.WaitInventory(ctx, ag.ConsolePath(vm.ID), func(inv testguest.Inventory) bool {
+		_, ok := inv.BySerial(tg.Serials[1])
+		return ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := inv.BySerial(tg.Serials[1])
+	dev := "/dev/" + d.Name
+	waitGuestAgent(t, ag, vm.ID)
+
+	ag.Restart(t)
+	waitGuestAgent(t, ag, vm.ID)
+	res, err := ag.Client.GuestExec(ctx, vm.ID, "/bin/busybox", []string{"dd", "if=" + dev, "of=/dev/null", "bs=65536", "count=64", "iflag=direct"}, nil, 3*time.Minute)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("reading the LUN after the agent restarted: %v exit %d\n%s%s", err, res.ExitCode, res.Stdout, res.Stderr)
+	}
+	res, err = ag.Client.GuestExec(ctx, vm.ID, "/usr/bin/sg_persist", []string{"--out", "--register", "--param-sark=0x77", dev}, nil, time.Minute)
+	if err != nil || res.ExitCode == 0 {
+		t.Errorf("PERSISTENT RESERVE OUT after the restart: %v exit %d: the restored proxy must still refuse it", err, res.ExitCode)
+	}
+	stats, err := ag.Client.SCSIPolicyStats(ctx, vm.ID)
+	if err != nil || stats[diskID].Connections == 0 {
+		t.Errorf("the restored proxy saw no connection from QEMU: %+v %v", stats, err)
+	}
+	if !strings.Contains(ag.Log(), "SCSI command policy proxy restored") {
+		t.Error("the agent log does not say it restored the proxy")
+	}
+}
