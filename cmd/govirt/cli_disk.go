@@ -64,7 +64,7 @@ func (a *attachFlags) attachment(d ovirt.Disk) ovirt.DiskAttachment {
 }
 
 func newDiskAddCmd(f *cliFlags) *cobra.Command {
-	var name, size, sd, format, sgio, vm string
+	var name, size, sd, format, sgio, policy, vm string
 	var lun client.LUN
 	var shareable bool
 	var af attachFlags
@@ -83,12 +83,15 @@ func newDiskAddCmd(f *cliFlags) *cobra.Command {
 					return errors.New("--size, --storage-domain and --format are for image disks, not LUNs")
 				}
 				d = client.LUNDisk(name, lun, sgio, shareable)
+				if policy != "" {
+					d.SCSIPolicy = &ovirt.Ref{Name: ovirt.Str(policy)}
+				}
 			} else {
 				if size == "" || sd == "" {
 					return errors.New("an image disk needs --size and --storage-domain (or give a LUN with --lun-address, --lun-target and --lun)")
 				}
-				if sgio != "" {
-					return errors.New("--sgio is for LUN disks")
+				if sgio != "" || policy != "" {
+					return errors.New("--sgio and --scsi-policy are for LUN disks")
 				}
 				n, err := parseSize(size)
 				if err != nil {
@@ -122,6 +125,7 @@ func newDiskAddCmd(f *cliFlags) *cobra.Command {
 	fl.IntVar(&lun.Mapping, "lun", 0, "LUN number on the target")
 	fl.StringVar(&lun.ID, "lun-id", "", "the LUN's id (default: derived from target, address and number)")
 	fl.StringVar(&sgio, "sgio", "", "SCSI pass-through of a LUN: filtered, unfiltered or disabled")
+	fl.StringVar(&policy, "scsi-policy", "", "SCSI command policy of a pass-through LUN: filtered, unfiltered or a custom one (see govirt scsi-policy list)")
 	fl.StringVar(&vm, "vm", "", "attach the new disk to this VM")
 	af.register(fl)
 	_ = cmd.MarkFlagRequired("name")

@@ -276,3 +276,24 @@ func TestCLIHosts(t *testing.T) {
 		t.Errorf("after remove: %v", hosts)
 	}
 }
+
+func TestCLISCSIPolicies(t *testing.T) {
+	e := newCLIEngine(t, false)
+	if _, err := e.login("admin@internal", cliAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	contains(t, e.must("scsi-policy", "add", "wb", "--allow", "write-buffer", "--deny", "format-unit"), "write-buffer")
+	e.fails("frobnicate", "scsi-policy", "add", "odd", "--allow", "frobnicate")
+	names := map[string]bool{}
+	for _, p := range e.jsonList("scsi-policy", "list") {
+		names[p["name"].(string)] = true
+	}
+	if !names["filtered"] || !names["unfiltered"] || !names["wb"] {
+		t.Fatalf("scsi-policy list: %v", names)
+	}
+	e.must("disk", "add", "--name", "lun9", "--lun-address", "127.0.0.1", "--lun-target", "iqn.2026-11.dev.govirt:t9", "--lun", "9", "--scsi-policy", "wb")
+	e.fails("Disks use the policy: lun9", "scsi-policy", "remove", "wb")
+	contains(t, e.must("scsi-policy", "set", "lun9", "filtered"), "held to SCSI policy filtered")
+	contains(t, e.must("scsi-policy", "remove", "wb"), "Removed SCSI policy wb.")
+	e.fails("for LUN disks", "disk", "add", "--name", "img", "--size", "1GiB", "--storage-domain", "sd", "--scsi-policy", "wb")
+}

@@ -189,6 +189,17 @@ func matrixRows(f *matrixFixture) []matrixRow {
 		{"PUT /disks/{id} sgio of an attached LUN", "  401  -    -     Y     Y     Y     -", 200, func() (string, string, string) {
 			return "PUT", "/disks/" + f.attachedLUN(), `<disk><sgio>unfiltered</sgio></disk>`
 		}},
+		{"PUT /disks/{id} custom scsi_policy of an attached LUN", "401  -    -     -     Y     Y     -", 200, func() (string, string, string) {
+			name := "r" + f.next()
+			f.create(f.admin, "/scsipolicies", `<scsi_policy><name>`+name+`</name><base>filtered</base><allow><rule>persistent-reserve-out</rule></allow></scsi_policy>`)
+			return "PUT", "/disks/" + f.attachedLUN(), `<disk><scsi_policy><name>` + name + `</name></scsi_policy></disk>`
+		}},
+		{"POST /scsipolicies", "                       401  -    -     -     Y     Y     -", 201, func() (string, string, string) {
+			return "POST", "/scsipolicies", `<scsi_policy><name>p` + f.next() + `</name><base>filtered</base></scsi_policy>`
+		}},
+		{"GET /scsipolicies", "                        401  Y    Y     Y     Y     Y     Y", 200, func() (string, string, string) {
+			return "GET", "/scsipolicies", ""
+		}},
 		{"PUT /disks/{id} alias of an attached LUN", " 401  -    -     Y     Y     Y     Y", 200, func() (string, string, string) {
 			return "PUT", "/disks/" + f.attachedLUN(), `<disk><alias>renamed</alias></disk>`
 		}},

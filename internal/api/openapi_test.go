@@ -340,6 +340,22 @@ func TestOpenAPI(t *testing.T) {
 	ok("POST", "/disks", lun, 409)
 	ok("POST", "/disks", `{"alias":"both","format":"raw","provisioned_size":"1048576","storage_domains":{"storage_domain":[{"id":"`+sd+`"}]},
 		"lun_storage":{"logical_units":{"logical_unit":[{"address":"127.0.0.1","target":"iqn.2026-11.dev.govirt:t","lun_mapping":"5"}]}}}`, 400)
+	// SCSI command policies, and a LUN given one.
+	ok("GET", "/scsipolicies", "", 200)
+	ok("GET", "/scsipolicies/filtered", "", 200)
+	ok("GET", "/scsipolicies/nope", "", 404)
+	pol := created(t, ok("POST", "/scsipolicies", `{"name":"wb","description":"write buffer too","base":"filtered","allow":{"rule":["write-buffer","0x5f/0x01"]}}`, 201))
+	bad("POST", "/scsipolicies", `{"name":"wb2"}`, 400)
+	ok("POST", "/scsipolicies", `{"name":"odd","base":"filtered","allow":{"rule":["frobnicate"]}}`, 400)
+	ok("POST", "/scsipolicies", `{"name":"wb","base":"filtered"}`, 409)
+	ok("PUT", "/scsipolicies/"+pol, `{"deny":{"rule":["format-unit"]}}`, 200)
+	ok("PUT", "/scsipolicies/filtered", `{"description":"mine"}`, 409)
+	ok("PUT", "/disks/"+lun1, `{"scsi_policy":{"name":"wb"}}`, 200)
+	ok("PUT", "/disks/"+img, `{"scsi_policy":{"name":"wb"}}`, 400)
+	ok("DELETE", "/scsipolicies/"+pol, "", 409)
+	ok("PUT", "/disks/"+lun1, `{"sgio":"filtered"}`, 200)
+	ok("DELETE", "/scsipolicies/"+pol, "", 200)
+	ok("DELETE", "/scsipolicies/unfiltered", "", 409)
 	tmp := created(t, ok("POST", "/disks", `{"alias":"tmp","format":"raw","provisioned_size":1048576,"storage_domains":{"storage_domain":[{"name":"sd"}]}}`, 201))
 	ok("DELETE", "/disks/"+tmp, "", 200)
 

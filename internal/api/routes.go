@@ -86,9 +86,9 @@ func (s *Server) routes() []route {
 			bodyChecks: "without detach_only: DELETE_DISK on the disk", handle: s.removeAttachment},
 
 		{method: "GET", path: "/disks", handle: s.listDisks},
-		{method: "POST", path: "/disks", bodyChecks: "CREATE_DISK on its storage domain (System for a LUN); unfiltered sgio: CONFIGURE_SCSI_GENERIC_IO on System", handle: s.addDisk},
+		{method: "POST", path: "/disks", bodyChecks: "CREATE_DISK on its storage domain (System for a LUN); unfiltered sgio or any scsi_policy but filtered: CONFIGURE_SCSI_GENERIC_IO on System", handle: s.addDisk},
 		{method: "GET", path: "/disks/{id}", handle: s.getDisk},
-		{method: "PUT", path: "/disks/{id}", group: agEditDisk, on: onDisk, bodyChecks: "a change of sgio: CONFIGURE_SCSI_GENERIC_IO on the disk", handle: s.updateDisk},
+		{method: "PUT", path: "/disks/{id}", group: agEditDisk, on: onDisk, bodyChecks: "a change of sgio or scsi_policy: CONFIGURE_SCSI_GENERIC_IO on the disk (on System for a custom policy)", handle: s.updateDisk},
 		{method: "DELETE", path: "/disks/{id}", group: agDeleteDisk, on: onDisk, handle: s.removeDisk},
 
 		{method: "GET", path: "/datacenters", handle: s.listDataCenters},
@@ -128,6 +128,12 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/users/{id}/permissions", handle: s.listUserPermissions},
 		{method: "PUT", path: "/users/{id}", bodyChecks: "the user themself, or MANIPULATE_USERS on System", handle: s.updateUser},
 		{method: "DELETE", path: "/users/{id}", group: agManipulateUsers, handle: s.removeUser},
+
+		{method: "GET", path: "/scsipolicies", handle: s.listSCSIPolicies},
+		{method: "POST", path: "/scsipolicies", group: agConfigureSGIO, handle: s.addSCSIPolicy},
+		{method: "GET", path: "/scsipolicies/{id}", handle: s.getSCSIPolicy},
+		{method: "PUT", path: "/scsipolicies/{id}", group: agConfigureSGIO, handle: s.updateSCSIPolicy},
+		{method: "DELETE", path: "/scsipolicies/{id}", group: agConfigureSGIO, handle: s.removeSCSIPolicy},
 
 		{method: "GET", path: "/roles", handle: s.listRoles},
 		{method: "POST", path: "/roles", group: agManipulateRoles, handle: s.addRole},

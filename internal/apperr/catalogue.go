@@ -112,7 +112,7 @@ var catalogue = map[string]message{
 		"Cannot ${action} ${type}. The bootstrap secret (root_password) does not match the one the agent printed, or something between the engine and the agent is not the agent."},
 	SCSIPolicyInvalid:          {KindBadParameter, "Cannot ${action} ${type}. ${detail}"},
 	SCSIPolicyInUse:            {KindConflict, "Cannot ${action} ${type}. Disks use the policy: ${diskAliases}."},
-	SCSIPolicyNeedsPassThrough: {KindBadParameter, "Cannot ${action} ${type}. A SCSI command policy applies only to a direct LUN with SCSI pass-through."},
+	SCSIPolicyNeedsPassThrough: {KindBadParameter, "Cannot ${action} ${type}. A SCSI command policy applies only to a direct LUN (it turns SCSI pass-through on)."},
 	ReservationNeedsPolicy: {KindConflict,
 		"Cannot ${action} ${type}. SCSI reservation needs a SCSI command policy that admits PERSISTENT RESERVE IN and OUT (unfiltered, or a custom policy such as reservations); disk ${diskAlias} has ${policy}."},
 	CandidateHostNotUp: {KindConflict, "Cannot ${action} ${type}. None of the hosts it may run on is up in its cluster."},

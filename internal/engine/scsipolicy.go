@@ -308,7 +308,9 @@ func resolveDiskPolicy(ctx context.Context, tx store.Tx, action apperr.Action, d
 	if name == nil {
 		return nil
 	}
-	if !d.PassThrough() {
+	// A policy is for what the guest sends the LUN itself: it turns SCSI
+	// pass-through on (the sgio it sets), so only LUNs can have one.
+	if !d.IsLUN() {
 		return apperr.New(apperr.SCSIPolicyNeedsPassThrough, action, apperr.TypeDisk)
 	}
 	switch *name {

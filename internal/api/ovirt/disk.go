@@ -22,8 +22,11 @@ type Disk struct {
 	Bootable        *Bool           `xml:"bootable,omitempty" json:"bootable,omitempty"`   // deprecated: on the attachment
 	StorageDomains  *StorageDomains `xml:"storage_domains,omitempty" json:"storage_domains,omitempty"`
 	LunStorage      *HostStorage    `xml:"lun_storage,omitempty" json:"lun_storage,omitempty"`
-	// SgioEffective is govirt's extension: what actually filters SCSI
-	// commands today ("none" on iSCSI paths, whatever sgio says).
+	// SCSIPolicy (govirt's extension) names a pass-through LUN's SCSI
+	// command policy, by name on input; sgio names a built-in one.
+	SCSIPolicy *Ref `xml:"scsi_policy,omitempty" json:"scsi_policy,omitempty"`
+	// SgioEffective is govirt's extension: the policy the agent's iSCSI
+	// proxy enforces for the LUN.
 	SgioEffective *string  `xml:"sgio_effective,omitempty" json:"sgio_effective,omitempty"`
 	Actions       *Actions `xml:"actions,omitempty" json:"actions,omitempty"`
 	Links         []Link   `xml:"link,omitempty" json:"link,omitempty"`
