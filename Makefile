@@ -3,12 +3,16 @@ GO      ?= go
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build setup guest demo test unit e2e lint generate clean bench
+.PHONY: all build portal setup guest demo test unit e2e lint generate clean bench
 
 all: build
 
-build:
+build: portal
 	$(GO) build -o bin/govirt ./cmd/govirt
+
+# The web admin portal (web/ -> internal/portal/dist, embedded by go build).
+portal:
+	scripts/portal.sh
 
 setup:
 	scripts/host-setup.sh

@@ -13,6 +13,7 @@ listen=${GOVIRT_LISTEN:-127.0.0.1:8080}
 virt=${GOVIRT_VIRT_TYPE:-qemu}
 url="http://$listen"
 scripts/host-setup.sh
+scripts/portal.sh
 go build -o bin/govirt ./cmd/govirt
 install -d -m 0755 "$state"
 pwfile="$state/admin-password"
@@ -31,7 +32,7 @@ fi
 go run ./tools/demo --url "$url" --state-dir "$state"
 cat <<MSG
 
-The engine keeps running at $url/ovirt-engine/api
+The engine keeps running: web portal at $url/ , REST API at $url/ovirt-engine/api
 Log in as admin@internal with the password in $pwfile, for example:
   curl -u "admin@internal:\$(cat $pwfile)" $url/ovirt-engine/api/vms
 MSG

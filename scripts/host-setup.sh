@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # host-setup.sh prepares a Debian 12 machine (root, no systemd needed) to run
 # govirt's host agent and its end-to-end tests: QEMU, libvirtd, the tgt iSCSI
-# target and the tools the test guest is built from. It is idempotent: a second
+# target, the tools the test guest is built from, and Chromium (with npm) for
+# the web portal and its browser tests. It is idempotent: a second
 # run changes nothing and only confirms that every service answers.
 #
 # Environment:
@@ -23,7 +24,11 @@ packages=(
 	tgt sg3-utils busybox-static cpio
 	libiscsi-bin
 	protobuf-compiler iproute2 procps
+	chromium fonts-liberation
 )
+# The portal is built with npm (scripts/portal.sh); Debian's Node.js where
+# the machine has none of its own.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 [ "${GOVIRT_WITH_PG:-0}" = 1 ] && packages+=(postgresql)
 
 missing=()

@@ -12,6 +12,7 @@ suite_start=$(date +%s)
 
 stage host-setup; GOVIRT_WITH_PG=1 scripts/host-setup.sh; stage_end
 stage guest; go run ./tools/guest; stage_end
+stage portal; scripts/portal.sh; stage_end
 stage lint; scripts/lint.sh; stage_end
 stage go-test
 # -p 2: two packages at a time on this 2-core machine; e2e guests run under TCG.

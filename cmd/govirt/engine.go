@@ -24,6 +24,7 @@ import (
 	"github.com/govirt/govirt/internal/localhost"
 	"github.com/govirt/govirt/internal/monitor"
 	"github.com/govirt/govirt/internal/pki"
+	"github.com/govirt/govirt/internal/portal"
 	"github.com/govirt/govirt/internal/store/sqlstore"
 	"github.com/govirt/govirt/internal/vmspec"
 )
@@ -110,7 +111,8 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 	mon := &monitor.Monitor{Store: st, Engine: eng, Hosts: hosts, Log: log}
 	go mon.Run(ctx)
 	srv := &http.Server{
-		Handler:           api.New(api.Deps{Engine: eng, Store: st, Auth: api.NewStoreAuth(st), Log: log}),
+		// The portal at /, the API and SSO below /ovirt-engine/.
+		Handler:           portal.Mount(api.New(api.Deps{Engine: eng, Store: st, Auth: api.NewStoreAuth(st), Log: log})),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	lis, err := net.Listen("tcp", f.listen)

@@ -75,7 +75,7 @@ func (s *Server) listAttachments(c *call) (int, any, error) {
 			}
 			out.DiskAttachments = append(out.DiskAttachments, s.attachmentToWire(a, d))
 		}
-		return nil
+		return setAddresses(c, tx, vmID, out.DiskAttachments)
 	})
 	return http.StatusOK, out, err
 }
@@ -95,7 +95,13 @@ func (s *Server) readAttachment(c *call) (ovirt.DiskAttachment, error) {
 			return err
 		}
 		d, err := tx.GetDisk(c.ctx, diskID)
+		if err != nil {
+			return err
+		}
 		out = s.attachmentToWire(a, d)
+		atts := []ovirt.DiskAttachment{out}
+		err = setAddresses(c, tx, vmID, atts)
+		out = atts[0]
 		return err
 	})
 	return out, err

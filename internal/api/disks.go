@@ -250,7 +250,7 @@ func (s *Server) listDisks(c *call) (int, any, error) {
 	}); err != nil {
 		return 0, nil, err
 	}
-	shown, err := keepVisible(c, disks, o.Max, func(d model.Disk) []Object { return []Object{{Type: "disk", ID: d.ID}} })
+	shown, err := keepPage(c, disks, o.Max, func(d model.Disk) []Object { return []Object{{Type: "disk", ID: d.ID}} })
 	if err != nil {
 		return 0, nil, err
 	}

@@ -32,11 +32,16 @@ func actions(base string, names ...string) *ovirt.Actions {
 	return &ovirt.Actions{Links: links(base, names...)}
 }
 
-// listOptions reads oVirt's search (only name=… with * wildcards) and max.
+// listOptions reads oVirt's search (only name=… with * wildcards, and
+// "page N", which keepPage applies) and max.
 func (c *call) listOptions() (store.ListOptions, error) {
 	q := c.r.URL.Query()
 	var o store.ListOptions
-	if s := strings.TrimSpace(q.Get("search")); s != "" {
+	s, _, err := cutPage(strings.TrimSpace(q.Get("search")))
+	if err != nil {
+		return o, err
+	}
+	if s != "" {
 		name, ok := strings.CutPrefix(s, "name=")
 		if !ok {
 			return o, badRequestf("Only name=… searches are supported, not %q.", s)

@@ -28,7 +28,7 @@ var rootCollections = []struct {
 	rel        string
 	searchable bool
 }{
-	{"clusters", true}, {"datacenters", true}, {"disks", true}, {"events", false},
+	{"clusterlevels", false}, {"clusters", true}, {"datacenters", true}, {"disks", true}, {"events", false},
 	{"hosts", true}, {"operatingsystems", false}, {"permissions", false},
 	{"roles", false}, {"storagedomains", true}, {"users", true}, {"vms", true},
 }
@@ -46,7 +46,8 @@ func (s *Server) getRoot(c *call) (int, any, error) {
 			Name: ovirt.Str("govirt"), Vendor: ovirt.Str("govirt"),
 			Version: &ovirt.Version{Major: ovirt.I(apiMajor), Minor: ovirt.I(apiMinor), Build: ovirt.I(apiBuild), Full: ovirt.Str(apiVersion)},
 		},
-		Time: ovirt.Str(time.Now().Format(time.RFC3339)),
+		Time:              ovirt.Str(time.Now().Format(time.RFC3339)),
+		AuthenticatedUser: ref("users", c.p.UserID),
 	}
 	for _, col := range rootCollections {
 		api.Links = append(api.Links, ovirt.Link{Href: href(col.rel), Rel: col.rel})
@@ -59,7 +60,8 @@ func (s *Server) getRoot(c *call) (int, any, error) {
 
 func osToWire(o osinfo.OS) ovirt.OperatingSystem {
 	id := strconv.Itoa(o.ID)
-	return ovirt.OperatingSystem{ID: id, Href: href("operatingsystems", id), Name: ovirt.Str(o.Name), Description: ovirt.Str(o.Description)}
+	return ovirt.OperatingSystem{ID: id, Href: href("operatingsystems", id), Name: ovirt.Str(o.Name), Description: ovirt.Str(o.Description),
+		DiskInterfaces: interfacesToWire(o.Interfaces), HotPlugDiskInterfaces: interfacesToWire(o.HotPlug)}
 }
 
 // listOperatingSystems lists the guest OSes by oVirt's numeric osinfo ids,

@@ -97,6 +97,8 @@ func (s *Server) routes() []route {
 		{method: "PUT", path: "/datacenters/{id}", group: agEditDataCenter, on: onDC, handle: s.updateDataCenter},
 		{method: "DELETE", path: "/datacenters/{id}", group: agDeleteDataCenter, on: onDC, handle: s.removeDataCenter},
 
+		{method: "GET", path: "/clusterlevels", handle: s.listClusterLevels},
+		{method: "GET", path: "/clusterlevels/{id}", handle: s.getClusterLevel},
 		{method: "GET", path: "/clusters", handle: s.listClusters},
 		{method: "POST", path: "/clusters", bodyChecks: "CREATE_CLUSTER on the data center", handle: s.addCluster},
 		{method: "GET", path: "/clusters/{id}", handle: s.getCluster},
@@ -123,6 +125,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/users", handle: s.listUsers},
 		{method: "POST", path: "/users", group: agManipulateUsers, handle: s.addUser},
 		{method: "GET", path: "/users/{id}", handle: s.getUser},
+		{method: "GET", path: "/users/{id}/permissions", handle: s.listUserPermissions},
 		{method: "PUT", path: "/users/{id}", bodyChecks: "the user themself, or MANIPULATE_USERS on System", handle: s.updateUser},
 		{method: "DELETE", path: "/users/{id}", group: agManipulateUsers, handle: s.removeUser},
 

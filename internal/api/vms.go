@@ -134,7 +134,11 @@ func (s *Server) listVMs(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	// Filter outside the read transaction: the check reads the store itself.
-	shown, err := keepVisible(c, vms, o.Max, func(vm model.VM) []Object { return []Object{{Type: "vm", ID: vm.ID}} })
+	shown, err := keepPage(c, vms, o.Max, func(vm model.VM) []Object { return []Object{{Type: "vm", ID: vm.ID}} })
+	if err != nil {
+		return 0, nil, err
+	}
+	follow, err := c.follows()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -146,6 +150,9 @@ func (s *Server) listVMs(c *call) (int, any, error) {
 				return err
 			}
 			out.VMs = append(out.VMs, vmToWire(v))
+		}
+		if follow {
+			return s.inlineAttachments(c, tx, out.VMs)
 		}
 		return nil
 	})

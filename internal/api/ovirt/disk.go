@@ -76,6 +76,9 @@ type DiskAttachment struct {
 	UsesSCSIReservation *Bool    `xml:"uses_scsi_reservation,omitempty" json:"uses_scsi_reservation,omitempty"`
 	Disk                *Disk    `xml:"disk,omitempty" json:"disk,omitempty"`
 	VM                  *Ref     `xml:"vm,omitempty" json:"vm,omitempty"`
+	// Address is govirt's extension: the drive address the engine gave a
+	// disk on virtio-scsi, as oVirt stores it ({bus=0, controller=0, ...}).
+	Address *string `xml:"address,omitempty" json:"address,omitempty"`
 }
 
 // DiskAttachments is a collection of disk attachments.

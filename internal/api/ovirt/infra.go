@@ -117,6 +117,10 @@ type OperatingSystem struct {
 	ID          string   `xml:"id,attr,omitempty" json:"id,omitempty"`
 	Name        *string  `xml:"name,omitempty" json:"name,omitempty"`
 	Description *string  `xml:"description,omitempty" json:"description,omitempty"`
+	// DiskInterfaces and HotPlugDiskInterfaces are govirt's extension: what
+	// the OS has drivers for and what it can hot-plug.
+	DiskInterfaces        *DiskInterfaces `xml:"disk_interfaces,omitempty" json:"disk_interfaces,omitempty"`
+	HotPlugDiskInterfaces *DiskInterfaces `xml:"hot_plug_disk_interfaces,omitempty" json:"hot_plug_disk_interfaces,omitempty"`
 }
 
 // OperatingSystems is a collection.
@@ -131,6 +135,8 @@ type API struct {
 	Links       []Link       `xml:"link" json:"link"`
 	ProductInfo *ProductInfo `xml:"product_info,omitempty" json:"product_info,omitempty"`
 	Time        *string      `xml:"time,omitempty" json:"time,omitempty"`
+	// AuthenticatedUser is the caller, as oVirt's root names it.
+	AuthenticatedUser *Ref `xml:"authenticated_user,omitempty" json:"authenticated_user,omitempty"`
 }
 
 // ProductInfo names the product and its API version.
