@@ -1,12 +1,9 @@
 package e2eutil
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -15,13 +12,10 @@ import (
 // engine enrols over TCP, as on a second machine (it shares this machine's
 // libvirtd, and sees only its own domains).
 type RemoteAgent struct {
+	proc
 	Host     string // 127.0.0.1
 	Port     string
 	StateDir string
-	logPath  string
-	cmd      *exec.Cmd
-	exited   chan error
-	starts   int
 }
 
 // StartRemoteAgent runs an agent waiting for enrolment; Secret reads the
@@ -29,40 +23,22 @@ type RemoteAgent struct {
 func StartRemoteAgent(t *testing.T) *RemoteAgent {
 	t.Helper()
 	dir := SharedDir(t)
-	addr := freeAddr(t)
-	host, port, _ := strings.Cut(addr, ":")
-	a := &RemoteAgent{Host: host, Port: port, StateDir: filepath.Join(dir, "agent-state"), logPath: filepath.Join(dir, "remote-agent.log")}
+	host, port, _ := strings.Cut(freeAddr(t), ":")
+	a := &RemoteAgent{Host: host, Port: port, StateDir: filepath.Join(dir, "agent-state")}
+	a.proc = proc{what: "agent", logPath: filepath.Join(dir, "remote-agent.log"), grace: 10 * time.Second,
+		args: []string{"agent", "--listen", a.Addr(), "--virt-type", "qemu", "--state-dir", a.StateDir, "--log-level", "debug"}}
 	t.Cleanup(func() {
 		a.stop()
 		if t.Failed() {
-			b, _ := os.ReadFile(a.logPath)
-			t.Logf("remote agent log (last 6 KiB):\n%s", tail(b, 6144))
+			t.Logf("remote agent log (last 6 KiB):\n%s", a.logTail())
 		}
 	})
-	a.start(t)
+	a.launch(t)
 	return a
 }
 
 // Addr is the agent's TCP address.
 func (a *RemoteAgent) Addr() string { return a.Host + ":" + a.Port }
-
-func (a *RemoteAgent) start(t *testing.T) {
-	t.Helper()
-	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.starts++
-	fmt.Fprintf(logf, "==== agent start %d ====\n", a.starts)
-	cmd := exec.Command(Binary(t), "agent", "--listen", a.Addr(), "--virt-type", "qemu", "--state-dir", a.StateDir, "--log-level", "debug")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start govirt agent: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logf.Close() }()
-	a.cmd, a.exited = cmd, exited
-}
 
 // Secret waits for the bootstrap secret the agent prints when it is not
 // enrolled.
@@ -87,39 +63,12 @@ func (a *RemoteAgent) Secret(t *testing.T) string {
 	}
 }
 
-func (a *RemoteAgent) stop() {
-	if a.cmd == nil {
-		return
-	}
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.exited:
-	case <-time.After(10 * time.Second):
-		_ = a.cmd.Process.Kill()
-		<-a.exited
-	}
-	a.cmd = nil
-}
-
-// Kill ends the agent with SIGKILL. Its guests keep running in libvirtd.
-func (a *RemoteAgent) Kill(t *testing.T) {
-	t.Helper()
-	if a.cmd == nil {
-		t.Fatal("agent is not running")
-	}
-	_ = a.cmd.Process.Kill()
-	<-a.exited
-	a.cmd = nil
-}
-
 // Restart starts the agent again with the same state (its enrolment and
 // host id) on the same address.
 func (a *RemoteAgent) Restart(t *testing.T) {
 	t.Helper()
-	if a.cmd != nil {
-		t.Fatal("Restart: the agent is still running")
-	}
-	a.start(t)
+	a.mustBeStopped(t)
+	a.launch(t)
 }
 
 // ConsolePath is where the agent writes a VM's serial console.
