@@ -143,48 +143,87 @@ func TestGuestSCSIPolicyOnSharedLUN(t *testing.T) {
 	refused(vm2, "WRITE BUFFER under reservations", make([]byte, 512), "/usr/bin/sg_raw", "-s", "512", vm2.dev, "3b", "02", "00", "00", "00", "00", "00", "02", "00", "00")
 }
 
-// TestGuestLUNSurvivesAgentRestart: the agent restarts under a running
-// guest whose LUN goes through a policy proxy; the new agent listens again
-// where QEMU's initiator reconnects, so the guest reads its LUN and the
-// policy still holds.
-func TestGuestLUNSurvivesAgentRestart(t *testing.T) {
+// TestGuestLUNProxyHotPlugAndAgentRestart: a LUN with a policy hot-plugs
+// behind its own proxy and hot-unplugs with it; then the agent restarts
+// under a running guest, the new agent listens again where QEMU's
+// initiator reconnects, so the guest reads its LUN and the policy still
+// holds.
+func TestGuestLUNProxyHotPlugAndAgentRestart(t *testing.T) {
 	t.Parallel()
 	ctx := e2eutil.Context(t, 6*time.Minute)
-	tg := e2eutil.NewISCSITarget(t, 1, 64)
+	tg := e2eutil.NewISCSITarget(t, 2, 64)
 	ag := e2eutil.StartAgent(t, e2eutil.AgentOptions{})
 	vm := e2eutil.BaseVM(t)
-	const diskID = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"
-	vm.Disks = []vmspec.Disk{{ID: diskID, Bus: vmspec.BusSCSI, Device: vmspec.DeviceLUN, TargetDev: "sda",
-		Address: &scsi.DriveAddress{Target: 1}, SGIO: vmspec.SGIOFiltered,
-		ISCSI:      &vmspec.ISCSISource{Host: tg.Portal, Port: tg.Port, IQN: tg.IQN, LUN: 1},
-		SCSIPolicy: &scsipolicy.Spec{Name: scsipolicy.NameFiltered}}}
-	ag.StartVM(ctx, t, vm)
-	inv, err := testguest.WaitInventory(ctx, ag.ConsolePath(vm.ID), func(inv testguest.Inventory) bool {
-		_, ok := inv.BySerial(tg.Serials[1])
-		return ok
-	})
-	if err != nil {
-		t.Fatal(err)
+	lun := func(id string, n uint32, target uint16, dev string) vmspec.Disk {
+		return vmspec.Disk{ID: id, Bus: vmspec.BusSCSI, Device: vmspec.DeviceLUN, TargetDev: dev,
+			Address: &scsi.DriveAddress{Target: target}, SGIO: vmspec.SGIOFiltered,
+			ISCSI:      &vmspec.ISCSISource{Host: tg.Portal, Port: tg.Port, IQN: tg.IQN, LUN: n},
+			SCSIPolicy: &scsipolicy.Spec{Name: scsipolicy.NameFiltered}}
 	}
-	d, _ := inv.BySerial(tg.Serials[1])
-	dev := "/dev/" + d.Name
+	first := lun("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b", 1, 1, "sda")
+	second := lun("6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c", 2, 2, "sdb")
+	vm.Disks = []vmspec.Disk{first}
+	ag.StartVM(ctx, t, vm)
+	devOf := func(serial string) string {
+		t.Helper()
+		inv, err := testguest.WaitInventory(ctx, ag.ConsolePath(vm.ID), func(inv testguest.Inventory) bool {
+			_, ok := inv.BySerial(serial)
+			return ok
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := inv.BySerial(serial)
+		return "/dev/" + d.Name
+	}
+	exec := func(path string, args ...string) (int, string) {
+		t.Helper()
+		res, err := ag.Client.GuestExec(ctx, vm.ID, path, args, nil, 3*time.Minute)
+		if err != nil {
+			t.Fatalf("%s %v: %v", path, args, err)
+		}
+		return res.ExitCode, string(res.Stdout) + string(res.Stderr)
+	}
+	dev := devOf(tg.Serials[1])
 	waitGuestAgent(t, ag, vm.ID)
 
-	ag.Restart(t)
-	waitGuestAgent(t, ag, vm.ID)
-	res, err := ag.Client.GuestExec(ctx, vm.ID, "/bin/busybox", []string{"dd", "if=" + dev, "of=/dev/null", "bs=65536", "count=64", "iflag=direct"}, nil, 3*time.Minute)
-	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("reading the LUN after the agent restarted: %v exit %d\n%s%s", err, res.ExitCode, res.Stdout, res.Stderr)
+	// Hot-plug: the second LUN gets its own proxy, which refuses PR OUT.
+	if err := ag.Client.HotPlugDisk(ctx, vm.ID, second); err != nil {
+		t.Fatalf("hot-plug a LUN with a policy: %v", err)
 	}
-	res, err = ag.Client.GuestExec(ctx, vm.ID, "/usr/bin/sg_persist", []string{"--out", "--register", "--param-sark=0x77", dev}, nil, time.Minute)
-	if err != nil || res.ExitCode == 0 {
-		t.Errorf("PERSISTENT RESERVE OUT after the restart: %v exit %d: the restored proxy must still refuse it", err, res.ExitCode)
+	dev2 := devOf(tg.Serials[2])
+	if code, out := exec("/usr/bin/sg_persist", "--out", "--register", "--param-sark=0x66", dev2); code == 0 {
+		t.Errorf("PR OUT on the hot-plugged LUN was not refused:\n%s", out)
 	}
 	stats, err := ag.Client.SCSIPolicyStats(ctx, vm.ID)
-	if err != nil || stats[diskID].Connections == 0 {
-		t.Errorf("the restored proxy saw no connection from QEMU: %+v %v", stats, err)
+	if err != nil || stats[second.ID].Refused == 0 {
+		t.Errorf("the hot-plugged LUN's proxy refused nothing: %+v %v", stats, err)
+	}
+	if err := ag.Client.HotUnplugDisk(ctx, vm.ID, second.ID, 0); err != nil {
+		t.Fatalf("hot-unplug: %v", err)
+	}
+	if stats, err := ag.Client.SCSIPolicyStats(ctx, vm.ID); err != nil || len(stats) != 1 {
+		t.Errorf("after the unplug the VM has proxies %+v (%v), want only the first LUN's", stats, err)
+	}
+
+	// Restart: QEMU reconnects to the restored proxy.
+	ag.Restart(t)
+	waitGuestAgent(t, ag, vm.ID)
+	if code, out := exec("/bin/busybox", "dd", "if="+dev, "of=/dev/null", "bs=65536", "count=64", "iflag=direct"); code != 0 {
+		t.Fatalf("reading the LUN after the agent restarted: exit %d\n%s", code, out)
+	}
+	if code, out := exec("/usr/bin/sg_persist", "--out", "--register", "--param-sark=0x77", dev); code == 0 {
+		t.Errorf("PR OUT after the restart was not refused: the restored proxy must still enforce filtered\n%s", out)
+	}
+	stats, err = ag.Client.SCSIPolicyStats(ctx, vm.ID)
+	if err != nil || stats[first.ID].Connections == 0 || stats[first.ID].Refused == 0 {
+		t.Errorf("the restored proxy saw no connection or refusal from QEMU: %+v %v", stats, err)
 	}
 	if !strings.Contains(ag.Log(), "SCSI command policy proxy restored") {
 		t.Error("the agent log does not say it restored the proxy")
+	}
+	direct := dialLUN(ctx, t, tg.PortalAddr(), tg.IQN, "iqn.2026-11.dev.govirt:auditor", false)
+	if keys := readKeys(ctx, t, direct); len(keys) != 0 {
+		t.Errorf("tgtd holds keys %x registered from a filtered guest", keys)
 	}
 }
