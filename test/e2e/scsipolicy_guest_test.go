@@ -29,7 +29,8 @@ type policyGuest struct {
 // REQUEST, INVALID COMMAND OPERATION CODE, reads and writes work, and tgtd,
 // read directly, holds no key. The policy then changes live to
 // "reservations" through the agent's RPC: register, reserve and release
-// work, and each guest sees the other's reservation.
+// work, and each guest sees the other's reservation; and to "unfiltered",
+// under which FORMAT UNIT reaches tgtd.
 func TestGuestSCSIPolicyOnSharedLUN(t *testing.T) {
 	t.Parallel()
 	ctx := e2eutil.Context(t, 8*time.Minute)
@@ -141,6 +142,21 @@ func TestGuestSCSIPolicyOnSharedLUN(t *testing.T) {
 		t.Errorf("tgtd holds keys %x, want 1111 and 2222", keys)
 	}
 	refused(vm2, "WRITE BUFFER under reservations", make([]byte, 512), "/usr/bin/sg_raw", "-s", "512", vm2.dev, "3b", "02", "00", "00", "00", "00", "00", "02", "00", "00")
+	refused(vm2, "FORMAT UNIT under reservations", nil, "/usr/bin/sg_raw", vm2.dev, "04", "00", "00", "00", "00", "00")
+
+	// Unfiltered: FORMAT UNIT, which tgtd implements, now reaches it.
+	if err := ag.Client.SetSCSIPolicy(ctx, vm2.vm.ID, diskID, scsipolicy.Spec{Name: scsipolicy.NameUnfiltered}); err != nil {
+		t.Fatalf("SetSCSIPolicy unfiltered: %v", err)
+	}
+	before, err := ag.Client.SCSIPolicyStats(ctx, vm2.vm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRun(vm2, "/usr/bin/sg_raw", vm2.dev, "04", "00", "00", "00", "00", "00")
+	after, err := ag.Client.SCSIPolicyStats(ctx, vm2.vm.ID)
+	if err != nil || after[diskID].Refused != before[diskID].Refused || after[diskID].Commands <= before[diskID].Commands {
+		t.Errorf("unfiltered proxy stats went from %+v to %+v (%v): FORMAT UNIT must pass", before[diskID], after[diskID], err)
+	}
 }
 
 // TestGuestLUNProxyHotPlugAndAgentRestart: a LUN with a policy hot-plugs
