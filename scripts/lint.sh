@@ -12,8 +12,10 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+go vet -tags bench ./bench # the benchmark suite builds only with its tag
 if [ ! -x "$gobin/staticcheck" ] || ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
 	GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
 fi
 "$gobin/staticcheck" ./...
+"$gobin/staticcheck" -tags bench ./bench
 echo "lint: ok"

@@ -17,6 +17,15 @@ stage go-test
 # -p 2: two packages at a time on this 2-core machine; e2e guests run under TCG.
 go test -p 2 -count=1 -timeout 40m ./... 2>&1 | tee /tmp/govirt-go-test.log
 stage_end
+stage bench
+# The quick tier of the benchmark suite (bench/, see make bench): figures,
+# never assertions on time. Its report goes to the CI log, not docs/.
+bench_dir=${GOVIRT_CI_LOG_DIR:-/tmp/govirt-ci}/bench
+mkdir -p "$bench_dir"; rm -f "$bench_dir/results-quick.json" # fresh figures, no resuming in CI
+(cd bench && GOVIRT_BENCH_COMMAND="scripts/test.sh (stage bench)" go test -tags bench -run TestSuite -timeout 30m . \
+	-args -tier quick -budget 10m -results "$bench_dir/results-quick.json" -out "$bench_dir/PERFORMANCE-quick.md")
+cat "$bench_dir/PERFORMANCE-quick.md"
+stage_end
 stage fuzz
 # Each fuzz target of the API's request bodies for 30 s, on both cores. The
 # first run builds the coverage-instrumented test binary (minutes: SQLite is

@@ -18,6 +18,7 @@ import (
 	"github.com/govirt/govirt/internal/agent/libvirtconn"
 	"github.com/govirt/govirt/internal/agentrpc"
 	"github.com/govirt/govirt/internal/agentserver"
+	"github.com/govirt/govirt/internal/enroll"
 	"github.com/govirt/govirt/internal/vmspec"
 )
 
@@ -40,8 +41,11 @@ func newAgentCmd(g *globalFlags) *cobra.Command {
 		Long: `The host agent (VDSM's role) serves the engine over gRPC.
 
 --listen unix:PATH serves a local engine over a unix socket (mode 0600).
---listen HOST:PORT serves remote engines over mutual TLS and needs
---tls-cert, --tls-key and --tls-ca (the engine's CA).`,
+--listen HOST:PORT serves a remote engine over mutual TLS. On first start the
+agent prints a one-time bootstrap secret and waits: add the host to the engine
+(POST /hosts with address, port and the secret as root_password); the engine signs the agent's key and from then on only
+clients with the engine's certificate get in. --tls-cert, --tls-key and
+--tls-ca give certificates made by other means instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger(cmd.ErrOrStderr())
@@ -75,7 +79,7 @@ func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	creds, err := agentCredentials(f)
+	creds, err := agentCredentials(ctx, f, hostID, log)
 	if err != nil {
 		return err
 	}
@@ -98,15 +102,29 @@ func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
 }
 
 // agentCredentials chooses transport security from the listen address: a
-// unix socket is protected by its file mode, TCP always needs mutual TLS.
-func agentCredentials(f *agentFlags) (credentials.TransportCredentials, error) {
+// unix socket is protected by its file mode, TCP always needs mutual TLS,
+// with the given files or with those an engine's enrolment installs (the
+// agent waits for it, printing its bootstrap secret, before serving VMs).
+func agentCredentials(ctx context.Context, f *agentFlags, hostID string, log *slog.Logger) (credentials.TransportCredentials, error) {
 	if strings.HasPrefix(f.listen, "unix:") {
 		return insecure.NewCredentials(), nil
 	}
-	if f.tlsCert == "" || f.tlsKey == "" || f.tlsCA == "" {
-		return nil, errors.New("listening on TCP needs --tls-cert, --tls-key and --tls-ca: the agent only speaks mutual TLS over the network")
+	given := f.tlsCert != "" || f.tlsKey != "" || f.tlsCA != ""
+	if given {
+		if f.tlsCert == "" || f.tlsKey == "" || f.tlsCA == "" {
+			return nil, errors.New("--tls-cert, --tls-key and --tls-ca go together (or give none and let the engine enrol the agent)")
+		}
+		return agentrpc.ServerTLS(f.tlsCert, f.tlsKey, f.tlsCA)
 	}
-	return agentrpc.ServerTLS(f.tlsCert, f.tlsKey, f.tlsCA)
+	hostname, _ := os.Hostname()
+	files, err := enroll.WaitEnrolled(ctx, enroll.AgentConfig{
+		Listen: f.listen, Dir: filepath.Join(f.stateDir, "pki"), SecretFile: filepath.Join(f.stateDir, "bootstrap-secret"),
+		HostID: hostID, Hostname: hostname, Out: os.Stdout, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return agentrpc.ServerTLS(files.Cert, files.Key, files.CA)
 }
 
 // loadHostID returns the flag's id, or the one kept in the state dir, or a

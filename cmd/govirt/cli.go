@@ -33,7 +33,7 @@ type cliFlags struct {
 // newCLICommands returns the client verbs, to register on the root.
 func newCLICommands(g *globalFlags) []*cobra.Command {
 	f := &cliFlags{g: g}
-	cmds := []*cobra.Command{newLoginCmd(f), newLogoutCmd(f), newVMCmd(f), newDiskCmd(f), newRoleCmd(f), newPermissionCmd(f)}
+	cmds := []*cobra.Command{newLoginCmd(f), newLogoutCmd(f), newVMCmd(f), newDiskCmd(f), newHostCmd(f), newRoleCmd(f), newPermissionCmd(f)}
 	for _, c := range cmds {
 		pf := c.PersistentFlags()
 		pf.StringVar(&f.url, "url", "", "engine URL, e.g. https://engine.example (default: $GOVIRT_URL, then the session's)")

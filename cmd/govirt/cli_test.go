@@ -252,3 +252,27 @@ func TestCLIVMStartStop(t *testing.T) {
 		t.Errorf("wait for up after stop: %v", err)
 	}
 }
+
+func TestCLIHosts(t *testing.T) {
+	e := newCLIEngine(t, false)
+	if _, err := e.login("admin@internal", cliAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(t.TempDir(), "bootstrap-secret")
+	if err := os.WriteFile(secret, []byte("ABCD-EFGH\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.fails("--secret and --secret-file exclude each other", "host", "add", "--name", "n1", "--address", "node1.example", "--secret", "x", "--secret-file", secret)
+	out := e.must("host", "add", "--name", "n1", "--address", "node1.example", "--port", "5000", "--secret-file", secret)
+	contains(t, out, "node1.example")
+	contains(t, out, "5000")
+	hosts := e.jsonList("host", "list")
+	if len(hosts) != 1 || hosts[0]["name"] != "n1" {
+		t.Fatalf("host list: %v", hosts)
+	}
+	e.fails("not a TCP port", "host", "add", "--name", "n2", "--address", "node2.example", "--port", "99999")
+	contains(t, e.must("host", "remove", "n1"), "Removed host n1.")
+	if hosts := e.jsonList("host", "list"); len(hosts) != 0 {
+		t.Errorf("after remove: %v", hosts)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/govirt/govirt/internal/hostconn"
 	"github.com/govirt/govirt/internal/localhost"
 	"github.com/govirt/govirt/internal/monitor"
+	"github.com/govirt/govirt/internal/pki"
 	"github.com/govirt/govirt/internal/store/sqlstore"
 	"github.com/govirt/govirt/internal/vmspec"
 )
@@ -78,9 +79,13 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 	if err := bootstrapAdmin(ctx, st, out); err != nil {
 		return err
 	}
-	hosts := hostconn.New(st, nil)
+	ca, pkiFiles, err := pki.EnsureEngine(filepath.Join(f.db.stateDir, "pki"))
+	if err != nil {
+		return err
+	}
+	hosts := hostconn.New(st, &hostconn.TLS{CA: ca, Files: pkiFiles})
 	defer hosts.Close()
-	eng := engine.New(engine.Deps{Store: st, Hosts: hosts, Log: log})
+	eng := engine.New(engine.Deps{Store: st, Hosts: hosts, Enroller: hosts, Log: log})
 	if f.localHost {
 		vt := vmspec.VirtType(f.virtType)
 		if vt != vmspec.VirtKVM && vt != vmspec.VirtQEMU {
@@ -95,6 +100,12 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 			return err
 		}
 		defer local.Stop()
+	}
+	if err := eng.EnsureSCSIPolicyPresets(ctx); err != nil {
+		return err
+	}
+	if err := eng.RecoverAtStart(ctx); err != nil {
+		return fmt.Errorf("recover what the last run left half-done: %w", err)
 	}
 	mon := &monitor.Monitor{Store: st, Engine: eng, Hosts: hosts, Log: log}
 	go mon.Run(ctx)

@@ -81,6 +81,10 @@ var (
 	ErrPathEscape = errors.New("path leaves the storage domain")
 	// ErrDeviceNotFound: the live domain has no device with that alias.
 	ErrDeviceNotFound = errors.New("device not found in the running vm")
+	// ErrHostUnreachable: the call did not get an answer from the agent
+	// (it stopped, or the network broke), so whether it took effect is
+	// unknown until the host reports again.
+	ErrHostUnreachable = errors.New("host agent unreachable")
 )
 
 // EventKind says what happened to a VM.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -67,6 +68,13 @@ func Dial(ctx context.Context, target string, creds credentials.TransportCredent
 			Time:                clientPingEvery,
 			Timeout:             clientPingTimeout,
 			PermitWithoutStream: true,
+		}),
+		// An agent that restarts is back within seconds; gRPC's default
+		// backoff (up to two minutes) would keep its host non_responsive
+		// long after it answers again.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnectMaxDelay},
+			MinConnectTimeout: 5 * time.Second,
 		}),
 	)
 	if err != nil {

@@ -122,6 +122,9 @@ func fromStatus(err error) error {
 			causes = []error{context.Canceled}
 		case codes.DeadlineExceeded:
 			causes = []error{context.DeadlineExceeded}
+		case codes.Unavailable:
+			// No govirt detail: the transport failed, not the agent.
+			causes = []error{agent.ErrHostUnreachable}
 		}
 	}
 	return &remoteError{st: st, causes: causes}

@@ -16,6 +16,7 @@ import (
 const (
 	clientPingEvery   = 30 * time.Second
 	clientPingTimeout = 10 * time.Second
+	reconnectMaxDelay = 2 * time.Second
 	serverMinPing     = 20 * time.Second
 	serverPingEvery   = time.Minute
 	serverPingTimeout = 20 * time.Second

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/govirt/govirt/internal/api/ovirt"
@@ -59,10 +60,18 @@ func (s *Server) listAttachments(c *call) (int, any, error) {
 		if err != nil {
 			return err
 		}
+		disks, err := tx.ListDisksOfVM(c.ctx, vmID)
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]model.Disk, len(disks))
+		for _, d := range disks {
+			byID[d.ID] = d
+		}
 		for _, a := range atts {
-			d, err := tx.GetDisk(c.ctx, a.DiskID)
-			if err != nil {
-				return err
+			d, ok := byID[a.DiskID]
+			if !ok {
+				return fmt.Errorf("disk %s of vm %s: %w", a.DiskID, vmID, store.ErrNotFound)
 			}
 			out.DiskAttachments = append(out.DiskAttachments, s.attachmentToWire(a, d))
 		}

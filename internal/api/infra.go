@@ -276,16 +276,29 @@ func (s *Server) updateHost(c *call) (int, any, error) {
 
 // addHost registers a host by the address of its agent; it needs
 // CREATE_HOST on the cluster the body names.
+// addHost registers a host by its agent's address (and port): the engine
+// enrols the agent with the bootstrap secret it printed, which oVirt clients
+// send as root_password, and stores nothing unless that worked.
 func (s *Server) addHost(c *call) (int, any, error) {
-	return addOne(c, hosts, func(in ovirt.Host) (model.Host, error) {
-		needs := []need{{"name", in.Name != nil}, {"address", in.Address != nil}}
-		clID, err := findParent(c, "Host", needs, clusters, "cluster.id|name", in.Cluster, agCreateHost)
-		h := model.Host{ClusterID: clID}
-		if err != nil {
-			return h, err
-		}
-		return h, applyHost(in, &h)
-	}, s.eng.AddHost)
+	var in ovirt.Host
+	if err := c.decode(&in); err != nil {
+		return 0, nil, err
+	}
+	needs := []need{{"name", in.Name != nil}, {"address", in.Address != nil}}
+	clID, err := findParent(c, "Host", needs, clusters, "cluster.id|name", in.Cluster, agCreateHost)
+	if err != nil {
+		return 0, nil, err
+	}
+	h := model.Host{ClusterID: clID, Name: *in.Name}
+	if h.Address, err = agentTarget(*in.Address, in.Port); err != nil {
+		return 0, nil, err
+	}
+	secret := ""
+	if in.RootPassword != nil {
+		secret = *in.RootPassword
+	}
+	h, err = s.eng.EnrollHost(c.ctx, h, secret)
+	return reply(hosts, http.StatusCreated, h, err)
 }
 
 func (s *Server) listStorageDomains(c *call) (int, any, error) { return listAll(c, storageDomains) }

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/govirt/govirt/internal/api/ovirt"
@@ -78,18 +80,71 @@ func applyCluster(in ovirt.Cluster, cl *model.Cluster) error {
 }
 
 func hostToWire(h model.Host) ovirt.Host {
-	return ovirt.Host{
+	w := ovirt.Host{
 		ID: h.ID, Href: href("hosts", h.ID),
 		Name: ovirt.Str(h.Name), Address: optStr(h.Address),
 		Status: optStr(string(h.Status)), Cluster: ref("clusters", h.ClusterID),
 	}
+	if host, port, err := net.SplitHostPort(h.Address); err == nil && !strings.HasPrefix(h.Address, "unix:") {
+		w.Address, w.Port = ovirt.Str(host), ovirt.Str(port)
+	}
+	return w
+}
+
+// DefaultAgentPort is where agents listen unless a host says otherwise: the
+// port oVirt clients know as VDSM's.
+const DefaultAgentPort = "54321"
+
+// agentTarget joins a host's address and port into the agent's dial
+// target; unix: addresses (the local host) have no port.
+func agentTarget(address string, port *string) (string, error) {
+	if strings.HasPrefix(address, "unix:") {
+		if port != nil {
+			return "", badRequestf("A unix-socket agent address takes no port.")
+		}
+		return address, nil
+	}
+	if _, _, err := net.SplitHostPort(address); err == nil && port == nil {
+		return address, nil // host:port, as govirt's own clients send it
+	}
+	p := DefaultAgentPort
+	if port != nil {
+		p = *port
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return "", badRequestf("Port %q is not a TCP port.", p)
+	}
+	if address == "" || strings.ContainsAny(address, "/ ") {
+		return "", badRequestf("Address %q is not a host name or IP address.", address)
+	}
+	return net.JoinHostPort(strings.Trim(address, "[]"), p), nil
 }
 
 // applyHost sets what an update may change. The status is the monitor's
-// and, as in oVirt, read-only input is ignored; the cluster is fixed.
+// and, as in oVirt, read-only input is ignored; the cluster is fixed, and so
+// is the agent's address: the engine's trust is bound to it (remove and add
+// the host again to move it).
 func applyHost(in ovirt.Host, h *model.Host) error {
 	setStr(&h.Name, in.Name)
-	setStr(&h.Address, in.Address)
+	if in.Address != nil || in.Port != nil {
+		addr := h.Address
+		if in.Address != nil {
+			addr = *in.Address
+		}
+		host, port, _ := net.SplitHostPort(h.Address)
+		if in.Address != nil {
+			host = *in.Address
+		}
+		if in.Port != nil {
+			port = *in.Port
+		}
+		if !strings.HasPrefix(addr, "unix:") {
+			addr = net.JoinHostPort(host, port)
+		}
+		if addr != h.Address {
+			return immutable("address")
+		}
+	}
 	return sameRef(in.Cluster, h.ClusterID, "cluster")
 }
 

@@ -88,9 +88,9 @@ var infraCases = []struct {
 		`{"name":"{name}","data_center":{"id":"{dc}"}}`,
 		[]string{`<data_center href="/ovirt-engine/api/datacenters/{dc}" id="{dc}">`, "<major>4</major>", "<minor>8</minor>"}},
 	{"hosts", "host",
-		`<host><name>{name}</name><address>agent.example:54321</address><cluster><name>Default</name></cluster></host>`,
+		`<host><name>{name}</name><address>agent.example</address><port>54321</port><cluster><name>Default</name></cluster></host>`,
 		`{"name":"{name}","address":"agent.example:54321","cluster":{"id":"{cl}"}}`,
-		[]string{"<address>agent.example:54321</address>", "<status>connecting</status>", `<cluster href="/ovirt-engine/api/clusters/{cl}" id="{cl}">`}},
+		[]string{"<address>agent.example</address>", "<port>54321</port>", "<status>connecting</status>", `<cluster href="/ovirt-engine/api/clusters/{cl}" id="{cl}">`}},
 	{"storagedomains", "storage_domain",
 		`<storage_domain><name>{name}</name><type>data</type><storage><type>localfs</type><path>/srv/{name}</path></storage>
 		<data_centers><data_center><name>Default</name></data_center></data_centers></storage_domain>`,

@@ -14,6 +14,7 @@ import (
 	"github.com/govirt/govirt/internal/authz"
 	"github.com/govirt/govirt/internal/engine"
 	"github.com/govirt/govirt/internal/model"
+	"github.com/govirt/govirt/internal/scsipolicy"
 	"github.com/govirt/govirt/internal/vmspec"
 )
 
@@ -35,6 +36,9 @@ func (nopHost) ChangeMedia(context.Context, string, vmspec.Disk) error          
 func (nopHost) HotPlugController(context.Context, string, vmspec.Controller) error { return nil }
 func (nopHost) CreateVolume(context.Context, agent.Volume) (string, error)         { return "", nil }
 func (nopHost) RemoveVolume(context.Context, agent.Volume) error                   { return nil }
+func (nopHost) SetSCSIPolicy(context.Context, string, string, scsipolicy.Spec) error {
+	return nil
+}
 
 // matrixFixture is an authFixture with an up host, a user per identity of
 // the matrix and the objects they were granted on.

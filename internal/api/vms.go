@@ -306,14 +306,14 @@ func (s *Server) removeVM(c *call) (int, any, error) {
 }
 
 // vmAction runs start, stop or shutdown and answers with oVirt's action.
-func (s *Server) vmAction(c *call, run func() (model.VM, error)) (int, any, error) {
+func (s *Server) vmAction(c *call, run func(in ovirt.Action) (model.VM, error)) (int, any, error) {
 	var in ovirt.Action
 	if len(strings.TrimSpace(c.r.Header.Get("Content-Length"))) > 0 && c.r.ContentLength > 0 {
 		if err := c.decode(&in); err != nil {
 			return 0, nil, err
 		}
 	}
-	vm, err := run()
+	vm, err := run(in)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -324,14 +324,31 @@ func (s *Server) vmAction(c *call, run func() (model.VM, error)) (int, any, erro
 	return http.StatusOK, ovirt.Action{Status: "complete", VM: &w}, nil
 }
 
+// startVM runs a VM; <vm><placement_policy><hosts> in the action names
+// the hosts it may start on, by id or name, in order of preference.
 func (s *Server) startVM(c *call) (int, any, error) {
-	return s.vmAction(c, func() (model.VM, error) { return s.eng.RunVM(c.ctx, c.id("id")) })
+	return s.vmAction(c, func(in ovirt.Action) (model.VM, error) {
+		var preferred []string
+		if in.VM != nil && in.VM.PlacementPolicy != nil && in.VM.PlacementPolicy.Hosts != nil {
+			for _, r := range in.VM.PlacementPolicy.Hosts.Hosts {
+				if r.ID == "" && r.Name == nil {
+					return model.VM{}, badRequestf("A placement_policy host needs an id or a name.")
+				}
+				id, err := resolveRef(c, hosts, &r)
+				if err != nil {
+					return model.VM{}, err
+				}
+				preferred = append(preferred, id)
+			}
+		}
+		return s.eng.RunVMOn(c.ctx, c.id("id"), preferred)
+	})
 }
 
 func (s *Server) stopVM(c *call) (int, any, error) {
-	return s.vmAction(c, func() (model.VM, error) { return s.eng.StopVM(c.ctx, c.id("id")) })
+	return s.vmAction(c, func(ovirt.Action) (model.VM, error) { return s.eng.StopVM(c.ctx, c.id("id")) })
 }
 
 func (s *Server) shutdownVM(c *call) (int, any, error) {
-	return s.vmAction(c, func() (model.VM, error) { return s.eng.ShutdownVM(c.ctx, c.id("id"), 0) })
+	return s.vmAction(c, func(ovirt.Action) (model.VM, error) { return s.eng.ShutdownVM(c.ctx, c.id("id"), 0) })
 }

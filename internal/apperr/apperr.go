@@ -58,6 +58,7 @@ const (
 	TypeRole          Type = "Role"
 	TypePermission    Type = "Permission"
 	TypeUser          Type = "User"
+	TypeSCSIPolicy    Type = "SCSI Policy"
 )
 
 // Error is one user-facing error.

@@ -53,6 +53,14 @@ const (
 	MultiQueuesInvalid              = "ACTION_TYPE_FAILED_VIRTIO_SCSI_MULTI_QUEUES_INVALID"
 	ReservationNeedsSCSIPassThrough = "ACTION_TYPE_FAILED_SCSI_RESERVATION_NOT_VALID_FOR_FLOATING_DISK"
 	LUNInUse                        = "ACTION_TYPE_FAILED_DISK_LUN_IS_ALREADY_IN_USE"
+	CandidateHostNotUp              = "ACTION_TYPE_FAILED_CANDIDATE_HOST_IS_NOT_IN_UP_STATUS"
+	SCSIPolicyInvalid               = "GOVIRT_SCSI_POLICY_INVALID"
+	SCSIPolicyInUse                 = "GOVIRT_SCSI_POLICY_IN_USE"
+	SCSIPolicyNeedsPassThrough      = "GOVIRT_SCSI_POLICY_NEEDS_PASS_THROUGH"
+	ReservationNeedsPolicy          = "GOVIRT_SCSI_RESERVATION_NEEDS_POLICY"
+	HostSecretMismatch              = "GOVIRT_HOST_BOOTSTRAP_SECRET_MISMATCH"
+	HostUnreachable                 = "GOVIRT_HOST_UNREACHABLE"
+	HostAlreadyAdded                = "GOVIRT_HOST_ALREADY_ADDED"
 )
 
 var catalogue = map[string]message{
@@ -100,6 +108,16 @@ var catalogue = map[string]message{
 	IOThreadsInvalid:             {KindBadParameter, "Cannot ${action} ${type}. The number of I/O threads must be between 0 and ${max}."},
 	MultiQueuesInvalid:           {KindBadParameter, "Cannot ${action} ${type}. VirtIO-SCSI multi-queues must be -1 (automatic), 0 (off) or 1 to ${max}."},
 	LUNInUse:                     {KindConflict, "Cannot ${action} ${type}. The LUN is already in use by another disk."},
+	HostSecretMismatch: {KindBadParameter,
+		"Cannot ${action} ${type}. The bootstrap secret (root_password) does not match the one the agent printed, or something between the engine and the agent is not the agent."},
+	SCSIPolicyInvalid:          {KindBadParameter, "Cannot ${action} ${type}. ${detail}"},
+	SCSIPolicyInUse:            {KindConflict, "Cannot ${action} ${type}. Disks use the policy: ${diskAliases}."},
+	SCSIPolicyNeedsPassThrough: {KindBadParameter, "Cannot ${action} ${type}. A SCSI command policy applies only to a direct LUN with SCSI pass-through."},
+	ReservationNeedsPolicy: {KindConflict,
+		"Cannot ${action} ${type}. SCSI reservation needs a SCSI command policy that admits PERSISTENT RESERVE IN and OUT (unfiltered, or a custom policy such as reservations); disk ${diskAlias} has ${policy}."},
+	CandidateHostNotUp: {KindConflict, "Cannot ${action} ${type}. None of the hosts it may run on is up in its cluster."},
+	HostUnreachable:    {KindConflict, "Cannot ${action} ${type}. The agent at ${address} cannot be enrolled or reached: ${detail}"},
+	HostAlreadyAdded:   {KindConflict, "Cannot ${action} ${type}. The agent at ${address} is already host ${name}."},
 	ReservationNeedsSCSIPassThrough: {KindBadParameter,
 		"Cannot ${action} ${type}. SCSI reservation needs a direct LUN with SCSI pass-through on the VirtIO-SCSI interface."},
 }

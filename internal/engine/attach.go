@@ -64,6 +64,9 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 		if err := attachmentRules(action, s, d, a); err != nil {
 			return err
 		}
+		if err := checkReservation(ctx, tx, action, d, a); err != nil {
+			return err
+		}
 		running := !s.vm.Status.IsDown()
 		if running && a.Active {
 			if err := hotPlugRules(apperr.ActionHotPlug, s, a); err != nil {
@@ -89,6 +92,9 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 			}
 			if running {
 				plug = &plugJob{vm: s.vm, diskID: d.ID}
+				if err := e.markPending(ctx, tx, s, d.ID, model.PendingPlug); err != nil {
+					return err
+				}
 			}
 		}
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_ATTACH_DISK_TO_VM", VMID: vmID, DiskID: d.ID,
@@ -179,31 +185,22 @@ func (e *Engine) reservePlug(ctx context.Context, tx store.Tx, action apperr.Act
 		return err
 	}
 	s.setDevice(dev)
-	return e.warnUnenforcedFilter(ctx, tx, s, diskID)
-}
-
-// warnUnenforcedFilter records a warning when a pass-through LUN asks for
-// filtered SG_IO: on an iSCSI LUN opened by QEMU's own initiator nothing
-// filters SCSI commands, so govirt must not let the word suggest otherwise.
-func (e *Engine) warnUnenforcedFilter(ctx context.Context, tx store.Tx, s *vmState, diskID string) error {
-	d := s.disks[diskID]
-	a, _ := s.attachment(diskID)
-	if !d.PassThrough() || d.SGIO != model.SGIOFiltered || a.Interface != model.InterfaceVirtIOSCSI {
-		return nil
-	}
-	return e.audit(ctx, tx, model.AuditEvent{Code: "SGIO_FILTER_NOT_ENFORCED", Severity: "warning", VMID: s.vm.ID, DiskID: diskID,
-		Message: fmt.Sprintf("Disk %s of VM %s asks for filtered SCSI generic I/O, which is not enforced on iSCSI LUNs: the guest can send every SCSI command to the LUN.", d.Alias, s.vm.Name)})
+	return nil
 }
 
 func (s *vmState) setAttachment(a model.DiskAttachment) {
-	for i := range s.attachments {
-		if s.attachments[i].DiskID == a.DiskID {
-			s.attachments[i] = a
-		}
+	if i := s.attachmentAt(a.DiskID); i >= 0 {
+		s.attachments[i] = a
 	}
 }
 
 func (s *vmState) setDevice(d model.VmDevice) {
+	if d.Type == model.DeviceTypeDisk {
+		if i := s.deviceAt(d.ID); i >= 0 {
+			s.devices[i] = d
+		}
+		return
+	}
 	for i := range s.devices {
 		if s.devices[i].ID == d.ID && s.devices[i].Type == d.Type {
 			s.devices[i] = d

@@ -164,3 +164,33 @@ func BenchmarkBuildSpec1000PluggedDisks(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkHotPlugIntoLargeVM hot-plugs one direct LUN (attach, active)
+// into a running VM that already has n plugged virtio-scsi disks, through
+// the engine with a recording host: the engine's share of every hot-plug
+// as a domain grows toward 16,383 disks (the guest's share is measured by
+// the bench/ suite). Each iteration adds one disk, so n grows by b.N.
+func BenchmarkHotPlugIntoLargeVM(b *testing.B) {
+	for _, n := range []int{1000, 4096, 16000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			v := benchEnv(b)
+			vm := benchVM(b, v, "large", 0)
+			benchPluggedRows(b, v, vm.ID, n, 1)
+			if _, err := v.e.RunVM(v.ctx, vm.ID); err != nil {
+				b.Fatal(err)
+			}
+			disks := benchLUNs(b, v, "plug", 64)
+			i := 0
+			b.ResetTimer()
+			for b.Loop() {
+				if i == len(disks) {
+					b.StopTimer()
+					disks, i = benchLUNs(b, v, fmt.Sprint("plug", b.N), 64), 0
+					b.StartTimer()
+				}
+				benchAttach(b, v, vm.ID, disks[i:i+1])
+				i++
+			}
+		})
+	}
+}

@@ -22,6 +22,9 @@ type DiskParams struct {
 	LUN             *model.ISCSILun
 	Shareable       *bool
 	SGIO            *model.ScsiGenericIO
+	// SCSIPolicy names the pass-through LUN's SCSI command policy:
+	// filtered, unfiltered (both set SGIO too) or a custom one.
+	SCSIPolicy      *string
 	PropagateErrors *bool
 }
 
@@ -46,6 +49,7 @@ func (p DiskParams) apply(d *model.Disk) {
 	}
 	if p.SGIO != nil {
 		d.SGIO = *p.SGIO
+		d.SCSIPolicy = "" // an sgio value names a built-in policy
 	}
 	if p.PropagateErrors != nil {
 		d.PropagateErrors = *p.PropagateErrors
@@ -102,6 +106,9 @@ func (e *Engine) AddDisk(ctx context.Context, p DiskParams) (model.Disk, error) 
 	}
 	var sd model.StorageDomain
 	err = e.st.Tx(ctx, func(tx store.Tx) error {
+		if err := resolveDiskPolicy(ctx, tx, action, &d, p.SCSIPolicy); err != nil {
+			return err
+		}
 		if !d.IsLUN() {
 			var err error
 			if sd, err = tx.GetStorageDomain(ctx, d.StorageDomainID); err != nil {

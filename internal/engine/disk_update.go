@@ -8,6 +8,7 @@ import (
 
 	"github.com/govirt/govirt/internal/apperr"
 	"github.com/govirt/govirt/internal/model"
+	"github.com/govirt/govirt/internal/scsipolicy"
 	"github.com/govirt/govirt/internal/store"
 )
 
@@ -17,9 +18,10 @@ import (
 func (e *Engine) UpdateDisk(ctx context.Context, id string, p DiskParams) (model.Disk, error) {
 	const action = apperr.ActionUpdate
 	if p.Format != nil || p.ProvisionedSize != nil || p.StorageDomainID != nil || p.LUN != nil {
-		return model.Disk{}, badParam(action, apperr.TypeDisk, "Only alias, description, shareable, sgio and propagate_errors can be changed.")
+		return model.Disk{}, badParam(action, apperr.TypeDisk, "Only alias, description, shareable, sgio, scsi_policy and propagate_errors can be changed.")
 	}
 	var out model.Disk
+	var pushed func() // puts the old policy back if the change is not stored
 	err := e.st.Tx(ctx, func(tx store.Tx) error {
 		old, err := tx.GetDisk(ctx, id)
 		if err != nil {
@@ -33,17 +35,27 @@ func (e *Engine) UpdateDisk(ctx context.Context, id string, p DiskParams) (model
 		if err := validateDisk(action, d); err != nil {
 			return err
 		}
+		if err := resolveDiskPolicy(ctx, tx, action, &d, p.SCSIPolicy); err != nil {
+			return err
+		}
 		atts, err := tx.ListAttachmentsOfDisk(ctx, id)
 		if err != nil {
 			return err
 		}
-		if d.Shareable != old.Shareable || d.SGIO != old.SGIO {
+		// Turning pass-through on or off changes the guest's device; a new
+		// SCSI command policy reaches running guests at once.
+		if d.Shareable != old.Shareable || d.PassThrough() != old.PassThrough() {
 			if err := e.requireVMsDown(ctx, tx, action, atts); err != nil {
 				return err
 			}
 		}
 		if err := e.checkAttachmentsStillValid(ctx, tx, action, d, atts); err != nil {
 			return err
+		}
+		if d.PassThrough() && (d.SGIO != old.SGIO || d.SCSIPolicy != old.SCSIPolicy) {
+			if pushed, err = e.pushDiskPolicy(ctx, tx, action, old, d); err != nil {
+				return err
+			}
 		}
 		if err := tx.UpdateDisk(ctx, d); err != nil {
 			if errors.Is(err, store.ErrConflict) {
@@ -55,7 +67,35 @@ func (e *Engine) UpdateDisk(ctx context.Context, id string, p DiskParams) (model
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_UPDATE_VM_DISK", DiskID: id,
 			Message: fmt.Sprintf("VM disk %s was updated by %s.", d.Alias, Caller(ctx))})
 	})
+	if err != nil && pushed != nil {
+		pushed()
+	}
 	return out, err
+}
+
+// pushDiskPolicy gives the running guests of a pass-through LUN its new
+// policy and returns how to undo that.
+func (e *Engine) pushDiskPolicy(ctx context.Context, tx store.Tx, action apperr.Action, old, d model.Disk) (func(), error) {
+	next, err := effectivePolicy(ctx, tx, d)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := effectivePolicy(ctx, tx, old)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := liveTargets(ctx, tx, []string{d.ID})
+	if err != nil || len(targets) == 0 {
+		return nil, err
+	}
+	if err := e.pushPolicy(ctx, action, apperr.TypeDisk, targets,
+		func(string) scsipolicy.Spec { return next }, func(string) scsipolicy.Spec { return prev }); err != nil {
+		return nil, err
+	}
+	return func() {
+		_ = e.pushPolicy(context.WithoutCancel(ctx), action, apperr.TypeDisk, targets,
+			func(string) scsipolicy.Spec { return prev }, func(string) scsipolicy.Spec { return next })
+	}, nil
 }
 
 func (e *Engine) requireVMsDown(ctx context.Context, tx store.Tx, action apperr.Action, atts []model.DiskAttachment) error {
@@ -84,6 +124,9 @@ func (e *Engine) checkAttachmentsStillValid(ctx context.Context, tx store.Tx, ac
 		}
 		s.disks[d.ID] = d
 		if err := attachmentRules(action, s, d, a); err != nil {
+			return err
+		}
+		if err := checkReservation(ctx, tx, action, d, a); err != nil {
 			return err
 		}
 	}

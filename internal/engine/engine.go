@@ -22,7 +22,10 @@ import (
 type Deps struct {
 	Store store.Store
 	Hosts HostDialer
-	Log   *slog.Logger
+	// Enroller adds remote agents (POST /hosts); nil: hosts are registered
+	// without contacting their agent, as unit tests of the API do.
+	Enroller Enroller
+	Log      *slog.Logger
 	// Now and NewID are replaceable for deterministic tests.
 	Now   func() time.Time
 	NewID func() string
@@ -30,17 +33,22 @@ type Deps struct {
 
 // Engine runs commands. It is safe for concurrent use.
 type Engine struct {
-	st    store.Store
-	hosts HostDialer
-	log   *slog.Logger
-	now   func() time.Time
-	newID func() string
-	locks keyedMutex
+	st       store.Store
+	hosts    HostDialer
+	enroller Enroller
+	log      *slog.Logger
+	now      func() time.Time
+	newID    func() string
+	locks    keyedMutex
+	// runID names this engine process in pending hot-plug rows, so that a
+	// restarted engine tells its own plugs in flight from those a crash
+	// interrupted.
+	runID string
 }
 
 // New builds an engine.
 func New(d Deps) *Engine {
-	e := &Engine{st: d.Store, hosts: d.Hosts, log: d.Log, now: d.Now, newID: d.NewID}
+	e := &Engine{st: newCachingStore(d.Store), hosts: d.Hosts, enroller: d.Enroller, log: d.Log, now: d.Now, newID: d.NewID, runID: uuid.NewString()}
 	if e.log == nil {
 		e.log = slog.Default()
 	}

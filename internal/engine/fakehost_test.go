@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/govirt/govirt/internal/agent"
+	"github.com/govirt/govirt/internal/scsipolicy"
 	"github.com/govirt/govirt/internal/vmspec"
 )
 
@@ -120,3 +121,7 @@ func (h *fakeHost) RemoveVolume(_ context.Context, v agent.Volume) error {
 type fakeHosts struct{ h *fakeHost }
 
 func (f fakeHosts) Host(context.Context, string) (Host, error) { return f.h, nil }
+
+func (h *fakeHost) SetSCSIPolicy(_ context.Context, vmID, diskID string, spec scsipolicy.Spec) error {
+	return h.record("SetSCSIPolicy", "%s %s %s", vmID, diskID, spec.Name)
+}

@@ -39,6 +39,7 @@ func newEnv(t *testing.T, dsn string, level model.Version) *env {
 	t.Cleanup(func() { st.Close() })
 	h := newFakeHost()
 	v := &env{e: New(Deps{Store: st, Hosts: fakeHosts{h}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}), st: st, host: h, ctx: ctx}
+	v.e.st.(*cachingStore).verify = true // every row served from memory is checked against the database
 	if v.dc, err = v.e.AddDataCenter(ctx, model.DataCenter{Name: "Default"}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/govirt/govirt/internal/agent"
+	"github.com/govirt/govirt/internal/scsipolicy"
 	"github.com/govirt/govirt/internal/vmspec"
 )
 
@@ -18,6 +20,9 @@ type Host interface {
 	HotUnplugDisk(ctx context.Context, vmID, diskID string, timeout time.Duration) error
 	HotPlugController(ctx context.Context, vmID string, c vmspec.Controller) error
 	ChangeMedia(ctx context.Context, vmID string, d vmspec.Disk) error
+	// SetSCSIPolicy changes the policy a plugged pass-through LUN is held
+	// to, at once.
+	SetSCSIPolicy(ctx context.Context, vmID, diskID string, spec scsipolicy.Spec) error
 	CreateVolume(ctx context.Context, v agent.Volume) (string, error)
 	RemoveVolume(ctx context.Context, v agent.Volume) error
 }
@@ -25,4 +30,15 @@ type Host interface {
 // HostDialer finds the agent of a host.
 type HostDialer interface {
 	Host(ctx context.Context, hostID string) (Host, error)
+}
+
+// ErrBadSecret is what an Enroller's error wraps when the agent and the
+// engine hold different bootstrap secrets.
+var ErrBadSecret = errors.New("bootstrap secret mismatch")
+
+// Enroller takes a new agent under the engine's trust and says which host id
+// it answers to. secret is the agent's one-time bootstrap secret; empty when
+// the agent should already trust the engine.
+type Enroller interface {
+	Enroll(ctx context.Context, addr, secret string) (hostID string, err error)
 }

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/govirt/govirt/internal/agent"
 	"github.com/govirt/govirt/internal/apperr"
 	"github.com/govirt/govirt/internal/model"
 	"github.com/govirt/govirt/internal/osinfo"
@@ -71,6 +73,10 @@ func (e *Engine) UpdateAttachment(ctx context.Context, vmID, diskID string, p At
 		if !ok {
 			return apperr.New(apperr.DiskNotAttached, action, apperr.TypeDisk)
 		}
+		if dev, ok := s.device(diskID); ok && dev.Pending != model.PendingNone {
+			// A plug or unplug of this disk waits for its host.
+			return apperr.New(apperr.DiskIsLocked, action, apperr.TypeDisk, "diskAlias", s.disks[diskID].Alias)
+		}
 		a := old
 		p.apply(&a)
 		running := !s.vm.Status.IsDown()
@@ -78,6 +84,9 @@ func (e *Engine) UpdateAttachment(ctx context.Context, vmID, diskID string, p At
 			return apperr.New(apperr.VMIsNotDown, action, apperr.TypeDisk)
 		}
 		if err := attachmentRules(action, s, s.disks[diskID], a); err != nil {
+			return err
+		}
+		if err := checkReservation(ctx, tx, action, s.disks[diskID], a); err != nil {
 			return err
 		}
 		if p.Active != nil && *p.Active == old.Active && (action == apperr.ActionHotPlug || action == apperr.ActionHotUnplug) && running {
@@ -94,6 +103,15 @@ func (e *Engine) UpdateAttachment(ctx context.Context, vmID, diskID string, p At
 		}
 		if err := e.applyAttachment(ctx, tx, action, s, old, a, running); err != nil {
 			return err
+		}
+		if job != nil {
+			op := model.PendingUnplug
+			if plugging {
+				op = model.PendingPlug
+			}
+			if err := e.markPending(ctx, tx, s, diskID, op); err != nil {
+				return err
+			}
 		}
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_UPDATE_DISK_ATTACHMENT", VMID: vmID, DiskID: diskID,
 			Message: attachmentMessage(s, diskID, old, a, Caller(ctx))})
@@ -190,6 +208,9 @@ func (e *Engine) runPlug(ctx context.Context, j plugJob, plug bool) error {
 		if err != nil {
 			return err
 		}
+		if err := withPolicies(ctx, tx, s, &vs); err != nil {
+			return err
+		}
 		for _, d := range vs.Disks {
 			if d.ID == j.diskID {
 				spec = d
@@ -214,6 +235,9 @@ func (e *Engine) runPlug(ctx context.Context, j plugJob, plug bool) error {
 			err = e.plugOnHost(ctx, h, j.vm.ID, spec, ctrl)
 		} else {
 			err = h.HotUnplugDisk(ctx, j.vm.ID, j.diskID, 0)
+		}
+		if errors.Is(err, agent.ErrHostUnreachable) {
+			return e.leaveInDoubt(ctx, j, plug, err)
 		}
 	}
 	return e.finishPlug(ctx, j, plug, err)

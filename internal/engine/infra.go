@@ -169,6 +169,59 @@ func (e *Engine) AddHost(ctx context.Context, h model.Host) (model.Host, error) 
 	})
 }
 
+// EnrollHost adds the host whose agent listens at h.Address: it checks the
+// name and cluster, enrols the agent with its bootstrap secret (or, without
+// one, checks that the agent already trusts this engine), and registers it
+// under the agent's own id, up. Nothing is stored when any step fails.
+func (e *Engine) EnrollHost(ctx context.Context, h model.Host, secret string) (model.Host, error) {
+	const action, typ = apperr.ActionAdd, apperr.TypeHost
+	if e.enroller == nil {
+		return e.AddHost(ctx, h)
+	}
+	if err := validateName(action, typ, h.Name); err != nil {
+		return h, err
+	}
+	if h.Address == "" {
+		return h, badParam(action, typ, "A host needs the address of its agent.")
+	}
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetCluster(ctx, h.ClusterID); err != nil {
+			return mapNotFound(err, action, apperr.TypeCluster, h.ClusterID)
+		}
+		hosts, err := tx.ListHosts(ctx, store.ListOptions{})
+		for _, o := range hosts {
+			if o.Name == h.Name {
+				return apperr.New(apperr.NameAlreadyUsed, action, typ, "name", h.Name)
+			}
+			if o.Address == h.Address {
+				return apperr.New(apperr.HostAlreadyAdded, action, typ, "address", h.Address, "name", o.Name)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return h, err
+	}
+	id, err := e.enroller.Enroll(ctx, h.Address, secret)
+	switch {
+	case errors.Is(err, ErrBadSecret):
+		return h, apperr.New(apperr.HostSecretMismatch, action, typ)
+	case err != nil:
+		return h, apperr.New(apperr.HostUnreachable, action, typ, "address", h.Address, "detail", err.Error())
+	}
+	h.ID, h.Status = id, model.HostUp
+	err = e.st.View(ctx, func(tx store.Tx) error {
+		if o, err := tx.GetHost(ctx, id); err == nil {
+			return apperr.New(apperr.HostAlreadyAdded, action, typ, "address", h.Address, "name", o.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return h, err
+	}
+	return e.AddHost(ctx, h)
+}
+
 // SetHostStatus records a host's status, as heartbeats and enrolment see it.
 func (e *Engine) SetHostStatus(ctx context.Context, id string, st model.HostStatus) error {
 	return e.st.Tx(ctx, func(tx store.Tx) error {

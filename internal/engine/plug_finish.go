@@ -39,8 +39,12 @@ func (e *Engine) finishPlug(ctx context.Context, j plugJob, plug bool, hostErr e
 			return nil // detached meanwhile
 		}
 		alias := s.disks[j.diskID].Alias
+		dev.Pending, dev.PendingRun = model.PendingNone, ""
 		// Success of a plug, failure of an unplug: the disk stays plugged.
 		if (hostErr == nil) == plug {
+			if err := tx.UpdateDevice(ctx, dev); err != nil {
+				return err
+			}
 			if hostErr != nil {
 				return e.audit(ctx, tx, model.AuditEvent{Code: "USER_FAILED_HOTUNPLUG_DISK", Severity: "error", VMID: j.vm.ID, DiskID: j.diskID,
 					Message: fmt.Sprintf("Failed to unplug disk %s from VM %s: %v", alias, s.vm.Name, hostErr)})

@@ -406,7 +406,7 @@ func (m *propMachine) guestPowerOff(t *rapid.T) {
 	m.v.host.mu.Lock()
 	delete(m.v.host.running, m.vm.ID)
 	m.v.host.mu.Unlock()
-	m.ok(t, "guest powered off", m.v.e.ReportRunning(m.v.ctx, host, map[string]bool{}))
+	m.ok(t, "guest powered off", m.v.e.ReportRunning(m.v.ctx, host, map[string]bool{}, nil))
 }
 
 // fewerChecks makes rapid run n checks in t instead of its default 100,

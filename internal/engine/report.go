@@ -16,15 +16,26 @@ import (
 // characters); oVirt matches guest disks by it too.
 const GuestSerialLen = 20
 
-// ReportRunning records which VMs a host really runs: a VM the engine
-// believes is up there but the host does not have went down (the guest
-// powered itself off, or crashed).
-func (e *Engine) ReportRunning(ctx context.Context, hostID string, running map[string]bool) error {
-	var gone []model.VM
+// ReportRunning records which VMs a host really runs (listed), the host's
+// view winning: a VM the engine believes is up there but the host does not
+// have went down (the guest powered itself off, or crashed), unless it is in
+// grace (missed once: a list taken just before it started); a VM the host
+// runs is up there, even if the engine had it down, unknown (its host did
+// not answer) or on another host (an engine that crashed between starting
+// it and recording so).
+func (e *Engine) ReportRunning(ctx context.Context, hostID string, listed, grace map[string]bool) error {
+	var gone, found []model.VM
 	err := e.st.View(ctx, func(tx store.Tx) error {
 		vms, err := tx.ListVMs(ctx, store.ListOptions{})
 		for _, vm := range vms {
-			if vm.HostID == hostID && vm.Status.IsRunning() && vm.Status != model.VMWaitForLaunch && !running[vm.ID] {
+			switch {
+			case listed[vm.ID]:
+				if vm.HostID != hostID || vm.Status.IsDown() || vm.Status == model.VMUnknown {
+					found = append(found, vm)
+				}
+			case vm.HostID == hostID && vm.Status.IsRunning() && vm.Status != model.VMWaitForLaunch && !grace[vm.ID]:
+				gone = append(gone, vm)
+			case vm.HostID == hostID && vm.Status == model.VMUnknown && !grace[vm.ID]:
 				gone = append(gone, vm)
 			}
 		}
@@ -35,6 +46,59 @@ func (e *Engine) ReportRunning(ctx context.Context, hostID string, running map[s
 	}
 	for _, vm := range gone {
 		if err := e.setStatus(ctx, vm, model.VMDown, "VM_DOWN", fmt.Sprintf("VM %s is down.", vm.Name)); err != nil {
+			return err
+		}
+	}
+	for _, vm := range found {
+		if err := e.adoptRunning(ctx, vm, hostID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// adoptRunning records that a VM runs on hostID.
+func (e *Engine) adoptRunning(ctx context.Context, vm model.VM, hostID string) error {
+	unlock := e.locks.lock(vm.ID)
+	defer unlock()
+	return e.st.Tx(ctx, func(tx store.Tx) error {
+		cur, err := tx.GetVM(ctx, vm.ID)
+		if err != nil {
+			return err
+		}
+		was := cur.Status
+		if cur.Status.IsDown() || cur.Status == model.VMUnknown || cur.Status == model.VMWaitForLaunch {
+			cur.Status = model.VMUp
+		}
+		cur.HostID = hostID
+		if err := tx.UpdateVM(ctx, cur); err != nil {
+			return err
+		}
+		return e.audit(ctx, tx, model.AuditEvent{Code: "VM_STATUS_RESTORED", VMID: vm.ID, HostID: hostID,
+			Message: fmt.Sprintf("VM %s runs on its host (it was %s to the engine).", cur.Name, was)})
+	})
+}
+
+// HostNotResponding records that a host stopped answering: its running VMs
+// become unknown (they may well still run: only the host knows), and stay
+// so until the host answers again or the administrator acts.
+func (e *Engine) HostNotResponding(ctx context.Context, hostID string) error {
+	var vms []model.VM
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		all, err := tx.ListVMs(ctx, store.ListOptions{})
+		for _, vm := range all {
+			if vm.HostID == hostID && vm.Status.IsRunning() {
+				vms = append(vms, vm)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, vm := range vms {
+		if err := e.setStatus(ctx, vm, model.VMUnknown, "VM_SET_TO_UNKNOWN_STATUS",
+			fmt.Sprintf("VM %s was set to the Unknown status: its host does not respond.", vm.Name)); err != nil {
 			return err
 		}
 	}
@@ -62,10 +126,14 @@ func (e *Engine) ReportGuestDisks(ctx context.Context, vmID string, disks []Gues
 		if err != nil {
 			return err
 		}
+		byID, err := disksOfVM(ctx, tx, vmID)
+		if err != nil {
+			return err
+		}
 		for _, a := range atts {
-			d, err := tx.GetDisk(ctx, a.DiskID)
-			if err != nil {
-				return err
+			d, ok := byID[a.DiskID]
+			if !ok {
+				return fmt.Errorf("disk %s of vm %s: %w", a.DiskID, vmID, store.ErrNotFound)
 			}
 			name := ""
 			if a.Active {
@@ -105,13 +173,26 @@ type LiveDisk struct {
 	Address *scsi.DriveAddress
 }
 
+// LiveReport is what the monitor saw of a running VM's disks.
+type LiveReport struct {
+	// Live are the disks the domain has.
+	Live []LiveDisk
+	// Gone are plugged disks the domain has not had for several polls (so a
+	// plug in flight is not mistaken for one).
+	Gone []string
+	// Appeared are attached but unplugged disks the domain has had for
+	// several polls (a plug that completed in libvirtd after its interrupted
+	// engine call was rolled back).
+	Appeared []string
+}
+
 // ReportLiveDisks reconciles a running VM's device rows with the live
-// domain. gone lists plugged disks the domain no longer has (the monitor
-// reports a disk only after it missed several polls, so a plug in flight is
-// not mistaken for it): they become inactive, as a device detached by hand
-// with virsh is. A live address that differs from the row wins. Each change
-// is recorded as a warning event, so the API says what happened.
-func (e *Engine) ReportLiveDisks(ctx context.Context, vmID string, live []LiveDisk, gone []string) error {
+// domain: interrupted plugs are settled, gone disks become inactive (as a
+// device detached by hand with virsh is), appeared ones active, and a live
+// address that differs from the row wins. Each change is recorded as a
+// warning event, so the API says what happened.
+func (e *Engine) ReportLiveDisks(ctx context.Context, vmID string, r LiveReport) error {
+	live, gone := r.Live, r.Gone
 	unlock := e.locks.lock(vmID)
 	defer unlock()
 	return e.st.Tx(ctx, func(tx store.Tx) error {
@@ -119,10 +200,23 @@ func (e *Engine) ReportLiveDisks(ctx context.Context, vmID string, live []LiveDi
 		if err != nil || s.vm.Status != model.VMUp {
 			return err
 		}
+		present := map[string]bool{}
+		for _, l := range live {
+			present[l.ID] = true
+		}
+		if err := e.settleInterrupted(ctx, tx, s, present); err != nil {
+			return err
+		}
 		for _, id := range gone {
+			if dev, ok := s.device(id); ok && dev.Pending != model.PendingNone {
+				continue // a plug or unplug in flight
+			}
 			if err := e.markUnplugged(ctx, tx, s, id); err != nil {
 				return err
 			}
+		}
+		if err := e.adoptAppeared(ctx, tx, s, live, r.Appeared); err != nil {
+			return err
 		}
 		for _, l := range live {
 			dev, ok := s.device(l.ID)

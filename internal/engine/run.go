@@ -17,6 +17,13 @@ const DefaultShutdownTimeout = 2 * time.Minute
 
 // RunVM starts a VM on an up host of its cluster with the full spec.
 func (e *Engine) RunVM(ctx context.Context, id string) (model.VM, error) {
+	return e.RunVMOn(ctx, id, nil)
+}
+
+// RunVMOn starts a VM on the first of the preferred hosts that is up in its
+// cluster (oVirt's placement_policy hosts), or, with none given, on the
+// least loaded up host of its cluster.
+func (e *Engine) RunVMOn(ctx context.Context, id string, preferred []string) (model.VM, error) {
 	const action = apperr.ActionRun
 	unlock := e.locks.lock(id)
 	var spec vmspec.VM
@@ -37,12 +44,9 @@ func (e *Engine) RunVM(ctx context.Context, id string) (model.VM, error) {
 				return apperr.New(apperr.DiskIsLocked, action, apperr.TypeVM, "diskAlias", d.Alias)
 			}
 		}
-		hosts, err := upHosts(ctx, tx, func(c model.Cluster) bool { return c.ID == s.vm.ClusterID })
+		host, err := e.scheduleVM(ctx, tx, s.vm.ClusterID, preferred)
 		if err != nil {
 			return err
-		}
-		if len(hosts) == 0 || e.hosts == nil {
-			return apperr.New(apperr.NoUpHost, action, apperr.TypeVM)
 		}
 		domains, err := storageDomainsOf(ctx, tx, s)
 		if err != nil {
@@ -51,20 +55,16 @@ func (e *Engine) RunVM(ctx context.Context, id string) (model.VM, error) {
 		if spec, err = buildSpec(s, domains, ""); err != nil {
 			return err
 		}
-		for _, a := range s.attachments {
-			if a.Active {
-				if err := e.warnUnenforcedFilter(ctx, tx, s, a.DiskID); err != nil {
-					return err
-				}
-			}
+		if err := withPolicies(ctx, tx, s, &spec); err != nil {
+			return err
 		}
 		vm = s.vm
-		vm.Status, vm.HostID = model.VMWaitForLaunch, hosts[0].ID
+		vm.Status, vm.HostID = model.VMWaitForLaunch, host.ID
 		if err := tx.UpdateVM(ctx, vm); err != nil {
 			return err
 		}
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_RUN_VM", VMID: id, HostID: vm.HostID,
-			Message: fmt.Sprintf("VM %s was started by %s (Host: %s).", vm.Name, Caller(ctx), hosts[0].Name)})
+			Message: fmt.Sprintf("VM %s was started by %s (Host: %s).", vm.Name, Caller(ctx), host.Name)})
 	})
 	unlock()
 	if err != nil {
@@ -142,6 +142,9 @@ func (e *Engine) setStatus(ctx context.Context, vm model.VM, st model.VMStatus, 
 			if err := clearLogicalNames(ctx, tx, vm.ID); err != nil {
 				return err
 			}
+			if err := clearPending(ctx, tx, vm.ID); err != nil {
+				return err
+			}
 		}
 		if err := tx.UpdateVM(ctx, cur); err != nil {
 			return err
@@ -150,8 +153,11 @@ func (e *Engine) setStatus(ctx context.Context, vm model.VM, st model.VMStatus, 
 			return nil
 		}
 		sev := "normal"
-		if code == "USER_FAILED_RUN_VM" || code == "USER_FAILED_STOP_VM" {
+		switch code {
+		case "USER_FAILED_RUN_VM", "USER_FAILED_STOP_VM":
 			sev = "error"
+		case "VM_SET_TO_UNKNOWN_STATUS":
+			sev = "warning"
 		}
 		return e.audit(ctx, tx, model.AuditEvent{Code: code, Severity: sev, VMID: vm.ID, Message: msg})
 	})

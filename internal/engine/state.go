@@ -19,6 +19,19 @@ type vmState struct {
 	devices     []model.VmDevice
 	attachments []model.DiskAttachment
 	disks       map[string]model.Disk
+	// idx finds attachments and disk devices by disk id; see index.
+	idx rowIndex
+}
+
+// rowIndex maps disk ids to their positions in vmState's slices. Commands
+// append to and replace in those slices directly, so the index checks each
+// hit and rebuilds itself when a slice's length changed or a hit is stale:
+// lookups stay O(1) amortised instead of a scan per lookup, which made a
+// command on a VM with n disks O(n²).
+type rowIndex struct {
+	atts, devs     map[string]int
+	nAtts, nDevs   int
+	builtA, builtD bool
 }
 
 // notFound is the fault for a missing object.
@@ -47,7 +60,7 @@ func (e *Engine) loadVM(ctx context.Context, tx store.Tx, id string, action appe
 	if err != nil {
 		return nil, mapNotFound(err, action, apperr.TypeVM, id)
 	}
-	s := &vmState{vm: vm, disks: map[string]model.Disk{}}
+	s := &vmState{vm: vm}
 	if s.cluster, err = tx.GetCluster(ctx, vm.ClusterID); err != nil {
 		return nil, fmt.Errorf("cluster of vm %s: %w", vm.Name, err)
 	}
@@ -57,14 +70,28 @@ func (e *Engine) loadVM(ctx context.Context, tx store.Tx, id string, action appe
 	if s.attachments, err = tx.ListAttachmentsOfVM(ctx, id); err != nil {
 		return nil, err
 	}
+	if s.disks, err = disksOfVM(ctx, tx, id); err != nil {
+		return nil, fmt.Errorf("disks of vm %s: %w", vm.Name, err)
+	}
 	for _, a := range s.attachments {
-		d, err := tx.GetDisk(ctx, a.DiskID)
-		if err != nil {
-			return nil, fmt.Errorf("disk %s of vm %s: %w", a.DiskID, vm.Name, err)
+		if _, ok := s.disks[a.DiskID]; !ok {
+			return nil, fmt.Errorf("disk %s of vm %s: %w", a.DiskID, vm.Name, store.ErrNotFound)
 		}
-		s.disks[d.ID] = d
 	}
 	return s, nil
+}
+
+// disksOfVM loads the disks attached to a VM by id, in one query.
+func disksOfVM(ctx context.Context, tx store.Tx, vmID string) (map[string]model.Disk, error) {
+	list, err := tx.ListDisksOfVM(ctx, vmID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]model.Disk, len(list))
+	for _, d := range list {
+		out[d.ID] = d
+	}
+	return out, nil
 }
 
 // controllers returns the VM's virtio-scsi controller rows by index.
@@ -83,21 +110,66 @@ func (s *vmState) controllers() []model.VmDevice {
 func (s *vmState) virtioSCSIEnabled() bool { return len(s.controllers()) > 0 }
 
 func (s *vmState) device(id string) (model.VmDevice, bool) {
-	for _, d := range s.devices {
-		if d.ID == id && d.Type == model.DeviceTypeDisk {
-			return d, true
-		}
+	if i := s.deviceAt(id); i >= 0 {
+		return s.devices[i], true
 	}
 	return model.VmDevice{}, false
 }
 
-func (s *vmState) attachment(diskID string) (model.DiskAttachment, bool) {
-	for _, a := range s.attachments {
-		if a.DiskID == diskID {
-			return a, true
+// deviceAt is the position of the disk device id in s.devices, or -1.
+func (s *vmState) deviceAt(id string) int {
+	ix := &s.idx
+	for rebuilt := false; ; rebuilt = true {
+		if !ix.builtD || ix.nDevs != len(s.devices) {
+			ix.devs = make(map[string]int, len(s.devices))
+			for i, d := range s.devices {
+				if d.Type == model.DeviceTypeDisk {
+					ix.devs[d.ID] = i
+				}
+			}
+			ix.nDevs, ix.builtD = len(s.devices), true
+			rebuilt = true
 		}
+		i, ok := ix.devs[id]
+		if ok && s.devices[i].ID == id && s.devices[i].Type == model.DeviceTypeDisk {
+			return i
+		}
+		if rebuilt {
+			return -1
+		}
+		ix.builtD = false // a stale hit: a row was replaced in place
+	}
+}
+
+func (s *vmState) attachment(diskID string) (model.DiskAttachment, bool) {
+	if i := s.attachmentAt(diskID); i >= 0 {
+		return s.attachments[i], true
 	}
 	return model.DiskAttachment{}, false
+}
+
+// attachmentAt is the position of the disk's attachment in s.attachments,
+// or -1.
+func (s *vmState) attachmentAt(diskID string) int {
+	ix := &s.idx
+	for rebuilt := false; ; rebuilt = true {
+		if !ix.builtA || ix.nAtts != len(s.attachments) {
+			ix.atts = make(map[string]int, len(s.attachments))
+			for i, a := range s.attachments {
+				ix.atts[a.DiskID] = i
+			}
+			ix.nAtts, ix.builtA = len(s.attachments), true
+			rebuilt = true
+		}
+		i, ok := ix.atts[diskID]
+		if ok && s.attachments[i].DiskID == diskID {
+			return i
+		}
+		if rebuilt {
+			return -1
+		}
+		ix.builtA = false
+	}
 }
 
 // pluggedNames returns the target devs plugged devices hold.

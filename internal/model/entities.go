@@ -70,6 +70,10 @@ type Disk struct {
 	LUN             *ISCSILun // LUN disks only
 	Shareable       bool
 	SGIO            ScsiGenericIO // LUN disks only; empty = pass-through off
+	// SCSIPolicy names the custom SCSI command policy of a pass-through
+	// LUN; empty: the built-in policy its SGIO names (filtered or
+	// unfiltered).
+	SCSIPolicy      string
 	PropagateErrors bool
 	CreatedAt       time.Time
 }
@@ -79,6 +83,20 @@ func (d Disk) IsLUN() bool { return d.StorageType == StorageLUN }
 
 // PassThrough tells whether the guest talks SCSI to the LUN itself.
 func (d Disk) PassThrough() bool { return d.IsLUN() && d.SGIO != SGIODisabled }
+
+// SCSIPolicy is a named, administrator-defined SCSI command policy for
+// pass-through LUNs (govirt's extension of oVirt's sgio): a base set and
+// allow or deny rules by operation code and service action, in
+// internal/scsipolicy's syntax.
+type SCSIPolicy struct {
+	ID          string
+	Name        string
+	Description string
+	Base        string // filtered, unfiltered or none
+	Allow       []string
+	Deny        []string
+	CreatedAt   time.Time
+}
 
 // VM is a virtual machine as the engine keeps it.
 type VM struct {
@@ -145,7 +163,23 @@ type VmDevice struct {
 	// Media is a CD-ROM's ISO: "<storage domain id>/<file>", empty when
 	// the drive is empty.
 	Media string
+	// Pending is a hot-plug or hot-unplug reserved in the database and
+	// not yet confirmed by the host; PendingRun names the engine process
+	// that started it, so a restarted engine can finish or undo what a
+	// crash interrupted.
+	Pending    PendingOp
+	PendingRun string
 }
+
+// PendingOp is a device change waiting for its host.
+type PendingOp string
+
+// Pending device operations.
+const (
+	PendingNone   PendingOp = ""
+	PendingPlug   PendingOp = "plug"
+	PendingUnplug PendingOp = "unplug"
+)
 
 // ControllerSpec is a virtio-scsi controller's index, queues and I/O thread.
 type ControllerSpec struct {

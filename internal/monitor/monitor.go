@@ -29,6 +29,8 @@ type Monitor struct {
 	Hosts    Clients
 	Log      *slog.Logger
 	Interval time.Duration
+	// PingTimeout bounds one heartbeat (default 3 s).
+	PingTimeout time.Duration
 
 	// seenMissing holds VMs a host did not list in the last poll. Only a VM
 	// missing twice in a row is reported down: a list taken just before a
@@ -37,10 +39,14 @@ type Monitor struct {
 	// diskMisses counts, per VM and disk, the polls in a row in which a
 	// disk the engine has plugged was missing from the live domain.
 	diskMisses map[[2]string]int
+	// diskExtras counts, per VM and disk, the polls in a row in which the
+	// live domain held a disk the engine has unplugged.
+	diskExtras map[[2]string]int
 
 	kick     chan struct{}
 	mu       sync.Mutex
 	watching map[string]bool // hosts whose event stream is followed
+	misses   map[string]int  // heartbeats missed in a row, per host
 }
 
 // goneAfter is how many polls in a row a plugged disk must be missing from
@@ -101,7 +107,8 @@ func (m *Monitor) watch(ctx context.Context, hostID string, c *agentrpc.Client) 
 	}()
 }
 
-// Poll runs one round over every up host.
+// Poll runs one round over every host the engine manages: a heartbeat to
+// each, then, for the hosts that answer, their VMs and devices.
 func (m *Monitor) Poll(ctx context.Context) {
 	var hosts []model.Host
 	if err := m.Store.View(ctx, func(tx store.Tx) error {
@@ -112,19 +119,103 @@ func (m *Monitor) Poll(ctx context.Context) {
 		m.Log.Warn("monitor: list hosts", "err", err)
 		return
 	}
-	for _, h := range hosts {
-		if h.Status == model.HostUp {
-			m.pollHost(ctx, h)
+	// Heartbeats go out together, so one host that does not answer (a
+	// ping timeout) does not delay the others' status.
+	answered := make([]*agentrpc.Client, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		if !heartbeatable(h.Status) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, err := m.heartbeat(ctx, h); err == nil {
+				answered[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	for i, h := range hosts {
+		if answered[i] != nil {
+			m.pollHost(ctx, h, answered[i])
 		}
 	}
 }
 
-func (m *Monitor) pollHost(ctx context.Context, h model.Host) {
-	c, err := m.Hosts.Client(ctx, h.ID)
-	if err != nil {
-		m.Log.Warn("monitor: host unreachable", "host", h.Name, "err", err)
-		return
+// heartbeat pings a host's agent and moves the host's status as the answer
+// (or its absence) says.
+func (m *Monitor) heartbeat(ctx context.Context, h model.Host) (*agentrpc.Client, error) {
+	pctx, cancel := context.WithTimeout(ctx, m.pingTimeout())
+	defer cancel()
+	c, err := m.Hosts.Client(pctx, h.ID)
+	if err == nil {
+		_, err = c.Ping(pctx)
 	}
+	m.mu.Lock()
+	if m.misses == nil {
+		m.misses = map[string]int{}
+	}
+	if err == nil {
+		delete(m.misses, h.ID)
+	} else {
+		m.misses[h.ID]++
+	}
+	misses := m.misses[h.ID]
+	m.mu.Unlock()
+	next := NextHostStatus(h.Status, err == nil, misses)
+	if next != h.Status {
+		m.Log.Info("monitor: host status", "host", h.Name, "from", h.Status, "to", next, "err", err)
+		if serr := m.Engine.SetHostStatus(ctx, h.ID, next); serr != nil {
+			m.Log.Warn("monitor: set host status", "host", h.Name, "err", serr)
+		}
+		if next == model.HostNonResponsive {
+			if serr := m.Engine.HostNotResponding(ctx, h.ID); serr != nil {
+				m.Log.Warn("monitor: host not responding", "host", h.Name, "err", serr)
+			}
+		}
+	}
+	return c, err
+}
+
+func (m *Monitor) pingTimeout() time.Duration {
+	if m.PingTimeout > 0 {
+		return m.PingTimeout
+	}
+	return 3 * time.Second
+}
+
+// heartbeatable: hosts in maintenance, being installed or down are not
+// expected to answer.
+func heartbeatable(s model.HostStatus) bool {
+	switch s {
+	case model.HostUp, model.HostConnecting, model.HostNonResponsive:
+		return true
+	}
+	return false
+}
+
+// NonResponsiveAfter is how many heartbeats in a row a host may miss before
+// it is non_responsive (and its VMs unknown); after the first it is
+// connecting. With 2 s polls a host is declared lost after about 6 s.
+const NonResponsiveAfter = 3
+
+// NextHostStatus is the heartbeat's state machine: an answer makes a host
+// up; a missed beat makes an up host connecting, and a host that missed
+// NonResponsiveAfter beats in a row non_responsive.
+func NextHostStatus(cur model.HostStatus, answered bool, misses int) model.HostStatus {
+	switch {
+	case answered:
+		return model.HostUp
+	case misses >= NonResponsiveAfter:
+		return model.HostNonResponsive
+	case cur == model.HostUp:
+		return model.HostConnecting
+	}
+	return cur
+}
+
+func (m *Monitor) pollHost(ctx context.Context, h model.Host, c *agentrpc.Client) {
 	m.watch(ctx, h.ID, c)
 	vms, err := c.ListVMs(ctx)
 	if err != nil {
@@ -135,8 +226,8 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host) {
 	for _, vm := range vms {
 		running[vm.ID] = true
 	}
-	report := m.graceMissing(ctx, h.ID, running)
-	if err := m.Engine.ReportRunning(ctx, h.ID, report); err != nil {
+	grace := m.graceMissing(ctx, h.ID, running)
+	if err := m.Engine.ReportRunning(ctx, h.ID, running, grace); err != nil {
 		m.Log.Warn("monitor: report running vms", "host", h.Name, "err", err)
 	}
 	for id := range running {
@@ -155,15 +246,15 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host) {
 	}
 }
 
-// graceMissing returns running plus the engine's VMs on the host that are
-// missing from it for the first time, and remembers those.
+// graceMissing returns the engine's VMs on the host that are missing from
+// it for the first time, and remembers those; a VM missing twice is not in
+// grace any more.
 func (m *Monitor) graceMissing(ctx context.Context, hostID string, running map[string]bool) map[string]bool {
 	if m.seenMissing == nil {
 		m.seenMissing = map[string]bool{}
 	}
 	out := map[string]bool{}
 	for id := range running {
-		out[id] = true
 		delete(m.seenMissing, id)
 	}
 	var vms []model.VM
@@ -212,20 +303,35 @@ func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID
 	if m.diskMisses == nil {
 		m.diskMisses = map[[2]string]int{}
 	}
-	var gone []string
+	if m.diskExtras == nil {
+		m.diskExtras = map[[2]string]int{}
+	}
+	var gone, appeared []string
 	for _, d := range devs {
 		key := [2]string{vmID, d.ID}
-		if d.Type != model.DeviceTypeDisk || !d.Plugged || d.ID == engine.CDROMID || present[d.ID] {
+		if d.Type != model.DeviceTypeDisk || d.ID == engine.CDROMID || d.Pending != model.PendingNone {
 			delete(m.diskMisses, key)
+			delete(m.diskExtras, key)
 			continue
 		}
-		m.diskMisses[key]++
-		if m.diskMisses[key] >= goneAfter {
-			gone = append(gone, d.ID)
+		if d.Plugged && !present[d.ID] {
+			if m.diskMisses[key]++; m.diskMisses[key] >= goneAfter {
+				gone = append(gone, d.ID)
+				delete(m.diskMisses, key)
+			}
+		} else {
 			delete(m.diskMisses, key)
 		}
+		if !d.Plugged && present[d.ID] {
+			if m.diskExtras[key]++; m.diskExtras[key] >= goneAfter {
+				appeared = append(appeared, d.ID)
+				delete(m.diskExtras, key)
+			}
+		} else {
+			delete(m.diskExtras, key)
+		}
 	}
-	if err := m.Engine.ReportLiveDisks(ctx, vmID, report, gone); err != nil {
+	if err := m.Engine.ReportLiveDisks(ctx, vmID, engine.LiveReport{Live: report, Gone: gone, Appeared: appeared}); err != nil {
 		m.Log.Warn("monitor: report live disks", "vm", vmID, "err", err)
 	}
 }

@@ -1,8 +1,10 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -312,5 +314,30 @@ func TestWriteFiles(t *testing.T) {
 	}
 	if err := WritePair(dir, "../escape", cert, key); !errors.Is(err, ErrInvalid) {
 		t.Errorf("name with a path: %v", err)
+	}
+}
+
+func TestEnsureEngineKeepsItsCA(t *testing.T) {
+	dir := t.TempDir()
+	ca1, f, err := EnsureEngine(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca2, _, err := EnsureEngine(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ca1.CertPEM(), ca2.CertPEM()) {
+		t.Fatal("a second start made a new CA: every enrolled agent would be lost")
+	}
+	pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(pair.Certificate[0])
+	pool := x509.NewCertPool()
+	pool.AddCert(ca1.Certificate())
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("engine client certificate: %v", err)
 	}
 }

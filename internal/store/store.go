@@ -55,6 +55,7 @@ type Tx interface {
 	Roles
 	Permissions
 	Tokens
+	SCSIPolicies
 	// LockVM serialises commands on one VM across engine processes
 	// (SELECT … FOR UPDATE on PostgreSQL; SQLite's write lock already does).
 	LockVM(ctx context.Context, id string) error
@@ -110,11 +111,19 @@ type VMs interface {
 	InsertVM(ctx context.Context, vm model.VM) error
 	UpdateVM(ctx context.Context, vm model.VM) error
 	DeleteVM(ctx context.Context, id string) error
+	// VMGeneration is a number that grows with every change to the VM's
+	// device rows, attachments or attached disks, in the same transaction:
+	// rows read at one generation are current while it has not moved.
+	VMGeneration(ctx context.Context, id string) (int64, error)
 }
 
 // Disks persists disks (images and LUNs). Aliases need not be unique.
 type Disks interface {
 	GetDisk(ctx context.Context, id string) (model.Disk, error)
+	// ListDisksOfVM lists the disks attached to a VM, in one query:
+	// loading a VM with thousands of disks one GetDisk each dominated every
+	// command on it.
+	ListDisksOfVM(ctx context.Context, vmID string) ([]model.Disk, error)
 	ListDisks(ctx context.Context, o ListOptions) ([]model.Disk, error)
 	// ListDisksInStorageDomain lists the image disks of one domain.
 	ListDisksInStorageDomain(ctx context.Context, sdID string) ([]model.Disk, error)
@@ -132,6 +141,16 @@ type Attachments interface {
 	InsertAttachment(ctx context.Context, a model.DiskAttachment) error
 	UpdateAttachment(ctx context.Context, a model.DiskAttachment) error
 	DeleteAttachment(ctx context.Context, vmID, diskID string) error
+}
+
+// SCSIPolicies persists custom SCSI command policies; names are unique.
+type SCSIPolicies interface {
+	GetSCSIPolicy(ctx context.Context, id string) (model.SCSIPolicy, error)
+	GetSCSIPolicyByName(ctx context.Context, name string) (model.SCSIPolicy, error)
+	ListSCSIPolicies(ctx context.Context, o ListOptions) ([]model.SCSIPolicy, error)
+	InsertSCSIPolicy(ctx context.Context, p model.SCSIPolicy) error
+	UpdateSCSIPolicy(ctx context.Context, p model.SCSIPolicy) error
+	DeleteSCSIPolicy(ctx context.Context, id string) error
 }
 
 // Devices persists VM device rows. (VMID, ID) is the key; a drive address is

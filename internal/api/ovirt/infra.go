@@ -46,9 +46,15 @@ type Host struct {
 	ID      string   `xml:"id,attr,omitempty" json:"id,omitempty"`
 	Name    *string  `xml:"name,omitempty" json:"name,omitempty"`
 	Address *string  `xml:"address,omitempty" json:"address,omitempty"`
-	Status  *string  `xml:"status,omitempty" json:"status,omitempty"`
-	Cluster *Ref     `xml:"cluster,omitempty" json:"cluster,omitempty"`
-	Links   []Link   `xml:"link,omitempty" json:"link,omitempty"`
+	// Port is the agent's port (oVirt's VDSM port, 54321 by default).
+	Port   *string `xml:"port,omitempty" json:"port,omitempty"`
+	Status *string `xml:"status,omitempty" json:"status,omitempty"`
+	// RootPassword carries the agent's one-time bootstrap secret on
+	// POST /hosts, where oVirt clients send the SSH root password. It is
+	// never written out.
+	RootPassword *string `xml:"root_password,omitempty" json:"root_password,omitempty"`
+	Cluster      *Ref    `xml:"cluster,omitempty" json:"cluster,omitempty"`
+	Links        []Link  `xml:"link,omitempty" json:"link,omitempty"`
 }
 
 // Hosts is a collection.

@@ -20,7 +20,10 @@ type VM struct {
 	VirtioSCSIMultiQueues        *Int  `xml:"virtio_scsi_multi_queues,omitempty" json:"virtio_scsi_multi_queues,omitempty"`
 	Cluster                      *Ref  `xml:"cluster,omitempty" json:"cluster,omitempty"`
 	Template                     *Ref  `xml:"template,omitempty" json:"template,omitempty"`
-	Host                         *Ref  `xml:"host,omitempty" json:"host,omitempty"`
+	// PlacementPolicy is read from a start action: the hosts the VM may
+	// run on, in order of preference.
+	PlacementPolicy *PlacementPolicy `xml:"placement_policy,omitempty" json:"placement_policy,omitempty"`
+	Host            *Ref             `xml:"host,omitempty" json:"host,omitempty"`
 	// DiskAttachments may come inline on create, as oVirt allows.
 	DiskAttachments *DiskAttachments `xml:"disk_attachments,omitempty" json:"disk_attachments,omitempty"`
 	Actions         *Actions         `xml:"actions,omitempty" json:"actions,omitempty"`
@@ -77,4 +80,15 @@ type IO struct {
 type VMs struct {
 	XMLName xml.Name `xml:"vms" json:"-"`
 	VMs     []VM     `xml:"vm" json:"vm"`
+}
+
+// PlacementPolicy is oVirt's vm placement_policy: where a VM may run.
+type PlacementPolicy struct {
+	Affinity *string   `xml:"affinity,omitempty" json:"affinity,omitempty"`
+	Hosts    *HostRefs `xml:"hosts,omitempty" json:"hosts,omitempty"`
+}
+
+// HostRefs lists hosts by id or name.
+type HostRefs struct {
+	Hosts []Ref `xml:"host" json:"host"`
 }

@@ -202,7 +202,11 @@ func TestRoundTrip(t *testing.T) {
 					if diff := cmp.Diff(byVM, byDisk); diff != "" {
 						t.Errorf("attachments of the VM and of the disk differ:\n%s", diff)
 					}
-					return byVM, errors.Join(err1, err2)
+					disks, err3 := tx.ListDisksOfVM(ctx, vm.ID)
+					if len(disks) != len(byVM) || (len(disks) == 1 && disks[0].ID != disk.ID) {
+						t.Errorf("ListDisksOfVM = %+v, want the disks of %+v", disks, byVM)
+					}
+					return byVM, errors.Join(err1, err2, err3)
 				},
 			})
 		})
@@ -268,7 +272,11 @@ func TestEmptyListsAreNotNil(t *testing.T) {
 			if vms == nil {
 				t.Error("ListVMs on an empty store returned nil, want an empty slice")
 			}
-			return err
+			disks, err2 := tx.ListDisksOfVM(ctx, "no-such-vm")
+			if disks == nil {
+				t.Error("ListDisksOfVM of no VM returned nil, want an empty slice")
+			}
+			return errors.Join(err, err2)
 		})
 	})
 }

@@ -17,7 +17,7 @@ var devices = &table[model.VmDevice]{
 	what: "vm device",
 	name: "vm_devices",
 	cols: []string{"vm_id", "id", "type", "device", "controller", "bus", "target", "unit",
-		"target_dev", "alias", "plugged", "managed", "boot_order", "spec", "media"},
+		"target_dev", "alias", "plugged", "managed", "boot_order", "spec", "media", "pending_op", "pending_run"},
 	nkeys: 2,
 	order: []string{"vm_id", "id"},
 	values: func(d model.VmDevice) []any {
@@ -31,13 +31,13 @@ var devices = &table[model.VmDevice]{
 			spec = string(b)
 		}
 		return []any{d.VMID, d.ID, d.Type, d.Device, addr[0], addr[1], addr[2], addr[3],
-			d.TargetDev, d.Alias, d.Plugged, d.Managed, d.BootOrder, spec, d.Media}
+			d.TargetDev, d.Alias, d.Plugged, d.Managed, d.BootOrder, spec, d.Media, string(d.Pending), d.PendingRun}
 	},
 	scan: func(s scanner) (d model.VmDevice, err error) {
 		var controller, bus, target, unit sql.Null[uint16]
 		var spec sql.NullString
 		err = s.Scan(&d.VMID, &d.ID, &d.Type, &d.Device, &controller, &bus, &target, &unit,
-			&d.TargetDev, &d.Alias, &d.Plugged, &d.Managed, &d.BootOrder, &spec, &d.Media)
+			&d.TargetDev, &d.Alias, &d.Plugged, &d.Managed, &d.BootOrder, &spec, &d.Media, &d.Pending, &d.PendingRun)
 		if err != nil {
 			return d, err
 		}

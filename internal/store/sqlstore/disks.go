@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 
 	"github.com/govirt/govirt/internal/model"
 	"github.com/govirt/govirt/internal/store"
@@ -16,7 +17,7 @@ var disks = &table[model.Disk]{
 	cols: []string{"id", "alias", "description", "storage_type", "format", "provisioned_size",
 		"storage_domain_id", "status", "lun_id", "lun_address", "lun_port", "lun_target",
 		"lun_mapping", "lun_serial", "lun_vendor", "lun_product", "lun_size",
-		"shareable", "sgio", "propagate_errors", "created_at"},
+		"shareable", "sgio", "propagate_errors", "created_at", "scsi_policy"},
 	nkeys:   1,
 	nameCol: "alias",
 	order:   []string{"alias", "id"},
@@ -29,7 +30,7 @@ var disks = &table[model.Disk]{
 		return []any{d.ID, d.Alias, d.Description, string(d.StorageType), string(d.Format), d.ProvisionedSize,
 			nullIfEmpty(d.StorageDomainID), string(d.Status), lunID, lun.Address, lun.Port, lun.Target,
 			lun.LunMapping, lun.Serial, lun.Vendor, lun.Product, lun.Size,
-			d.Shareable, string(d.SGIO), d.PropagateErrors, micros(d.CreatedAt)}
+			d.Shareable, string(d.SGIO), d.PropagateErrors, micros(d.CreatedAt), d.SCSIPolicy}
 	},
 	scan: func(s scanner) (d model.Disk, err error) {
 		var sd, lunID sql.NullString
@@ -38,7 +39,7 @@ var disks = &table[model.Disk]{
 		err = s.Scan(&d.ID, &d.Alias, &d.Description, &d.StorageType, &d.Format, &d.ProvisionedSize,
 			&sd, &d.Status, &lunID, &lun.Address, &lun.Port, &lun.Target,
 			&lun.LunMapping, &lun.Serial, &lun.Vendor, &lun.Product, &lun.Size,
-			&d.Shareable, &d.SGIO, &d.PropagateErrors, &created)
+			&d.Shareable, &d.SGIO, &d.PropagateErrors, &created, &d.SCSIPolicy)
 		d.StorageDomainID, d.CreatedAt = sd.String, fromMicros(created)
 		if lunID.Valid {
 			lun.LunID = lunID.String
@@ -50,6 +51,20 @@ var disks = &table[model.Disk]{
 
 func (t *tx) GetDisk(ctx context.Context, id string) (model.Disk, error) {
 	return disks.get(ctx, t, id)
+}
+
+// disksOfVM joins a VM's attachments to their disks, in the attachments'
+// primary key order (disk ids byte-wise on both databases).
+var disksOfVM = "SELECT " + disks.columnsOf("d") +
+	" FROM disk_attachments a JOIN disks d ON d.id = a.disk_id WHERE a.vm_id = ? ORDER BY "
+
+// ListDisksOfVM lists the disks attached to a VM by disk id.
+func (t *tx) ListDisksOfVM(ctx context.Context, vmID string) ([]model.Disk, error) {
+	out, err := disks.query(ctx, t, disksOfVM+t.d.orderBy("a.vm_id", "a.disk_id"), vmID)
+	if err != nil {
+		return nil, fmt.Errorf("list disks of vm %s: %w", vmID, err)
+	}
+	return out, nil
 }
 
 // ListDisks matches ListOptions.Name against the disk's alias.

@@ -78,6 +78,7 @@ func openSQLite(path string, log *slog.Logger) (*DB, error) {
 	read.SetMaxIdleConns(sqliteReaders)
 	return &DB{
 		d: sqliteDialect, log: log.With("db", "sqlite", "path", path), write: write, read: read,
+		writeStmts: newStmtCache(write), readStmts: newStmtCache(read),
 		lockMigrations: func(ctx context.Context) (unlocker, error) { return lockFile(ctx, path+".lock") },
 	}, nil
 }

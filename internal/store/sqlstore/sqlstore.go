@@ -44,6 +44,9 @@ type DB struct {
 	// query_only connections that read a WAL snapshot while a writer works;
 	// on PostgreSQL it is the same pool as write.
 	read *sql.DB
+	// writeStmts and readStmts cache prepared statements of the two pools
+	// on SQLite; nil on PostgreSQL.
+	writeStmts, readStmts *stmtCache
 	// lockMigrations takes the lock that serialises migrations between
 	// processes: flock on SQLite, an advisory lock on PostgreSQL.
 	lockMigrations func(ctx context.Context) (unlocker, error)
@@ -105,11 +108,11 @@ func (db *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
 
 // Close closes the connection pools.
 func (db *DB) Close() error {
-	var err error
+	errs := []error{db.readStmts.close(), db.writeStmts.close()}
 	if db.read != db.write {
-		err = db.read.Close()
+		errs = append(errs, db.read.Close())
 	}
-	return errors.Join(err, db.write.Close())
+	return errors.Join(append(errs, db.write.Close())...)
 }
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(tx store.Tx) error) error {
@@ -132,6 +135,11 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(tx s
 // once runs fn in one transaction. retry tells whether the failure is one
 // that running fn again may cure.
 func (db *DB) once(ctx context.Context, pool *sql.DB, readOnly bool, fn func(tx store.Tx) error) (retry bool, err error) {
+	stmts := db.writeStmts
+	if readOnly {
+		stmts = db.readStmts
+	}
+	stmts.prepare(ctx)
 	sqlTx, err := pool.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
 	if err != nil {
 		err = db.d.mapErr(err)
@@ -143,7 +151,7 @@ func (db *DB) once(ctx context.Context, pool *sql.DB, readOnly bool, fn func(tx 
 			_ = sqlTx.Rollback() // the error that got us here matters more
 		}
 	}()
-	t := &tx{sql: sqlTx, d: db.d, readOnly: readOnly}
+	t := &tx{sql: sqlTx, d: db.d, readOnly: readOnly, stmts: stmts}
 	if err := fn(t); err != nil {
 		return db.d.retryable(err) || db.d.retryable(t.aborted), err
 	}

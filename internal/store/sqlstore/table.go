@@ -87,6 +87,15 @@ func (tb *table[T]) list(ctx context.Context, t *tx, where string, max int, args
 		q += " LIMIT ?"
 		args = append(args, max)
 	}
+	out, err := tb.query(ctx, t, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list %ss: %w", tb.what, err)
+	}
+	return out, nil
+}
+
+// query runs q, which selects tb's columns, and scans every row.
+func (tb *table[T]) query(ctx context.Context, t *tx, q string, args ...any) ([]T, error) {
 	out := []T{}
 	err := t.queryRows(ctx, func(s scanner) error {
 		v, err := tb.scan(s)
@@ -96,10 +105,12 @@ func (tb *table[T]) list(ctx context.Context, t *tx, where string, max int, args
 		out = append(out, v)
 		return nil
 	}, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list %ss: %w", tb.what, err)
-	}
-	return out, nil
+	return out, err
+}
+
+// columnsOf is tb's column list qualified by a table alias, for joins.
+func (tb *table[T]) columnsOf(alias string) string {
+	return alias + "." + strings.Join(tb.cols, ", "+alias+".")
 }
 
 // listNamed implements store.ListOptions: * matches any run of characters,

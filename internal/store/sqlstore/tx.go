@@ -16,6 +16,8 @@ type tx struct {
 	sql      *sql.Tx
 	d        *dialect
 	readOnly bool
+	// stmts caches the pool's prepared statements (nil: none, PostgreSQL).
+	stmts *stmtCache
 	// aborted is the first database error of the transaction; once set,
 	// every statement fails with ErrAborted.
 	aborted error
@@ -51,7 +53,14 @@ func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	res, err := t.sql.ExecContext(ctx, t.d.rebind(query), args...)
+	query = t.d.rebind(query)
+	if st := t.stmts.lookup(query); st != nil {
+		txst := t.sql.StmtContext(ctx, st)
+		defer txst.Close() // the prepared statement stays in the cache
+		res, err := txst.ExecContext(ctx, args...)
+		return res, t.fail(err)
+	}
+	res, err := t.sql.ExecContext(ctx, query, args...)
 	return res, t.fail(err)
 }
 
@@ -61,7 +70,13 @@ func (t *tx) queryRow(ctx context.Context, scan func(scanner) error, query strin
 	if err := t.check(); err != nil {
 		return err
 	}
-	return t.fail(scan(t.sql.QueryRowContext(ctx, t.d.rebind(query), args...)))
+	query = t.d.rebind(query)
+	if st := t.stmts.lookup(query); st != nil {
+		txst := t.sql.StmtContext(ctx, st)
+		defer txst.Close()
+		return t.fail(scan(txst.QueryRowContext(ctx, args...)))
+	}
+	return t.fail(scan(t.sql.QueryRowContext(ctx, query, args...)))
 }
 
 // queryRows runs a query and scans each row with scan.
@@ -69,7 +84,16 @@ func (t *tx) queryRows(ctx context.Context, scan func(scanner) error, query stri
 	if err := t.check(); err != nil {
 		return err
 	}
-	rows, err := t.sql.QueryContext(ctx, t.d.rebind(query), args...)
+	query = t.d.rebind(query)
+	var rows *sql.Rows
+	var err error
+	if st := t.stmts.lookup(query); st != nil {
+		txst := t.sql.StmtContext(ctx, st)
+		defer txst.Close()
+		rows, err = txst.QueryContext(ctx, args...)
+	} else {
+		rows, err = t.sql.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return t.fail(err)
 	}

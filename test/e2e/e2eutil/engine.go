@@ -25,13 +25,19 @@ type EngineProc struct {
 	URL      string // http://127.0.0.1:PORT
 	StateDir string
 	Token    string
+	args     []string
 	cmd      *exec.Cmd
+	exited   chan error
 	logPath  string
+	starts   int
 }
 
 // EngineOptions change how StartEngine runs the engine.
 type EngineOptions struct {
 	DB string // empty: SQLite in the state dir
+	// LogLevel is the engine's --log-level (empty: debug, for tests; the
+	// benchmark suite runs at info, as users do).
+	LogLevel string
 }
 
 // AdminPassword is admin@internal's password in end-to-end tests.
@@ -43,40 +49,48 @@ func StartEngine(t *testing.T, opts EngineOptions) *EngineProc {
 	dir := SharedDir(t)
 	addr := freeAddr(t)
 	p := &EngineProc{URL: "http://" + addr, StateDir: filepath.Join(dir, "state"), logPath: filepath.Join(dir, "engine.log")}
-	args := []string{"engine", "--local-host", "--virt-type", "qemu", "--state-dir", p.StateDir, "--listen", addr, "--log-level", "debug"}
+	level := opts.LogLevel
+	if level == "" {
+		level = "debug"
+	}
+	p.args = []string{"engine", "--local-host", "--virt-type", "qemu", "--state-dir", p.StateDir, "--listen", addr, "--log-level", level}
 	if opts.DB != "" {
-		args = append(args, "--db", opts.DB)
+		p.args = append(p.args, "--db", opts.DB)
 	}
-	logf, err := os.Create(p.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(Binary(t), args...)
-	p.cmd.Env = append(os.Environ(), "GOVIRT_ADMIN_PASSWORD="+AdminPassword)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait(); logf.Close() }()
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-exited
-		}
+		p.stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(p.logPath)
 			t.Logf("engine log (last 6 KiB):\n%s", tail(b, 6144))
 		}
 	})
+	p.start(t)
+	return p
+}
+
+// start runs the engine process (again, after Kill) and logs in.
+func (p *EngineProc) start(t *testing.T) {
+	t.Helper()
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.starts++
+	fmt.Fprintf(logf, "==== engine start %d ====\n", p.starts)
+	cmd := exec.Command(Binary(t), p.args...)
+	cmd.Env = append(os.Environ(), "GOVIRT_ADMIN_PASSWORD="+AdminPassword)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); logf.Close() }()
+	p.cmd, p.exited = cmd, exited
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if tok, err := p.login(); err == nil {
 			p.Token = tok
-			return p
+			return
 		} else if time.Now().After(deadline) {
 			b, _ := os.ReadFile(p.logPath)
 			t.Fatalf("engine never answered: %v\n%s", err, b)
@@ -88,6 +102,43 @@ func StartEngine(t *testing.T, opts EngineOptions) *EngineProc {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// stop ends the engine gracefully (SIGTERM, then SIGKILL after 15 s).
+func (p *EngineProc) stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	p.cmd = nil
+}
+
+// Kill ends the engine with SIGKILL, as a crash would: no cleanup runs.
+// Its in-process local agent dies with it; guests keep running in libvirtd.
+func (p *EngineProc) Kill(t *testing.T) {
+	t.Helper()
+	if p.cmd == nil {
+		t.Fatal("engine is not running")
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	p.cmd = nil
+}
+
+// Restart starts the engine again on the same state and database (after
+// Kill) and logs in again.
+func (p *EngineProc) Restart(t *testing.T) {
+	t.Helper()
+	if p.cmd != nil {
+		t.Fatal("Restart: the engine is still running")
+	}
+	p.start(t)
 }
 
 func freeAddr(t *testing.T) string {

@@ -1,0 +1,131 @@
+//go:build bench
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/govirt/govirt/internal/api/ovirt"
+	"github.com/govirt/govirt/internal/benchreport"
+)
+
+// ioTest is one busybox dd run inside the guest, on DEV.
+type ioTest struct {
+	name string
+	args []string // {dev} is replaced by the device
+}
+
+var ioTests = []ioTest{
+	{"sequential write 1 MiB", []string{"dd", "if=/dev/zero", "of={dev}", "bs=1M", "count=32", "oflag=direct"}},
+	{"sequential read 1 MiB", []string{"dd", "if={dev}", "of=/dev/null", "bs=1M", "count=32", "iflag=direct"}},
+	{"write 4 KiB", []string{"dd", "if=/dev/zero", "of={dev}", "bs=4k", "count=1024", "oflag=direct"}},
+	{"read 4 KiB", []string{"dd", "if={dev}", "of=/dev/null", "bs=4k", "count=1024", "iflag=direct"}},
+}
+
+// dataPath compares VirtIO-SCSI with virtio-blk on raw files of the same
+// size in one guest, with and without an I/O thread and multi-queue.
+func (s *suite) dataPath(g *guestEnv) {
+	for _, cfg := range []struct {
+		name    string
+		threads int
+		multiQ  bool
+	}{{"1 I/O thread, multi-queue", 1, true}, {"no I/O thread, one queue", 0, false}}[:s.tier.ioConfigs] {
+		for i, test := range ioTests[:s.tier.ioTests] {
+			id := fmt.Sprintf("guest/4-io-t%d-%d", cfg.threads, i)
+			s.run(benchreport.Result{ID: id, Group: "Data path", Name: fmt.Sprintf("%s, %s: VirtIO-SCSI", test.name, cfg.name),
+				Unit: "MB/s", Better: benchreport.Higher, BaselineName: "virtio-blk", TargetRatio: 0.95},
+				func(ctx context.Context, t *testing.T, r *benchreport.Result) error {
+					return g.dataPath(ctx, t, r, cfg.threads, cfg.multiQ, test)
+				})
+		}
+	}
+}
+
+// ioVMs caches the data-path VM of each configuration.
+type ioVM struct {
+	id       string
+	scsi, vd string // guest device paths
+}
+
+func (g *guestEnv) ioVM(ctx context.Context, t *testing.T, threads int, multiQ bool) (*ioVM, error) {
+	key := fmt.Sprint(threads, multiQ)
+	if vm, ok := g.ioVMs[key]; ok {
+		return vm, nil
+	}
+	name := fmt.Sprintf("io-t%d-%d", threads, time.Now().Unix())
+	vm, err := g.c.AddVM(ctx, ovirt.VM{Name: ovirt.Str(name), Cluster: &ovirt.Ref{Name: ovirt.Str("Default")}, Memory: ovirt.I(384 << 20),
+		OS:         &ovirt.OS{Type: ovirt.Str("debian"), Kernel: &g.img.Kernel, Initrd: &g.img.Initrd, Cmdline: &g.img.Cmdline},
+		VirtioSCSI: &ovirt.VirtioSCSI{Enabled: ovirt.B(true)}, IO: &ovirt.IO{Threads: ovirt.I(int64(threads))},
+		VirtioSCSIMultiQueuesEnabled: ovirt.B(multiQ)})
+	if err != nil {
+		return nil, err
+	}
+	var ids [2]string
+	for i, iface := range []string{"virtio_scsi", "virtio"} {
+		a, err := g.c.Attach(ctx, vm.ID, ovirt.DiskAttachment{Interface: ovirt.Str(iface), Active: ovirt.B(true), Bootable: ovirt.B(false),
+			Disk: &ovirt.Disk{Name: ovirt.Str(fmt.Sprintf("%s-%s", name, iface)), Format: ovirt.Str("raw"), ProvisionedSize: ovirt.I(64 << 20),
+				StorageDomains: &ovirt.StorageDomains{StorageDomains: []ovirt.StorageDomain{{Name: ovirt.Str("local")}}}}})
+		if err != nil {
+			return nil, fmt.Errorf("%s disk: %w", iface, err)
+		}
+		ids[i] = a.ID
+	}
+	_, inv, err := g.startAndSee(ctx, vm.ID, ids[:])
+	if err != nil {
+		return nil, err
+	}
+	m := guestBySerial(inv)
+	out := &ioVM{id: vm.ID, scsi: "/dev/" + m[serialOf(ids[0])].Name, vd: "/dev/" + m[serialOf(ids[1])].Name}
+	g.ioVMs[key] = out
+	return out, nil
+}
+
+// ddRate matches busybox dd's summary: "33554432 bytes (32.0MB) copied, 0.61 seconds, 52.4MB/s".
+var ddRate = regexp.MustCompile(`(\d+) bytes .*copied, ([0-9.]+) seconds`)
+
+func (g *guestEnv) dataPath(ctx context.Context, t *testing.T, r *benchreport.Result, threads int, multiQ bool, test ioTest) error {
+	vm, err := g.ioVM(ctx, t, threads, multiQ)
+	if err != nil {
+		return err
+	}
+	ag := g.e.Agent(ctx, t)
+	run := func(dev string) (float64, error) {
+		args := make([]string, len(test.args))
+		for i, a := range test.args {
+			args[i] = strings.ReplaceAll(a, "{dev}", dev)
+		}
+		res, err := ag.GuestExec(ctx, vm.id, "/bin/busybox", args, nil, 5*time.Minute)
+		if err != nil {
+			return 0, err
+		}
+		m := ddRate.FindStringSubmatch(string(res.Stderr))
+		if res.ExitCode != 0 || m == nil {
+			return 0, fmt.Errorf("dd %v: exit %d: %s", args, res.ExitCode, res.Stderr)
+		}
+		bytes, _ := strconv.ParseFloat(m[1], 64)
+		secs, _ := strconv.ParseFloat(m[2], 64)
+		if secs <= 0 {
+			return 0, fmt.Errorf("dd %v: %s: too fast to time", args, res.Stderr)
+		}
+		return bytes / secs / 1e6, nil
+	}
+	for range g.s.tier.runs {
+		for _, side := range []struct {
+			dev string
+			out *[]float64
+		}{{vm.scsi, &r.Samples}, {vm.vd, &r.Baseline}} {
+			rate, err := run(side.dev)
+			if err != nil {
+				return err
+			}
+			*side.out = append(*side.out, rate)
+		}
+	}
+	return nil
+}

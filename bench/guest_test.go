@@ -1,0 +1,403 @@
+//go:build bench
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/govirt/govirt/internal/api/ovirt"
+	"github.com/govirt/govirt/internal/benchreport"
+	"github.com/govirt/govirt/internal/client"
+	"github.com/govirt/govirt/internal/scsi"
+	"github.com/govirt/govirt/internal/testguest"
+	"github.com/govirt/govirt/test/e2e/e2eutil"
+)
+
+// guestEnv is one engine on SQLite with a local host for the guest figures.
+type guestEnv struct {
+	s   *suite
+	e   *e2eutil.EngineProc
+	c   *client.Client
+	img testguest.Image
+	dir string // where raw domains' consoles and XML go
+	// ioVMs are the data-path VMs by configuration, started once.
+	ioVMs map[string]*ioVM
+}
+
+func (s *suite) guests() {
+	g := &guestEnv{s: s, ioVMs: map[string]*ioVM{}}
+	if s.pending("guest/") {
+		if err := g.start(); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	s.run(benchreport.Result{ID: "guest/2-hotplug-sequential", Group: "Hot-plug",
+		Name: fmt.Sprintf("%d sequential hot-plugs into a running guest, each until the guest sees it", s.tier.hotplugs),
+		Unit: "ms", Better: benchreport.Lower, BaselineName: "virsh attach-device", TargetRatio: 1.1},
+		func(ctx context.Context, t *testing.T, r *benchreport.Result) error {
+			return g.hotplug(ctx, t, r, s.tier.hotplugs, 1)
+		})
+	if s.tier.concurrent > 0 {
+		s.run(benchreport.Result{ID: "guest/3-hotplug-concurrent", Group: "Hot-plug",
+			Name: fmt.Sprintf("%d concurrent hot-plugs, until the guest sees all", s.tier.concurrent),
+			Note: fmt.Sprintf("%d batches; each sample is one batch", s.tier.runs),
+			Unit: "s", Better: benchreport.Lower, BaselineName: "virsh attach-device", TargetRatio: 1.1},
+			func(ctx context.Context, t *testing.T, r *benchreport.Result) error {
+				return g.hotplug(ctx, t, r, s.tier.runs*s.tier.concurrent, s.tier.concurrent)
+			})
+	}
+	s.dataPath(g)
+	for _, n := range s.tier.bootDisks {
+		s.run(benchreport.Result{ID: fmt.Sprintf("guest/1-boot-%05d", n), Group: "Disks per guest",
+			Name: fmt.Sprintf("boot with %d VirtIO-SCSI disks, guest sees all", n), Unit: "s", Better: benchreport.Lower,
+			BaselineName: "virsh create", TargetRatio: 1.1},
+			func(ctx context.Context, t *testing.T, r *benchreport.Result) error {
+				return g.boot(ctx, t, r, n)
+			})
+	}
+}
+
+// start runs the engine for the whole suite (in the suite's goroutine).
+func (g *guestEnv) start() error {
+	g.img = e2eutil.Guest(g.s.t)
+	g.e = e2eutil.StartEngine(g.s.t, e2eutil.EngineOptions{LogLevel: "info"})
+	g.dir = e2eutil.SharedDir(g.s.t)
+	var err error
+	g.c, err = client.New(g.e.URL, g.e.Token, client.WithTimeout(15*time.Minute))
+	return err
+}
+
+// newVM creates a guest VM with n image disks attached (active unless
+// told), untimed, and returns it with the disk ids.
+func (g *guestEnv) newVM(ctx context.Context, name string, n, inactive int) (ovirt.VM, []string, error) {
+	mem := int64(384 << 20)
+	if n > 1000 {
+		mem = 1 << 30
+	}
+	vm, err := g.c.AddVM(ctx, ovirt.VM{Name: ovirt.Str(name), Cluster: &ovirt.Ref{Name: ovirt.Str("Default")}, Memory: ovirt.I(mem),
+		OS:         &ovirt.OS{Type: ovirt.Str("debian"), Kernel: &g.img.Kernel, Initrd: &g.img.Initrd, Cmdline: &g.img.Cmdline},
+		VirtioSCSI: &ovirt.VirtioSCSI{Enabled: ovirt.B(true)}})
+	if err != nil {
+		return vm, nil, err
+	}
+	ids := make([]string, 0, n+inactive)
+	for i := range n + inactive {
+		a, err := g.c.Attach(ctx, vm.ID, ovirt.DiskAttachment{Interface: ovirt.Str("virtio_scsi"), Active: ovirt.B(i < n), Bootable: ovirt.B(false),
+			Disk: &ovirt.Disk{Name: ovirt.Str(fmt.Sprintf("%s-d%d", name, i)), Format: ovirt.Str("cow"), ProvisionedSize: ovirt.I(1 << 20),
+				StorageDomains: &ovirt.StorageDomains{StorageDomains: []ovirt.StorageDomain{{Name: ovirt.Str("local")}}}}})
+		if err != nil {
+			return vm, nil, fmt.Errorf("disk %d of %s: %w", i, name, err)
+		}
+		ids = append(ids, a.ID)
+	}
+	return vm, ids, nil
+}
+
+// boot times govirt's start against virsh create of the same XML, runs
+// times each, alternating.
+func (g *guestEnv) boot(ctx context.Context, t *testing.T, r *benchreport.Result, n int) error {
+	if g.e == nil {
+		return fmt.Errorf("no engine")
+	}
+	vm, ids, err := g.newVM(ctx, fmt.Sprintf("boot%d-%d", n, time.Now().Unix()), n, 0)
+	if err != nil {
+		return err
+	}
+	runs := g.s.tier.runs
+	if n > 1000 {
+		runs = 1 // minutes per boot under TCG
+		r.Note = "one run each: a boot takes minutes under TCG"
+	}
+	var raw *libvirtxml.Domain
+	for run := range runs {
+		took, inv, err := g.startAndSee(ctx, vm.ID, ids)
+		if err != nil {
+			return fmt.Errorf("govirt run %d: %w", run, err)
+		}
+		if raw == nil {
+			if raw, err = g.liveXML(ctx, vm.ID); err != nil {
+				return err
+			}
+			if err := checkAddresses(raw, ids, inv); err != nil {
+				return err
+			}
+		}
+		if err := g.stop(ctx, vm.ID); err != nil {
+			return err
+		}
+		r.Samples = append(r.Samples, took.Seconds())
+		rd := g.rawDomain(raw, fmt.Sprintf("raw-boot%d-%d", n, run))
+		took, _, err = g.virshCreateAndSee(ctx, rd, ids)
+		if err != nil {
+			return fmt.Errorf("virsh run %d: %w", run, err)
+		}
+		virsh(ctx, "destroy", rd.Name) //nolint:errcheck // best effort
+		r.Baseline = append(r.Baseline, took.Seconds())
+	}
+	return nil
+}
+
+// startAndSee starts a VM through the API and waits until the guest sees
+// every disk.
+func (g *guestEnv) startAndSee(ctx context.Context, vmID string, ids []string) (time.Duration, testguest.Inventory, error) {
+	start := time.Now()
+	if _, err := g.c.StartVM(ctx, vmID); err != nil {
+		return 0, testguest.Inventory{}, err
+	}
+	inv, err := testguest.WaitInventory(ctx, g.e.ConsolePath(vmID), seesAll(ids))
+	return time.Since(start), inv, err
+}
+
+func (g *guestEnv) stop(ctx context.Context, vmID string) error {
+	if _, err := g.c.StopVM(ctx, vmID); err != nil {
+		return err
+	}
+	for {
+		vm, err := g.c.GetVM(ctx, vmID)
+		if err != nil {
+			return err
+		}
+		if vm.Status != nil && *vm.Status == "down" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// virshCreateAndSee runs virsh create on a domain and waits until its
+// guest sees every disk.
+func (g *guestEnv) virshCreateAndSee(ctx context.Context, d *libvirtxml.Domain, ids []string) (time.Duration, testguest.Inventory, error) {
+	xmlPath := filepath.Join(g.dir, d.Name+".xml")
+	s, err := d.Marshal()
+	if err != nil {
+		return 0, testguest.Inventory{}, err
+	}
+	if err := os.WriteFile(xmlPath, []byte(s), 0o644); err != nil {
+		return 0, testguest.Inventory{}, err
+	}
+	console := d.Devices.Serials[0].Source.File.Path
+	_ = os.Remove(console)
+	start := time.Now()
+	if err := virsh(ctx, "create", xmlPath); err != nil {
+		return 0, testguest.Inventory{}, err
+	}
+	inv, err := testguest.WaitInventory(ctx, console, seesAll(ids))
+	return time.Since(start), inv, err
+}
+
+// liveXML is the domain as govirt had libvirt run it, in the form virsh
+// create takes.
+func (g *guestEnv) liveXML(ctx context.Context, vmID string) (*libvirtxml.Domain, error) {
+	out, err := exec.CommandContext(ctx, "virsh", "-c", "qemu:///system", "dumpxml", "--migratable", vmID).Output()
+	if err != nil {
+		return nil, fmt.Errorf("virsh dumpxml %s: %w", vmID, err)
+	}
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(string(out)); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// rawDomain is a copy of d that govirt does not own: another name, no
+// UUID, no govirt metadata, its own console and agent socket.
+func (g *guestEnv) rawDomain(d *libvirtxml.Domain, name string) *libvirtxml.Domain {
+	s, _ := d.Marshal() // d came from Unmarshal
+	var c libvirtxml.Domain
+	_ = c.Unmarshal(s)
+	c.Name, c.UUID, c.Metadata = name, "", nil
+	console := filepath.Join(g.dir, name+".log")
+	for _, sr := range c.Devices.Serials {
+		if sr.Source != nil && sr.Source.File != nil {
+			sr.Source.File.Path = console
+		}
+	}
+	for _, co := range c.Devices.Consoles {
+		if co.Source != nil && co.Source.File != nil {
+			co.Source.File.Path = console
+		}
+	}
+	for _, ch := range c.Devices.Channels {
+		if ch.Source != nil && ch.Source.UNIX != nil {
+			ch.Source.UNIX.Path = ""
+		}
+	}
+	return &c
+}
+
+// checkAddresses: the guest sees each disk at the drive address libvirt
+// was given.
+func checkAddresses(d *libvirtxml.Domain, ids []string, inv testguest.Inventory) error {
+	bySerial := guestBySerial(inv)
+	addrs := map[string]*libvirtxml.DomainAddressDrive{}
+	for _, disk := range d.Devices.Disks {
+		if disk.Alias != nil && disk.Address != nil && disk.Address.Drive != nil {
+			addrs[strings.TrimPrefix(disk.Alias.Name, "ua-")] = disk.Address.Drive
+		}
+	}
+	var bad []string
+	for _, id := range ids {
+		a, ok := addrs[id]
+		g, seen := bySerial[serialOf(id)]
+		switch {
+		case !ok:
+			bad = append(bad, id+": no drive address in the domain")
+		case !seen:
+			bad = append(bad, id+": not seen")
+		case g.Target != int(*a.Target) || g.LUN != int(scsi.GuestLUN(uint16(*a.Unit))):
+			bad = append(bad, fmt.Sprintf("%s: guest %s, libvirt %d:%d:%d", id, g.HCTL, *a.Controller, *a.Target, *a.Unit))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%d of %d disks are not where libvirt put them: %s", len(bad), len(ids), strings.Join(bad[:min(len(bad), 5)], "; "))
+	}
+	return nil
+}
+
+// serialOf keys disks by the first 20 characters of their serial: the
+// guest may see the whole disk id or (VPD page 0x80 on some devices) 20.
+func serialOf(id string) string { return id[:min(len(id), 20)] }
+
+func guestBySerial(inv testguest.Inventory) map[string]testguest.Disk {
+	out := make(map[string]testguest.Disk, len(inv.Disks))
+	for _, d := range inv.Disks {
+		out[serialOf(d.Serial)] = d
+	}
+	return out
+}
+
+func seesAll(ids []string) func(testguest.Inventory) bool {
+	return func(inv testguest.Inventory) bool {
+		if len(inv.Disks) < len(ids) {
+			return false
+		}
+		m := guestBySerial(inv)
+		for _, id := range ids {
+			if _, ok := m[serialOf(id)]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func virsh(ctx context.Context, args ...string) error {
+	out, err := exec.CommandContext(ctx, "virsh", append([]string{"-c", "qemu:///system"}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("virsh %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// hotplug times `count` hot-plugs, `parallel` at a time, through the API
+// into a running govirt guest, then the same disk elements through virsh
+// attach-device into a virsh-created copy of the same domain. With
+// parallel 1 each sample is one disk; otherwise one sample is a batch.
+func (g *guestEnv) hotplug(ctx context.Context, t *testing.T, r *benchreport.Result, count, parallel int) error {
+	if g.e == nil {
+		return fmt.Errorf("no engine")
+	}
+	const base = 8
+	vm, ids, err := g.newVM(ctx, fmt.Sprintf("hp%d-%d", parallel, time.Now().Unix()), base, count)
+	if err != nil {
+		return err
+	}
+	booted, plugs := ids[:base], ids[base:]
+	if _, _, err := g.startAndSee(ctx, vm.ID, booted); err != nil {
+		return err
+	}
+	raw, err := g.liveXML(ctx, vm.ID)
+	if err != nil {
+		return err
+	}
+	console := g.e.ConsolePath(vm.ID)
+	plug := func(id string) error {
+		_, err := g.c.SetActive(ctx, vm.ID, id, true)
+		return err
+	}
+	if err := timeBatches(ctx, console, booted, plugs, parallel, plug, &r.Samples); err != nil {
+		return fmt.Errorf("govirt: %w", err)
+	}
+	live, err := g.liveXML(ctx, vm.ID)
+	if err != nil {
+		return err
+	}
+	disks := map[string]libvirtxml.DomainDisk{}
+	for _, d := range live.Devices.Disks {
+		if d.Alias != nil {
+			disks[strings.TrimPrefix(d.Alias.Name, "ua-")] = d
+		}
+	}
+	if err := g.stop(ctx, vm.ID); err != nil {
+		return err
+	}
+	rd := g.rawDomain(raw, fmt.Sprintf("raw-hp%d-%d", parallel, time.Now().Unix()))
+	if _, _, err := g.virshCreateAndSee(ctx, rd, booted); err != nil {
+		return err
+	}
+	defer virsh(context.Background(), "destroy", rd.Name) //nolint:errcheck // best effort
+	attach := func(id string) error {
+		d, ok := disks[id]
+		if !ok {
+			return fmt.Errorf("disk %s is not in govirt's live domain", id)
+		}
+		s, err := d.Marshal()
+		if err != nil {
+			return err
+		}
+		f := filepath.Join(g.dir, id+".xml")
+		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
+			return err
+		}
+		return virsh(ctx, "attach-device", rd.Name, f, "--live")
+	}
+	return timeBatches(ctx, rd.Devices.Serials[0].Source.File.Path, booted, plugs, parallel, attach, &r.Baseline)
+}
+
+// timeBatches plugs ids, parallel at a time, and appends to samples the
+// time from a batch's first request until the guest's console lists all
+// of it (ms for single plugs, s for batches).
+func timeBatches(ctx context.Context, console string, have, ids []string, parallel int, plug func(string) error, samples *[]float64) error {
+	seen := append([]string{}, have...)
+	for i := 0; i < len(ids); i += parallel {
+		batch := ids[i:min(i+parallel, len(ids))]
+		start := time.Now()
+		var wg sync.WaitGroup
+		errs := make([]error, len(batch))
+		for j, id := range batch {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[j] = plug(id) }()
+		}
+		wg.Wait()
+		for j, err := range errs {
+			if err != nil {
+				return fmt.Errorf("plug %s: %w", batch[j], err)
+			}
+		}
+		seen = append(seen, batch...)
+		if _, err := testguest.WaitInventory(ctx, console, seesAll(seen)); err != nil {
+			return err
+		}
+		took := time.Since(start)
+		if parallel == 1 {
+			*samples = append(*samples, ms(took))
+		} else {
+			*samples = append(*samples, took.Seconds())
+		}
+	}
+	return nil
+}
