@@ -143,6 +143,9 @@ var sections = []benchreport.Section{
 		"VirtIO-SCSI disk against a virtio-blk disk, raw files of the same size in the same storage domain, " +
 		"alternating, in the same run. MB/s as dd reports it. busybox has no random I/O: the 4 KiB rows are " +
 		"sequential small-block I/O, which stresses per-request cost the way random I/O does."},
+	{Group: "iSCSI policy proxy", Intro: "On the host, QEMU's own iSCSI initiator (`qemu-img bench`) reads a tgtd " +
+		"LUN through the agent's SCSI command policy proxy (filtered) and, as the baseline, directly; alternating, " +
+		"in the same run (docs/SCSI-POLICY.md)."},
 }
 
 func TestSuite(t *testing.T) {
@@ -165,6 +168,7 @@ func TestSuite(t *testing.T) {
 	s := &suite{t: t, tier: tr, file: f, deadline: time.Now().Add(*flagBudget), expected: map[string]int{
 		"control/sqlite/": 5, "control/postgres/": 5, "guest/": len(tr.bootDisks) + 1 + min(tr.concurrent, 1) + tr.ioConfigs*tr.ioTests}}
 	s.allocation()
+	s.iscsiProxy()
 	s.controlPlane()
 	s.guests()
 	if *flagOut != "" {

@@ -131,8 +131,12 @@ func (d Disk) Validate() error {
 		if d.Device != DeviceLUN || d.ISCSI == nil {
 			return invalid("disk %s: a SCSI command policy is only for pass-through iSCSI LUNs", d.ID)
 		}
-		if _, err := scsipolicy.Resolve(*d.SCSIPolicy); err != nil {
+		pol, err := scsipolicy.Resolve(*d.SCSIPolicy)
+		if err != nil {
 			return invalid("disk %s: %v", d.ID, err)
+		}
+		if d.Reservations && !pol.AdmitsReservations() {
+			return invalid("disk %s uses SCSI reservations but its policy %q refuses PERSISTENT RESERVE IN/OUT", d.ID, pol.Name())
 		}
 	}
 	return nil

@@ -78,6 +78,11 @@ func TestValidateRefuses(t *testing.T) {
 			v.Disks[0].ISCSI = &ISCSISource{Host: "127.0.0.1", IQN: "iqn.x", LUN: 1}
 			v.Disks[0].SCSIPolicy = &scsipolicy.Spec{Name: "odd", Base: scsipolicy.BaseFiltered, Allow: []string{"0x5f/0x40"}}
 		}, "service action"},
+		{"reservations under filtered", func(v *VM) {
+			v.Disks[0].File, v.Disks[0].Device, v.Disks[0].Reservations = nil, DeviceLUN, true
+			v.Disks[0].ISCSI = &ISCSISource{Host: "127.0.0.1", IQN: "iqn.x", LUN: 1}
+			v.Disks[0].SCSIPolicy = &scsipolicy.Spec{Name: scsipolicy.NameFiltered}
+		}, "refuses PERSISTENT RESERVE"},
 		{"iqn with slash", func(v *VM) {
 			v.Disks[0].File = nil
 			v.Disks[0].ISCSI = &ISCSISource{Host: "127.0.0.1", IQN: "iqn.x/1", LUN: 1}

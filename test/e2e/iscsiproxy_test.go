@@ -78,6 +78,8 @@ func TestISCSIProxyFilteredOnTgtd(t *testing.T) {
 	doCmd(ctx, t, guest, make([]byte, 6), nil, 0)
 	register, key := prOut(prRegister, 0, 0, 0x5eed)
 	writeSame := []byte{0x93, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0}
+	writeSame32 := make([]byte, 32) // variable-length CDB: its last 16 bytes go in an AHS
+	writeSame32[0], writeSame32[7], writeSame32[9], writeSame32[31] = 0x7f, 0x18, 0x0d, 8
 	refused := []struct {
 		name string
 		cdb  []byte
@@ -90,6 +92,7 @@ func TestISCSIProxyFilteredOnTgtd(t *testing.T) {
 		{"vendor-specific 0xc0", []byte{0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, nil, 512},
 		{"vendor-specific 0xff with data", []byte{0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0}, make([]byte, 4096), 0},
 		{"WRITE SAME(16) of 0xee over LBA 0-7", writeSame, bytes.Repeat([]byte{0xee}, 512), 0},
+		{"WRITE SAME(32), a 32-byte CDB", writeSame32, bytes.Repeat([]byte{0xee}, 512), 0},
 	}
 	for _, rc := range refused {
 		assertRefused(t, rc.name, doCmd(ctx, t, guest, rc.cdb, rc.out, rc.in))

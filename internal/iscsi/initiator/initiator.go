@@ -184,6 +184,15 @@ func (c *Conn) send(p *pdu.PDU) error {
 func (c *Conn) Command(ctx context.Context, lun uint64, cdb []byte, out []byte, inLen int) (*Result, error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	itt, err := c.sendCommand(lun, cdb, out, inLen)
+	if err != nil {
+		return nil, err
+	}
+	return c.awaitStatus(lun, itt, out, inLen)
+}
+
+// sendCommand sends the SCSI Command PDU and the unsolicited data.
+func (c *Conn) sendCommand(lun uint64, cdb []byte, out []byte, inLen int) (uint32, error) {
 	c.itt++
 	itt := c.itt
 	var cmd pdu.PDU
@@ -214,17 +223,24 @@ func (c *Conn) Command(ctx context.Context, lun uint64, cdb []byte, out []byte, 
 		cmd.BHS[1] |= pdu.FlagFinal
 	}
 	if err := c.send(&cmd); err != nil {
-		return nil, err
+		return 0, err
 	}
 	if unsolicited {
 		if err := c.dataOut(lun, itt, 0xffffffff, out, sent, first-sent, maxSeg); err != nil {
-			return nil, err
+			return 0, err
 		}
 	}
+	return itt, nil
+}
+
+// awaitStatus collects Data-In and answers R2Ts and pings until the
+// command's status arrives.
+func (c *Conn) awaitStatus(lun uint64, itt uint32, out []byte, inLen int) (*Result, error) {
 	res := &Result{}
 	if inLen > 0 {
 		res.Data = make([]byte, inLen)
 	}
+	maxSeg := int(c.params.MaxRecvDataSegmentLength[pdu.Target])
 	got := 0
 	var f pdu.Frame
 	for {
@@ -268,24 +284,31 @@ func (c *Conn) Command(ctx context.Context, lun uint64, cdb []byte, out []byte, 
 			res.Data = res.Data[:got]
 			return res, nil
 		case pdu.OpNOPIn:
-			if ttt := p.U32(pdu.OffField1); ttt != 0xffffffff {
-				var nop pdu.PDU
-				nop.SetOpcode(pdu.OpNOPOut, true)
-				nop.BHS[1] = pdu.FlagFinal
-				nop.SetLUN(p.LUN())
-				nop.SetU32(pdu.OffITT, 0xffffffff)
-				nop.SetU32(pdu.OffField1, ttt)
-				nop.SetU32(pdu.OffField2, c.cmdSN)
-				nop.SetU32(pdu.OffField3, c.expStatSN)
-				if err := c.send(&nop); err != nil {
-					return nil, err
-				}
+			if err := c.pong(p); err != nil {
+				return nil, err
 			}
 		case pdu.OpAsync:
 		default:
 			return nil, fmt.Errorf("unexpected %s", p.Opcode())
 		}
 	}
+}
+
+// pong answers a target's ping (a NOP-In with a target transfer tag).
+func (c *Conn) pong(in *pdu.PDU) error {
+	ttt := in.U32(pdu.OffField1)
+	if ttt == 0xffffffff {
+		return nil
+	}
+	var nop pdu.PDU
+	nop.SetOpcode(pdu.OpNOPOut, true)
+	nop.BHS[1] = pdu.FlagFinal
+	nop.SetLUN(in.LUN())
+	nop.SetU32(pdu.OffITT, 0xffffffff)
+	nop.SetU32(pdu.OffField1, ttt)
+	nop.SetU32(pdu.OffField2, c.cmdSN)
+	nop.SetU32(pdu.OffField3, c.expStatSN)
+	return c.send(&nop)
 }
 
 // dataOut sends out[off:off+n] as Data-Out PDUs for one R2T (or the

@@ -48,122 +48,34 @@ func (t *fakeTarget) serve(c net.Conn) {
 	t.mu.Unlock()
 }
 
+// fakeConn is one connection of the fake target: its digests and sequence
+// numbers.
+type fakeConn struct {
+	t                *fakeTarget
+	c                net.Conn
+	d                pdu.Digests
+	statSN, expCmdSN uint32
+}
+
 func (t *fakeTarget) run(c net.Conn) error {
+	fc := &fakeConn{t: t, c: c, statSN: 100}
 	r := pdu.NewReader(c)
-	var d pdu.Digests
-	var statSN, expCmdSN uint32 = 100, 0
 	var f pdu.Frame
-	send := func(p *pdu.PDU) error {
-		b, err := p.Encode(nil, d)
-		if err != nil {
-			return err
-		}
-		_, err = c.Write(b)
-		return err
-	}
-	status := func(p *pdu.PDU, st byte) {
-		p.SetU32(pdu.OffField2, statSN)
-		p.SetU32(pdu.OffField3, expCmdSN)
-		p.SetU32(pdu.OffField4, expCmdSN+32)
-		statSN++
-		p.BHS[3] = st
-	}
 	for {
-		if err := r.Next(&f, d); err != nil {
+		if err := r.Next(&f, fc.d); err != nil {
 			if err == io.EOF {
 				return nil
 			}
 			return err
 		}
-		p := &f.PDU
-		switch p.Opcode() {
+		var err error
+		switch p := &f.PDU; p.Opcode() {
 		case pdu.OpLoginReq:
-			transit, _, csg, nsg := p.LoginFlags()
-			var resp pdu.PDU
-			resp.SetOpcode(pdu.OpLoginResp, false)
-			resp.BHS[1] = p.BHS[1] &^ pdu.FlagContinue
-			resp.SetU32(pdu.OffITT, p.ITT())
-			final := transit && nsg == pdu.StageFullFeature
-			if final {
-				resp.Data = []byte(t.answer)
-			}
-			_ = csg
-			status(&resp, 0)
-			expCmdSN = p.U32(pdu.OffField2)
-			resp.SetU32(pdu.OffField3, expCmdSN)
-			if err := send(&resp); err != nil {
-				return err
-			}
-			if final {
-				n := pdu.NewNegotiation()
-				_ = n.Add(pdu.Initiator, p.Data, false)
-				_ = n.Add(pdu.Target, resp.Data, false)
-				params, err := n.Params()
-				if err != nil {
-					return err
-				}
-				d = pdu.Digests{Header: params.HeaderDigest, Data: params.DataDigest}
-			}
+			err = fc.login(p)
 		case pdu.OpSCSICommand:
-			rec := recorded{itt: p.ITT(), immediate: len(p.Data), expLen: p.U32(pdu.OffField1)}
-			copy(rec.cdb[:], p.BHS[pdu.OffCDB:])
-			t.mu.Lock()
-			t.commands = append(t.commands, rec)
-			t.mu.Unlock()
-			if !p.Immediate() {
-				expCmdSN = p.U32(pdu.OffField2) + 1
-			}
-			exp := p.U32(pdu.OffField1)
-			switch {
-			case p.Flags()&pdu.FlagRead != 0 && exp > 0 && exp < 1<<20:
-				var in pdu.PDU
-				in.SetOpcode(pdu.OpDataIn, false)
-				in.BHS[1] = pdu.FlagFinal | pdu.FlagStatus
-				in.SetU32(pdu.OffITT, p.ITT())
-				in.SetU32(pdu.OffField1, 0xffffffff)
-				in.Data = bytes.Repeat([]byte{t.block}, int(exp))
-				status(&in, pdu.StatusGood)
-				if err := send(&in); err != nil {
-					return err
-				}
-				continue
-			case p.Flags()&pdu.FlagWrite != 0 && p.Final() && int(exp) > len(p.Data) && exp < 1<<20:
-				var r2t pdu.PDU
-				r2t.SetOpcode(pdu.OpR2T, false)
-				r2t.BHS[1] = pdu.FlagFinal
-				r2t.SetU32(pdu.OffITT, p.ITT())
-				r2t.SetU32(pdu.OffField1, 0x77)
-				r2t.SetU32(pdu.OffField2, statSN)
-				r2t.SetU32(pdu.OffField6, uint32(len(p.Data)))
-				r2t.SetU32(pdu.OffField7, exp-uint32(len(p.Data)))
-				if err := send(&r2t); err != nil {
-					return err
-				}
-				// the Data-Out and then the status follow from the Data-Out case
-				continue
-			}
-			var resp pdu.PDU
-			resp.SetOpcode(pdu.OpSCSIResponse, false)
-			resp.BHS[1] = pdu.FlagFinal
-			resp.SetU32(pdu.OffITT, p.ITT())
-			status(&resp, pdu.StatusGood)
-			if err := send(&resp); err != nil {
-				return err
-			}
+			err = fc.command(p)
 		case pdu.OpDataOut:
-			t.mu.Lock()
-			t.dataOuts = append(t.dataOuts, p.ITT())
-			t.mu.Unlock()
-			if p.Final() && p.U32(pdu.OffField1) == 0x77 {
-				var resp pdu.PDU
-				resp.SetOpcode(pdu.OpSCSIResponse, false)
-				resp.BHS[1] = pdu.FlagFinal
-				resp.SetU32(pdu.OffITT, p.ITT())
-				status(&resp, pdu.StatusGood)
-				if err := send(&resp); err != nil {
-					return err
-				}
-			}
+			err = fc.dataOut(p)
 		case pdu.OpNOPOut:
 			if p.ITT() != 0xffffffff {
 				var in pdu.PDU
@@ -171,11 +83,118 @@ func (t *fakeTarget) run(c net.Conn) error {
 				in.BHS[1] = pdu.FlagFinal
 				in.SetU32(pdu.OffITT, p.ITT())
 				in.SetU32(pdu.OffField1, 0xffffffff)
-				status(&in, 0)
-				if err := send(&in); err != nil {
-					return err
-				}
+				fc.status(&in, 0)
+				err = fc.send(&in)
 			}
 		}
+		if err != nil {
+			return err
+		}
 	}
+}
+
+func (fc *fakeConn) send(p *pdu.PDU) error {
+	b, err := p.Encode(nil, fc.d)
+	if err != nil {
+		return err
+	}
+	_, err = fc.c.Write(b)
+	return err
+}
+
+// status numbers a response and sets its status byte.
+func (fc *fakeConn) status(p *pdu.PDU, st byte) {
+	p.SetU32(pdu.OffField2, fc.statSN)
+	p.SetU32(pdu.OffField3, fc.expCmdSN)
+	p.SetU32(pdu.OffField4, fc.expCmdSN+32)
+	fc.statSN++
+	p.BHS[3] = st
+}
+
+// login answers every stage at once and switches digests on after the
+// final response, as a real target does.
+func (fc *fakeConn) login(p *pdu.PDU) error {
+	transit, _, _, nsg := p.LoginFlags()
+	var resp pdu.PDU
+	resp.SetOpcode(pdu.OpLoginResp, false)
+	resp.BHS[1] = p.BHS[1] &^ pdu.FlagContinue
+	resp.SetU32(pdu.OffITT, p.ITT())
+	final := transit && nsg == pdu.StageFullFeature
+	if final {
+		resp.Data = []byte(fc.t.answer)
+	}
+	fc.status(&resp, 0)
+	fc.expCmdSN = p.U32(pdu.OffField2)
+	resp.SetU32(pdu.OffField3, fc.expCmdSN)
+	if err := fc.send(&resp); err != nil {
+		return err
+	}
+	if !final {
+		return nil
+	}
+	n := pdu.NewNegotiation()
+	_ = n.Add(pdu.Initiator, p.Data, false)
+	_ = n.Add(pdu.Target, resp.Data, false)
+	params, err := n.Params()
+	if err != nil {
+		return err
+	}
+	fc.d = pdu.Digests{Header: params.HeaderDigest, Data: params.DataDigest}
+	return nil
+}
+
+// command records a SCSI Command and answers it: data and status for a
+// read, an R2T for the rest of a write, a status otherwise.
+func (fc *fakeConn) command(p *pdu.PDU) error {
+	rec := recorded{itt: p.ITT(), immediate: len(p.Data), expLen: p.U32(pdu.OffField1)}
+	copy(rec.cdb[:], p.BHS[pdu.OffCDB:])
+	fc.t.mu.Lock()
+	fc.t.commands = append(fc.t.commands, rec)
+	fc.t.mu.Unlock()
+	if !p.Immediate() {
+		fc.expCmdSN = p.U32(pdu.OffField2) + 1
+	}
+	exp := p.U32(pdu.OffField1)
+	switch {
+	case p.Flags()&pdu.FlagRead != 0 && exp > 0 && exp < 1<<20:
+		var in pdu.PDU
+		in.SetOpcode(pdu.OpDataIn, false)
+		in.BHS[1] = pdu.FlagFinal | pdu.FlagStatus
+		in.SetU32(pdu.OffITT, p.ITT())
+		in.SetU32(pdu.OffField1, 0xffffffff)
+		in.Data = bytes.Repeat([]byte{fc.t.block}, int(exp))
+		fc.status(&in, pdu.StatusGood)
+		return fc.send(&in)
+	case p.Flags()&pdu.FlagWrite != 0 && p.Final() && int(exp) > len(p.Data) && exp < 1<<20:
+		var r2t pdu.PDU
+		r2t.SetOpcode(pdu.OpR2T, false)
+		r2t.BHS[1] = pdu.FlagFinal
+		r2t.SetU32(pdu.OffITT, p.ITT())
+		r2t.SetU32(pdu.OffField1, 0x77)
+		r2t.SetU32(pdu.OffField2, fc.statSN)
+		r2t.SetU32(pdu.OffField6, uint32(len(p.Data)))
+		r2t.SetU32(pdu.OffField7, exp-uint32(len(p.Data)))
+		return fc.send(&r2t) // the status follows the last Data-Out
+	}
+	return fc.good(p.ITT())
+}
+
+// dataOut records a Data-Out and answers the last one of an R2T.
+func (fc *fakeConn) dataOut(p *pdu.PDU) error {
+	fc.t.mu.Lock()
+	fc.t.dataOuts = append(fc.t.dataOuts, p.ITT())
+	fc.t.mu.Unlock()
+	if p.Final() && p.U32(pdu.OffField1) == 0x77 {
+		return fc.good(p.ITT())
+	}
+	return nil
+}
+
+func (fc *fakeConn) good(itt uint32) error {
+	var resp pdu.PDU
+	resp.SetOpcode(pdu.OpSCSIResponse, false)
+	resp.BHS[1] = pdu.FlagFinal
+	resp.SetU32(pdu.OffITT, itt)
+	fc.status(&resp, pdu.StatusGood)
+	return fc.send(&resp)
 }

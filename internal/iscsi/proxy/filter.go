@@ -26,7 +26,6 @@ var ErrProtocol = errors.New("iscsi proxy: protocol violation")
 // refusal is what the proxy keeps about a refused command until the target
 // answers the TEST UNIT READY that stood in for it.
 type refusal struct {
-	decision scsipolicy.Decision
 	// expLen and bidiLen are the lengths the initiator expected, reported
 	// back as residuals: nothing was transferred.
 	expLen, bidiLen uint32
@@ -50,11 +49,11 @@ type filter struct {
 	mu      sync.Mutex
 	refused map[uint32]refusal
 
-	// swallow holds ITTs whose Data-Out the initiator-side goroutine drops,
-	// the last maxSwallowed refused ones (swallowOrder, oldest first):
-	// unsolicited data follows its command closely, and an initiator that
-	// numbers tasks without reusing tags must not grow the set forever.
-	// (only that goroutine touches it).
+	// swallow holds the ITTs whose Data-Out is dropped: the last
+	// maxSwallowed refused ones (swallowOrder, oldest first), since
+	// unsolicited data follows its command closely and an initiator that
+	// never reuses tags must not grow the set forever. Only the
+	// initiator-side goroutine touches them and out.
 	swallow      map[uint32]struct{}
 	swallowOrder []uint32
 	out          []byte
@@ -129,7 +128,7 @@ func (f *filter) command(p *pdu.PDU) (action, []byte, error) {
 		f.mu.Unlock()
 		return forward, nil, nil
 	}
-	r := refusal{decision: d, expLen: p.U32(pdu.OffField1)}
+	r := refusal{expLen: p.U32(pdu.OffField1)}
 	if segs, err := p.Segments(); err == nil {
 		for _, s := range segs {
 			if s.Type == pdu.AHSBidiReadLen && len(s.Data) == 5 {
