@@ -122,8 +122,10 @@ func diskSpec(s *vmState, dev model.VmDevice, a model.DiskAttachment, domains ma
 	if d.IsLUN() {
 		out.ISCSI = &vmspec.ISCSISource{Host: d.LUN.Address, Port: uint16(d.LUN.Port), IQN: d.LUN.Target, LUN: uint32(d.LUN.LunMapping)}
 		if dev.Device == model.DeviceLUN {
-			// The guest sees the LUN's own identity: no serial of ours.
-			out.Device, out.Serial, out.SGIO = vmspec.DeviceLUN, "", vmspec.SGIO(d.SGIO)
+			// The guest sees the LUN's own identity: no serial of ours. What
+			// the guest may send is the SCSI command policy's business (the
+			// agent's proxy, withPolicies); libvirt 9 only takes filtered.
+			out.Device, out.Serial, out.SGIO = vmspec.DeviceLUN, "", vmspec.SGIOFiltered
 		}
 		return out, nil
 	}

@@ -125,9 +125,9 @@ func TestPortal(t *testing.T) {
 		t.Fatalf("portal-d1 in the Disks tab: %q", got)
 	}
 
-	// The Direct LUN tab as admin: privileged SCSI I/O may be allowed; the
-	// LUN of the local tgtd gets pass-through without it (the agent refuses
-	// to start a VM with an unfiltered LUN: libvirt 9 dropped sgio='unfiltered').
+	// The Direct LUN tab as admin: privileged SCSI I/O may be allowed, with a
+	// custom SCSI command policy (the preset "reservations") that the host's
+	// iSCSI proxy enforces once the VM runs.
 	tg := e2eutil.NewISCSITarget(t, 1, 64)
 	b.Click("#disk-new")
 	b.WaitVisible("#disk-dialog")
@@ -142,14 +142,20 @@ func TestPortal(t *testing.T) {
 		b.Bool("privileged disabled for admin", `document.querySelector('#lun-privileged').disabled`) {
 		t.Fatal("for admin@internal on VirtIO-SCSI, Enable SCSI Pass-Through is off or Allow Privileged SCSI I/O disabled")
 	}
+	if !b.Bool("policy select disabled", `document.querySelector('#lun-policy').disabled`) {
+		t.Fatal("the SCSI Command Policy select is enabled without Allow Privileged SCSI I/O")
+	}
 	b.SetChecked("#lun-privileged", true)
+	if b.Bool("policy select disabled", `document.querySelector('#lun-policy').disabled`) {
+		t.Fatal("the SCSI Command Policy select stays disabled with Allow Privileged SCSI I/O")
+	}
+	b.SetInput("#lun-policy", "reservations")
 	b.Screenshot("dialog-new-disk-direct-lun")
-	b.SetChecked("#lun-privileged", false)
 	b.Click("#dialog-ok")
 	b.WaitGone("#disk-dialog")
 	b.WaitVisible(`#disk-table tr[data-name="portal-lun"]`)
-	if got := b.Text(`#disk-table tr[data-name="portal-lun"]`); !strings.Contains(got, "Yes") || strings.Contains(got, "privileged") {
-		t.Fatalf("portal-lun in the Disks tab: %q", got)
+	if got := b.Text(`#disk-table tr[data-name="portal-lun"]`); !strings.Contains(got, "policy reservations") {
+		t.Fatalf("portal-lun in the Disks tab: %q, want pass-through with policy reservations", got)
 	}
 
 	// Attach an existing floating disk from the Image tab; Edit VM keeps
@@ -230,6 +236,9 @@ func TestPortal(t *testing.T) {
 	if !b.Bool("privileged disabled for bob", `document.querySelector('#lun-privileged').disabled`) ||
 		!strings.Contains(b.Text("#lun-privileged-reason"), "Manipulate SCSI I/O Privileges") {
 		t.Fatalf("Allow Privileged SCSI I/O for bob: enabled, or no reason (%q)", b.Text("#lun-privileged-reason"))
+	}
+	if !b.Bool("policy select disabled for bob", `document.querySelector('#lun-policy').disabled`) {
+		t.Fatal("bob may choose a SCSI command policy")
 	}
 	b.Screenshot("dialog-new-disk-lun-unprivileged")
 	b.Click("#dialog-cancel")

@@ -85,6 +85,16 @@ export function sgioOf(passThrough, privileged) {
   return privileged ? 'unfiltered' : 'filtered';
 }
 
+/**
+ * scsiPolicyOf picks the policy a new pass-through LUN asks for: a custom
+ * policy chosen with "Allow Privileged SCSI I/O", else none (sgio says
+ * filtered or unfiltered).
+ */
+export function scsiPolicyOf(passThrough, privileged, chosen) {
+  if (!passThrough || !privileged || !chosen || chosen === 'unfiltered') return undefined;
+  return { name: chosen };
+}
+
 /** permitTree groups a level's permits by category, in the API's order. */
 export function permitTree(permits) {
   const cats = new Map();

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  virtioScsiAvailability, diskInterfaces, systemGroups, privilegedScsi, sgioOf, permitTree, gib, shortAddress, pageSearch,
+  virtioScsiAvailability, diskInterfaces, systemGroups, privilegedScsi, sgioOf, scsiPolicyOf, permitTree, gib, shortAddress, pageSearch,
 } from '../src/rules.js';
 
 const debian = { name: 'debian', description: 'Debian GNU/Linux',
@@ -56,6 +56,10 @@ test('sgio, tree, formatting, search', () => {
   assert.equal(sgioOf(false, true), undefined);
   assert.equal(sgioOf(true, false), 'filtered');
   assert.equal(sgioOf(true, true), 'unfiltered');
+  assert.equal(scsiPolicyOf(true, true, 'reservations').name, 'reservations');
+  assert.equal(scsiPolicyOf(true, true, 'unfiltered'), undefined);
+  assert.equal(scsiPolicyOf(true, false, 'reservations'), undefined);
+  assert.equal(scsiPolicyOf(false, true, 'reservations'), undefined);
   const tree = permitTree([{ name: 'a', category: 'VM' }, { name: 'b', category: 'Disk' }, { name: 'c', category: 'VM' }]);
   assert.deepEqual(tree.map((c) => [c.category, c.items.map((i) => i.name)]), [['VM', ['a', 'c']], ['Disk', ['b']]]);
   assert.equal(gib(2 ** 30), '1 GiB');

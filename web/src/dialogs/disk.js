@@ -6,7 +6,7 @@
 import { h, replace } from '../dom.js';
 import { list, post } from '../api.js';
 import { myGroups, osByName, storageDomains } from '../cache.js';
-import { INTERFACE_LABELS, diskInterfaces, gib, privilegedScsi, sgioOf } from '../rules.js';
+import { INTERFACE_LABELS, diskInterfaces, gib, privilegedScsi, scsiPolicyOf, sgioOf } from '../rules.js';
 import { check, field, form, group, input, modal, select, table, tabs } from '../ui.js';
 
 const GiB = 2 ** 30;
@@ -23,7 +23,8 @@ async function interfaceField(vm, id) {
 }
 
 export async function newDiskDialog({ vm, onDone }) {
-  const [sdMap, groups] = await Promise.all([storageDomains(), myGroups().catch(() => new Set())]);
+  const [sdMap, groups, policies] = await Promise.all([storageDomains(), myGroups().catch(() => new Set()),
+    list('/scsipolicies', 'scsi_policy').catch(() => [])]);
   const img = await interfaceField(vm, 'disk-interface');
   const lunIf = await interfaceField(vm, 'lun-interface');
   const size = input('disk-size', { type: 'number', min: 1, value: 1 });
@@ -48,6 +49,7 @@ export async function newDiskDialog({ vm, onDone }) {
   const privBox = h('div');
   let passThrough;
   let privileged;
+  let policy;
   function drawScsi() {
     const scsi = lunIf.sel.value === 'virtio_scsi';
     const pt = passThrough ? passThrough.control.checked && scsi : scsi;
@@ -58,9 +60,17 @@ export async function newDiskDialog({ vm, onDone }) {
     const ptOn = passThrough.control.checked;
     const reason = !priv.ok ? priv.reason : !ptOn ? 'Needs SCSI pass-through.' : 'Unfiltered SG_IO: the guest may send any SCSI command.';
     privileged = check('lun-privileged', 'Allow Privileged SCSI I/O', {
-      checked: priv.ok && ptOn && privileged && privileged.control.checked, disabled: !priv.ok || !ptOn, reason,
+      checked: priv.ok && ptOn && privileged && privileged.control.checked, disabled: !priv.ok || !ptOn, reason, onchange: drawScsi,
     });
-    replace(privBox, passThrough, privileged);
+    // With privileged I/O, which commands beyond the filtered set: all
+    // (unfiltered) or a custom SCSI command policy.
+    const custom = policies.filter((p) => p.built_in !== 'true');
+    const was = policy ? policy.value : 'unfiltered';
+    policy = select('lun-policy', [{ value: 'unfiltered', label: 'Unfiltered (every command)' },
+      ...custom.map((p) => ({ value: p.name, label: `${p.name}${p.description ? ` — ${p.description}` : ''}` }))], was);
+    policy.control.disabled = !privileged.control.checked;
+    replace(privBox, passThrough, privileged,
+      field('SCSI Command Policy', policy, 'What the host’s iSCSI proxy lets the guest send beyond the filtered set.'));
   }
   lunIf.sel.control.addEventListener('change', drawScsi);
   drawScsi();
@@ -97,6 +107,8 @@ export async function newDiskDialog({ vm, onDone }) {
         };
         const sgio = sgioOf(passThrough.control.checked, privileged.control.checked);
         if (sgio) disk.sgio = sgio;
+        const chosen = scsiPolicyOf(passThrough.control.checked, privileged.control.checked, policy.value);
+        if (chosen) disk.scsi_policy = chosen;
         body = { interface: lunIf.sel.value, active: String(lunActive.control.checked), disk };
       }
       await post(`/vms/${vm.id}/diskattachments`, body);

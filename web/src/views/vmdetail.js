@@ -16,8 +16,11 @@ export const GUEST_WAIT_MS = 180000;
 /** passThrough describes a disk's SCSI pass-through as the table shows it. */
 export function passThrough(d) {
   if (!d || d.storage_type !== 'lun') return '';
-  if (d.sgio === 'unfiltered') return 'Yes (privileged SCSI I/O)';
-  if (d.sgio === 'filtered') return 'Yes';
+  // sgio_effective names the SCSI command policy the host enforces.
+  const policy = d.sgio_effective || d.sgio;
+  if (policy === 'filtered') return 'Yes';
+  if (policy === 'unfiltered') return 'Yes (privileged SCSI I/O)';
+  if (policy) return `Yes (policy ${policy})`;
   return 'No';
 }
 
