@@ -57,8 +57,20 @@ export function table({ id, columns, rows, selected, onSelect, onOpen, empty = '
     const tr = h('tr', {
       class: `pf-v6-c-table__tr${r.id === selected ? ' gv-selected' : ''}`,
       dataset: { id: r.id, name: r.name || r.alias || '' },
+      tabindex: onSelect || onOpen ? '0' : undefined,
+      'aria-selected': r.id === selected ? 'true' : undefined,
       onclick: () => onSelect && onSelect(r),
       ondblclick: () => onOpen && onOpen(r),
+      // Keyboard: Space selects, Enter opens (or selects where rows do not open).
+      onkeydown: (e) => {
+        if (e.key === ' ' && onSelect) {
+          e.preventDefault();
+          onSelect(r);
+          // Selecting redraws the table: keep the focus on the row.
+          if (id) requestAnimationFrame(() => document.querySelector(`#${CSS.escape(id)} tr[data-id="${CSS.escape(r.id)}"]`)?.focus());
+        }
+        if (e.key === 'Enter') (onOpen || onSelect || (() => {}))(r);
+      },
     }, columns.map((c, j) => h('td', {
       class: 'pf-v6-c-table__td', 'data-label': c.title,
       // Element Timing: the benchmark observes when the first row is painted.
