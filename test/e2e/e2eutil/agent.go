@@ -94,8 +94,10 @@ func (p *AgentProc) launch(t *testing.T) {
 	for {
 		c, err := agentrpc.Dial(ctx, p.Addr, p.creds)
 		if err == nil {
+			// Closed by stop, after the test's own cleanups (which destroy
+			// its VMs through this client) ran: a cleanup registered here
+			// would run first and leak every VM after a Restart.
 			p.Client = c
-			t.Cleanup(func() { c.Close() })
 			return
 		}
 		select {
@@ -113,12 +115,14 @@ func (p *AgentProc) launch(t *testing.T) {
 // guests are not touched.
 func (p *AgentProc) Restart(t *testing.T) {
 	t.Helper()
-	p.Client.Close()
 	p.stop(t)
 	p.launch(t)
 }
 
 func (p *AgentProc) stop(t *testing.T) {
+	if p.Client != nil {
+		p.Client.Close()
+	}
 	exited := p.exited
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
