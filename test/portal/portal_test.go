@@ -267,6 +267,7 @@ func TestPortal(t *testing.T) {
 	if st != http.StatusForbidden {
 		t.Fatalf("the API let bob create an unfiltered LUN: %d %s", st, raw)
 	}
+	editDiskUnprivileged(ctx, t, b, e)
 	scsiPoliciesUnprivileged(t, b)
 	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("the page reported %d errors (exceptions, console errors, CSP violations):\n%s", len(errs), strings.Join(errs, "\n"))

@@ -197,3 +197,23 @@ func scsiPoliciesUnprivileged(t *testing.T, b *portalutil.Browser) {
 	b.Screenshot("view-scsipolicies-unprivileged")
 	faultOf(t, b, http.StatusForbidden, "POST", "/scsipolicies", `{"name":"bob-policy","base":"unfiltered"}`)
 }
+
+// editDiskUnprivileged opens Edit Disk on portal-lun from the VM's Disks
+// tab as a user without "Manipulate SCSI I/O Privileges": the built-in
+// policies are offered, the custom ones disabled with the reason, and the
+// API refuses a custom one anyway.
+func editDiskUnprivileged(ctx context.Context, t *testing.T, b *portalutil.Browser, e *e2eutil.EngineProc) {
+	t.Helper()
+	selectDisk(b, "portal-lun")
+	b.Click("#disk-edit")
+	b.WaitVisible("#edit-disk-dialog")
+	if !b.Bool("custom policies disabled", `document.querySelector('#edit-disk-policy option[value="reservations"]') &&
+		[...document.querySelectorAll('#edit-disk-policy option')].every((o) => ['filtered', 'unfiltered'].includes(o.value) !== o.disabled)`) ||
+		!strings.Contains(b.Text("#edit-disk-policy-reason"), "to give a disk a custom SCSI command policy") {
+		t.Fatalf("Edit Disk for a user without the privilege: custom policies enabled, or the reason is %q", b.Text("#edit-disk-policy-reason"))
+	}
+	b.Screenshot("dialog-edit-disk-unprivileged")
+	b.Click("#dialog-cancel")
+	faultOf(t, b, http.StatusForbidden, "PUT", "/disks/"+diskByAlias(ctx, t, e, "portal-lun").ID, `{"scsi_policy":{"name":"portal-nopr"}}`)
+	wantEnforced(ctx, t, e, "portal-lun", "reservations")
+}
