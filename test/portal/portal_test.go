@@ -1,6 +1,7 @@
 // Package portal tests the web admin portal in headless Chromium against a
 // real engine with a local host: log in, create a VM with VirtIO-SCSI, add
-// disks and hot-plug one into a running guest, the SCSI I/O privilege as a
+// disks and hot-plug one into a running guest, change a LUN's SCSI command
+// policy live, define SCSI command policies, the SCSI I/O privilege as a
 // user without it, and a custom role. Every dialog is saved as a screenshot.
 package portal
 
@@ -202,6 +203,22 @@ func TestPortal(t *testing.T) {
 		t.Fatalf("portal-d2 after Deactivate: %q", b.Text(`#disk-table tr[data-name="portal-d2"]`))
 	}
 
+	// Edit Disk while the guest runs: portal-lun goes from the policy
+	// "reservations" to "filtered" (from the VM's Disks tab) and back (from
+	// the Disks view); the engine pushes each to the host's iSCSI proxy, and
+	// the API says what is enforced.
+	editLUNPolicy(b, t, "#disk-table", "portal-lun", "reservations", "filtered", "dialog-edit-disk-lun")
+	wantEnforced(ctx, t, e, "portal-lun", "filtered")
+	if got := b.Text(`#disk-table tr[data-name="portal-lun"]`); strings.Contains(got, "policy") {
+		t.Fatalf("portal-lun in the Disks tab after Edit Disk: %q, want plain pass-through (filtered)", got)
+	}
+	b.Click(`[data-nav="disks"]`)
+	editLUNPolicy(b, t, "#disks-table", "portal-lun", "filtered", "reservations", "dialog-edit-disk-lun-custom")
+	wantEnforced(ctx, t, e, "portal-lun", "reservations")
+	if got := b.Text(`#disks-table tr[data-name="portal-lun"]`); !strings.Contains(got, "Yes (policy reservations)") {
+		t.Fatalf("portal-lun in the Disks view after Edit Disk: %q", got)
+	}
+
 	// Live status: the VM list follows a change made elsewhere (here
 	// through the API) without a reload or a click.
 	b.Click(`[data-nav="vms"]`)
@@ -213,6 +230,9 @@ func TestPortal(t *testing.T) {
 	// A custom role with Manipulate SCSI I/O Privileges from the tree.
 	createRole(ctx, t, b, e)
 	editRole(ctx, t, b, e)
+
+	// SCSI command policies: a new one, and one in use that stays.
+	scsiPoliciesAsAdmin(ctx, t, b, e)
 
 	// A user without the SCSI I/O privilege: the checkbox is disabled with
 	// the reason, and the API refuses anyway.
@@ -247,6 +267,8 @@ func TestPortal(t *testing.T) {
 	if st != http.StatusForbidden {
 		t.Fatalf("the API let bob create an unfiltered LUN: %d %s", st, raw)
 	}
+	editDiskUnprivileged(ctx, t, b, e)
+	scsiPoliciesUnprivileged(t, b)
 	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("the page reported %d errors (exceptions, console errors, CSP violations):\n%s", len(errs), strings.Join(errs, "\n"))
 	}

@@ -7,6 +7,7 @@ import { forget } from './cache.js';
 import { alert, button } from './ui.js';
 import { vmsView } from './views/vms.js';
 import { vmDetailView } from './views/vmdetail.js';
+import { scsiPoliciesView } from './views/scsipolicies.js';
 import { disksView, hostsView, storageDomainsView, rolesView, permissionsView, eventsView } from './views/lists.js';
 
 /** How often the view on screen re-reads the API (live status). */
@@ -17,6 +18,7 @@ const NAV = [
   { path: '/disks', label: 'Disks', view: disksView },
   { path: '/hosts', label: 'Hosts', view: hostsView },
   { path: '/storagedomains', label: 'Storage Domains', view: storageDomainsView },
+  { path: '/scsipolicies', label: 'SCSI Policies', view: scsiPoliciesView },
   { path: '/roles', label: 'Roles', view: rolesView },
   { path: '/permissions', label: 'Permissions', view: permissionsView },
   { path: '/events', label: 'Events', view: eventsView },

@@ -70,12 +70,17 @@ export function systemGroups(permissions, permitsByRole) {
 
 export const SGIO_GROUP = 'configure_scsi_generic_io';
 
-/** privilegedScsi: may the user allow privileged SCSI I/O on a new LUN? */
-export function privilegedScsi(groups) {
+/**
+ * privilegedScsi: may the user do what needs "Manipulate SCSI I/O
+ * Privileges" on the system: allow privileged SCSI I/O on a new LUN (the
+ * default), or what the phrase `what` says (define SCSI command policies,
+ * give a disk a custom one)? {ok, reason}.
+ */
+export function privilegedScsi(groups, what = 'allow privileged (unfiltered) SCSI I/O') {
   if (groups.has(SGIO_GROUP)) return { ok: true, reason: '' };
   return {
     ok: false,
-    reason: 'You need the "Manipulate SCSI I/O Privileges" permission on the system to allow privileged (unfiltered) SCSI I/O.',
+    reason: `You need the "Manipulate SCSI I/O Privileges" permission on the system to ${what}.`,
   };
 }
 
@@ -93,6 +98,95 @@ export function sgioOf(passThrough, privileged) {
 export function scsiPolicyOf(passThrough, privileged, chosen) {
   if (!passThrough || !privileged || !chosen || chosen === 'unfiltered') return undefined;
   return { name: chosen };
+}
+
+/** BUILT_IN_POLICIES are the policies oVirt's sgio names; a disk takes them as sgio. */
+export const BUILT_IN_POLICIES = ['filtered', 'unfiltered'];
+
+/**
+ * passThrough describes a disk's SCSI pass-through as the tables show it:
+ * the policy the host enforces (sgio_effective), '' for an image.
+ */
+export function passThrough(d) {
+  if (!d || d.storage_type !== 'lun') return '';
+  if (!d.sgio || d.sgio === 'disabled') return 'No';
+  const policy = d.sgio_effective || d.sgio;
+  if (policy === 'filtered') return 'Yes';
+  if (policy === 'unfiltered') return 'Yes (privileged SCSI I/O)';
+  return `Yes (policy ${policy})`;
+}
+
+/**
+ * policyChoice is the entry of the Edit Disk dialog's policy select that a
+ * disk has: filtered, unfiltered or a custom policy's name; '' when the
+ * disk is no pass-through LUN (no policy applies).
+ */
+export function policyChoice(d) {
+  if (!d || d.storage_type !== 'lun' || !d.sgio || d.sgio === 'disabled') return '';
+  return (d.scsi_policy && d.scsi_policy.name) || d.sgio_effective || d.sgio;
+}
+
+/**
+ * diskEdit builds the body of PUT /disks/{id} from the Edit Disk dialog:
+ * only what changed (an empty object when nothing did). A built-in policy
+ * is oVirt's sgio, a custom one govirt's scsi_policy by name.
+ */
+export function diskEdit(d, { alias, description, policy }) {
+  const body = {};
+  if (alias !== undefined && alias.trim() !== (d.alias || '')) body.alias = alias.trim();
+  if (description !== undefined && description !== (d.description || '')) body.description = description;
+  const cur = policyChoice(d);
+  if (cur && policy && policy !== cur) {
+    if (BUILT_IN_POLICIES.includes(policy)) body.sgio = policy;
+    else body.scsi_policy = { name: policy };
+  }
+  return body;
+}
+
+/** diskSaved says what the Edit Disk dialog saved: for a pass-through LUN, the policy the host enforces now. */
+export function diskSaved(d) {
+  const name = d.alias || d.id;
+  const choice = policyChoice(d);
+  if (choice) return `${name}: the host enforces the SCSI command policy "${d.sgio_effective || choice}".`;
+  return `${name} saved.`;
+}
+
+/** parseRules reads a rule list as typed: one rule a line or comma-separated, blanks dropped. */
+export function parseRules(text) {
+  return String(text || '').split(/[\n,]/).map((r) => r.trim()).filter(Boolean);
+}
+
+/** ruleText formats a policy's allow or deny list ({rule: [...]}) for a table cell. */
+export const ruleText = (rules) => ((rules && rules.rule) || []).join(', ');
+
+/**
+ * ruleFields says which rule lists a policy's base takes, as the API's
+ * compiler does: no allow rules on an unfiltered base (it allows every
+ * command), no deny rules on a none base (it allows nothing); a none base
+ * needs allow rules. {allow: {ok, reason}, deny: {ok, reason}}.
+ */
+export function ruleFields(base) {
+  const yes = (reason = '') => ({ ok: true, reason });
+  const no = (reason) => ({ ok: false, reason });
+  if (base === 'unfiltered') return { allow: no('An unfiltered base allows every command: only deny rules apply.'), deny: yes() };
+  if (base === 'none') return { allow: yes('A none base allows only these commands: give at least one.'), deny: no('A none base allows nothing to deny: only allow rules apply.') };
+  return { allow: yes(), deny: yes() };
+}
+
+/**
+ * policyBody builds the body of POST /scsipolicies from the New Policy
+ * dialog's fields (allow and deny as typed); a list the base does not take
+ * is left out, as the dialog disables it.
+ */
+export function policyBody({ name, description, base, allow, deny }) {
+  const f = ruleFields(base);
+  const body = { name: String(name || '').trim(), base };
+  if (description && description.trim()) body.description = description.trim();
+  const a = f.allow.ok ? parseRules(allow) : [];
+  const d = f.deny.ok ? parseRules(deny) : [];
+  if (a.length) body.allow = { rule: a };
+  if (d.length) body.deny = { rule: d };
+  return body;
 }
 
 /** permitTree groups a level's permits by category, in the API's order. */

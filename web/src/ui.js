@@ -184,6 +184,14 @@ export function input(id, { type = 'text', value = '', min, placeholder } = {}) 
   return wrap(el);
 }
 
+/** textarea: a multi-line text input (rule lists), wrapped like input. */
+export function textarea(id, { value = '', rows = 3, placeholder } = {}) {
+  const w = wrap(h('textarea', { id, rows, placeholder, 'aria-label': id }));
+  w.value = value;
+  w.classList.add('pf-m-textarea');
+  return w;
+}
+
 function wrap(el) {
   const span = h('span', { class: 'pf-v6-c-form-control' }, el);
   // Expose the control itself for reading values.
@@ -192,10 +200,10 @@ function wrap(el) {
   return span;
 }
 
-/** select: options [{value, label}]. */
+/** select: options [{value, label, disabled}]. */
 export function select(id, options, value) {
   const el = h('select', { id, 'aria-label': id },
-    options.map((o) => h('option', { value: o.value, selected: o.value === value }, o.label)));
+    options.map((o) => h('option', { value: o.value, selected: o.value === value, disabled: o.disabled }, o.label)));
   const w = wrap(el);
   w.classList.add('pf-m-select');
   w.append(h('span', { class: 'pf-v6-c-form-control__utilities' },

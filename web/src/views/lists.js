@@ -1,33 +1,37 @@
-// The other main views: Disks (paged, images and LUNs), Hosts, Storage
-// Domains, Roles (with the role dialog), Permissions and Events, each a
-// table refreshed live.
+// The other main views: Disks (paged, images and LUNs, with Edit), Hosts,
+// Storage Domains, Roles (with the role dialog), Permissions and Events,
+// each a table refreshed live; listView is their shared frame.
 import { h, replace } from '../dom.js';
 import { del, list } from '../api.js';
 import { clusters, forget, objectName, roles, storageDomains, users } from '../cache.js';
-import { gib, pageSearch } from '../rules.js';
+import { diskSaved, gib, pageSearch, passThrough } from '../rules.js';
 import { alert, button, input, pager, status, table, toolbar, yesNo, spinner } from '../ui.js';
 import { roleDialog } from '../dialogs/role.js';
+import { editDiskDialog } from '../dialogs/diskedit.js';
 
 /**
  * listView renders a titled, live table. load(state) returns rows; tools
- * (optional) returns toolbar items given the selected row and a refresh.
- * every (ms) slows the live refresh of views whose rows rarely change and
- * cost several requests.
+ * (optional) returns toolbar items given the selected row, a refresh, fail
+ * (shows an error) and notify (shows an element, such as an alert, that
+ * stays until the next notify). every (ms) slows the live refresh of views
+ * whose rows rarely change and cost several requests.
  */
-function listView(el, { title, id, columns, load, tools, paged, searchable, every = 0 }) {
+export function listView(el, { title, id, columns, load, tools, paged, searchable, every = 0 }) {
   const state = { page: 1, name: '', selected: null, rows: [] };
   const search = searchable ? input(`${id}-search`, { placeholder: 'Name (* wildcard)' }) : null;
   const message = h('div');
+  const notice = h('div');
+  const notify = (...els) => replace(notice, ...els);
   const actions = h('div', { class: 'gv-actions' });
   const barBox = toolbar(search, actions);
   const tableBox = h('div', {}, spinner('lg'));
   const pagerBox = h('div');
   if (search) search.control.addEventListener('keydown', (e) => { if (e.key === 'Enter') { state.name = search.value.trim(); state.page = 1; refresh(); } });
-  replace(el, h('h1', { class: 'pf-v6-c-title pf-m-xl' }, title), search || tools ? barBox : null, message, tableBox, pagerBox);
+  replace(el, h('h1', { class: 'pf-v6-c-title pf-m-xl' }, title), search || tools ? barBox : null, message, notice, tableBox, pagerBox);
   const fail = (e) => replace(message, alert('danger', e.reason || 'Error', e.detail || e.message, 'view-error'));
   function draw() {
     const sel = state.rows.find((r) => r.id === state.selected);
-    replace(actions, ...(tools ? tools(sel, refresh, fail) : []));
+    replace(actions, ...(tools ? tools(sel, refresh, fail, notify) : []));
     replace(tableBox, table({ id, columns, rows: state.rows, selected: state.selected, onSelect: (r) => { state.selected = r.id; draw(); } }));
     if (paged) replace(pagerBox, pager({ page: state.page, size: paged, shown: state.rows.length, onPage: (p) => { state.page = p; refresh(); } }));
   }
@@ -52,6 +56,12 @@ const DISK_PAGE = 100;
 export function disksView(el) {
   return listView(el, {
     title: 'Disks', id: 'disks-table', paged: DISK_PAGE, searchable: true,
+    tools: (sel, refresh, fail, notify) => [
+      button('Edit', () => editDiskDialog({
+        diskId: sel.id,
+        onDone: async (saved) => { notify(alert('success', 'Disk saved', diskSaved(saved), 'view-success')); await refresh(); },
+      }).catch(fail), { id: 'disk-edit', disabled: !sel }),
+    ],
     load: async (s) => {
       const q = pageSearch(s.name, s.page);
       const [disks, sds] = await Promise.all([
@@ -65,7 +75,7 @@ export function disksView(el) {
       { title: 'Status', cell: (d) => status(d.status) },
       { title: 'Storage Domain', cell: (d) => d.sdName || '' },
       { title: 'LUN', cell: (d) => { const u = d.lun_storage && d.lun_storage.logical_units.logical_unit[0]; return u ? `${u.target || ''} #${u.lun_mapping ?? ''}` : ''; } },
-      { title: 'SCSI Pass-Through', cell: (d) => (d.storage_type === 'lun' ? (d.sgio ? `Yes (${d.sgio})` : 'No') : '') },
+      { title: 'SCSI Pass-Through', cell: passThrough },
       { title: 'Shareable', cell: (d) => yesNo(d.shareable) },
       { title: 'Description', cell: (d) => d.description || '' },
     ],

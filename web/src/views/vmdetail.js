@@ -1,28 +1,19 @@
 // A VM's detail: General and Disks tabs. The Disks tab shows each
 // attachment (alias, size, interface, active, the guest's logical name, the
-// drive address, pass-through) and hot-plugs: Activate and Deactivate show
-// progress until the guest has the device or has released it.
+// drive address, pass-through), edits a disk (its SCSI command policy
+// changes live) and hot-plugs: Activate and Deactivate show progress until
+// the guest has the device or has released it.
 import { h, replace } from '../dom.js';
 import { get, list, post, put } from '../api.js';
 import { clusters, hosts, osByName } from '../cache.js';
-import { gib, shortAddress } from '../rules.js';
+import { diskSaved, gib, passThrough, shortAddress } from '../rules.js';
 import { alert, button, status, table, tabs, toolbar, yesNo, spinner } from '../ui.js';
 import { vmDialog } from '../dialogs/vm.js';
 import { attachDiskDialog, newDiskDialog } from '../dialogs/disk.js';
+import { editDiskDialog } from '../dialogs/diskedit.js';
 
 /** How long the Disks tab waits for the guest to show a plugged disk. */
 export const GUEST_WAIT_MS = 180000;
-
-/** passThrough describes a disk's SCSI pass-through as the table shows it. */
-export function passThrough(d) {
-  if (!d || d.storage_type !== 'lun') return '';
-  // sgio_effective names the SCSI command policy the host enforces.
-  const policy = d.sgio_effective || d.sgio;
-  if (policy === 'filtered') return 'Yes';
-  if (policy === 'unfiltered') return 'Yes (privileged SCSI I/O)';
-  if (policy) return `Yes (policy ${policy})`;
-  return 'No';
-}
 
 export function vmDetailView(el, params, { navigate }) {
   let vm = null;
@@ -102,11 +93,20 @@ export function vmDetailView(el, params, { navigate }) {
       toolbar(
         button('New', () => newDiskDialog({ vm, onDone: refresh }), { id: 'disk-new', variant: 'primary' }),
         button('Attach', () => attachDiskDialog({ vm, attached: atts.map((a) => a.id), onDone: refresh }), { id: 'disk-attach' }),
+        button('Edit', () => editDiskDialog({ diskId: selected, onDone: edited }).catch(fail), { id: 'disk-edit', disabled: !sel }),
         button('Activate', () => plug(true), { id: 'disk-activate', disabled: !sel || sel.active === 'true' || pending.has(selected) }),
         button('Deactivate', () => plug(false), { id: 'disk-deactivate', disabled: !sel || sel.active !== 'true' || pending.has(selected) }),
         running ? h('span', { class: 'pf-v6-c-helper-text' }, 'The VM is running: activating and deactivating hot-plug the disk.') : null),
       table({ id: 'disk-table', columns, rows: atts.map((a) => ({ ...a, alias: (disks.get(a.id) || {}).alias })), selected,
         onSelect: (r) => { selected = r.id; drawDisks(); }, empty: 'No disks' }));
+  }
+
+  // edited keeps the disk the Edit Disk dialog saved and says which policy
+  // the host enforces now.
+  async function edited(saved) {
+    disks.set(saved.id, saved);
+    replace(message, alert('success', 'Disk saved', diskSaved(saved), 'view-success'));
+    await refresh();
   }
 
   async function plug(active) {
