@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -101,10 +102,35 @@ func TestAgentServesOnlyMutualTLSOverTCP(t *testing.T) {
 		t.Fatal("agent accepted a client certificate from a foreign CA")
 	}
 
-	// Without TLS material the agent refuses to listen on TCP at all.
-	out, err := exec.Command(e2eutil.Binary(t), "agent", "--listen", freePort(t), "--state-dir", filepath.Join(dir, "x")).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "mutual TLS") {
-		t.Errorf("agent on TCP without certificates: err %v, output %s", err, out)
+	// Half the TLS material is refused outright.
+	out, err := exec.Command(e2eutil.Binary(t), "agent", "--listen", freePort(t), "--state-dir", filepath.Join(dir, "x"),
+		"--tls-cert", srvCert).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "go together") {
+		t.Errorf("agent on TCP with only a certificate: err %v, output %s", err, out)
+	}
+	// Without any, the agent serves no agent API on TCP: it waits to be
+	// enrolled (printing its bootstrap secret), and even a client with the
+	// engine's valid certificate gets nowhere.
+	free := freePort(t)
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	waiting := exec.CommandContext(lctx, e2eutil.Binary(t), "agent", "--listen", free, "--state-dir", filepath.Join(dir, "y"))
+	var buf syncBuffer
+	waiting.Stdout, waiting.Stderr = &buf, &buf
+	if err := waiting.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = waiting.Wait() }()
+	for !strings.Contains(buf.String(), "bootstrap secret") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("an agent without certificates printed no bootstrap secret:\n%s", buf.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if c, err := agentrpc.Dial(ctx, free, creds); err == nil {
+		c.Close()
+		t.Fatal("an agent waiting for enrolment served the agent API over TCP")
 	}
 }
 
