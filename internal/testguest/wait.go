@@ -165,3 +165,22 @@ func (f *follower) describe() string {
 	}
 	return b.String()
 }
+
+// LatestInventory returns the newest complete inventory in a console log
+// (ok false when there is none yet), for a test that compares what the guest
+// sees with state that changes beside it.
+func LatestInventory(consolePath string) (inv Inventory, ok bool, err error) {
+	f, err := os.Open(consolePath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Inventory{}, false, nil
+	}
+	if err != nil {
+		return Inventory{}, false, err
+	}
+	defer f.Close()
+	all, err := ParseInventories(f)
+	if len(all) == 0 {
+		return Inventory{}, false, err
+	}
+	return all[len(all)-1], true, err
+}

@@ -133,3 +133,25 @@ func TestWaitInventoryRestartsOnTruncation(t *testing.T) {
 		t.Fatalf("WaitInventory = %v, %v; want seq 1 of the new boot", inv, err)
 	}
 }
+
+func TestLatestInventory(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "console.log")
+	if _, ok, err := LatestInventory(p); ok || err != nil {
+		t.Fatalf("no console yet: ok %v err %v", ok, err)
+	}
+	log := "GOVIRT-READY\n" +
+		"GOVIRT-INVENTORY BEGIN seq=1 count=1\n" +
+		"GOVIRT-DISK seq=1 name=sda hctl=0:0:0:1 vendor=QEMU model=QEMU_HARDDISK serial=aaa size=1\n" +
+		"GOVIRT-INVENTORY END seq=1\n" +
+		"Segmentation fault\n" +
+		"GOVIRT-INVENTORY BEGIN seq=2 count=0\n" +
+		"GOVIRT-INVENTORY END seq=2\n" +
+		"GOVIRT-INVENTORY BEGIN seq=3 count=1\n" // incomplete: not counted
+	if err := os.WriteFile(p, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inv, ok, err := LatestInventory(p)
+	if err != nil || !ok || inv.Seq != 2 || len(inv.Disks) != 0 {
+		t.Fatalf("latest: %+v ok %v err %v, want the empty seq 2", inv, ok, err)
+	}
+}
