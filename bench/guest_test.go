@@ -57,6 +57,7 @@ func (s *suite) guests() {
 			})
 	}
 	s.dataPath(g)
+	s.agentPoll(g)
 	for _, n := range s.tier.bootDisks {
 		s.run(benchreport.Result{ID: fmt.Sprintf("guest/1-boot-%05d", n), Group: "Disks per guest",
 			Name: fmt.Sprintf("boot with %d VirtIO-SCSI disks, guest sees all", n), Unit: "s", Better: benchreport.Lower,

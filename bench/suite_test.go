@@ -163,7 +163,7 @@ func TestSuite(t *testing.T) {
 		f.Machine = describeMachine(t)
 	}
 	s := &suite{t: t, tier: tr, file: f, deadline: time.Now().Add(*flagBudget), expected: map[string]int{
-		"control/sqlite/": 5, "control/postgres/": 5, "guest/": len(tr.bootDisks) + 1 + min(tr.concurrent, 1) + tr.ioConfigs*tr.ioTests}}
+		"control/sqlite/": 5, "control/postgres/": 5, "guest/": len(tr.bootDisks) + 1 + min(tr.concurrent, 1) + tr.ioConfigs*tr.ioTests + 1}}
 	s.allocation()
 	s.controlPlane()
 	s.guests()
