@@ -28,7 +28,9 @@ var (
 	flagOut     = flag.String("out", "", "write the Markdown report here (empty: none)")
 	flagResults = flag.String("results", "", "results JSON file (default: bench/results-TIER.json)")
 	flagBudget  = flag.Duration("budget", 10*time.Minute, "start no new measurement after this much time")
-	flagOnly    = flag.String("only", "", "run only measurements whose id contains this")
+	flagOnly    = flag.String("only", "", "run only measurements whose id starts with this")
+	flagMerge   = flag.String("merge", "", "comma-separated results files to add to -results (a split run)")
+	flagReport  = flag.Bool("report-only", false, "measure nothing, only write -out from the results")
 )
 
 func TestMain(m *testing.M) { sqltest.Main(m) }
@@ -74,7 +76,7 @@ type measurement func(ctx context.Context, t *testing.T, r *benchreport.Result) 
 // failure is recorded (and fails the suite) so the next run tries again.
 func (s *suite) run(r benchreport.Result, fn measurement) {
 	s.t.Helper()
-	if *flagOnly != "" && !strings.Contains(r.ID, *flagOnly) {
+	if !strings.HasPrefix(r.ID, *flagOnly) {
 		return
 	}
 	if old, ok := s.file.Results[r.ID]; ok && old.Done() {
@@ -109,7 +111,7 @@ func (s *suite) run(r benchreport.Result, fn measurement) {
 // still run, so an engine is started (in the suite's own goroutine, which
 // owns its cleanup) only when one is needed.
 func (s *suite) pending(prefix string) bool {
-	if time.Now().After(s.deadline) {
+	if time.Now().After(s.deadline) || !strings.HasPrefix(*flagOnly, prefix) && !strings.HasPrefix(prefix, *flagOnly) {
 		return false
 	}
 	done := 0
@@ -161,6 +163,27 @@ func TestSuite(t *testing.T) {
 	f.Command = commandLine()
 	if f.Machine.CPU == "" {
 		f.Machine = describeMachine(t)
+	}
+	for _, other := range strings.Split(*flagMerge, ",") {
+		if other == "" {
+			continue
+		}
+		o, err := benchreport.Load(other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range o.Results {
+			if old, ok := f.Results[r.ID]; !ok || !old.Done() {
+				f.Results[r.ID] = r
+			}
+		}
+		if err := f.Save(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if *flagReport {
+		writeReport(t, f, *flagOut)
+		return
 	}
 	s := &suite{t: t, tier: tr, file: f, deadline: time.Now().Add(*flagBudget), expected: map[string]int{
 		"control/sqlite/": 5, "control/postgres/": 5, "guest/": len(tr.bootDisks) + 1 + min(tr.concurrent, 1) + tr.ioConfigs*tr.ioTests + 1}}
