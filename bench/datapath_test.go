@@ -82,8 +82,32 @@ func (g *guestEnv) ioVM(ctx context.Context, t *testing.T, threads int, multiQ b
 	}
 	m := guestBySerial(inv)
 	out := &ioVM{id: vm.ID, scsi: "/dev/" + m[serialOf(ids[0])].Name, vd: "/dev/" + m[serialOf(ids[1])].Name}
+	if err := g.waitAgent(ctx, t, vm.ID); err != nil {
+		return nil, err
+	}
 	g.ioVMs[key] = out
 	return out, nil
+}
+
+// waitAgent waits until the guest agent runs a command: qemu-ga starts
+// after the guest's first inventory may already be out.
+func (g *guestEnv) waitAgent(ctx context.Context, t *testing.T, vmID string) error {
+	ag := g.e.Agent(ctx, t)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		res, err := ag.GuestExec(ctx, vmID, "/bin/busybox", []string{"true"}, nil, time.Minute)
+		if err == nil && res.ExitCode == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the guest agent of %s never ran a command: %v", vmID, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // ddRate matches busybox dd's summary: "33554432 bytes (32.0MB) copied, 0.61 seconds, 52.4MB/s".
