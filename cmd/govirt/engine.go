@@ -99,7 +99,7 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 	mon := &monitor.Monitor{Store: st, Engine: eng, Hosts: hosts, Log: log}
 	go mon.Run(ctx)
 	srv := &http.Server{
-		Handler:           api.New(api.Deps{Engine: eng, Store: st, Auth: api.NewStoreAuth(st), Log: log}),
+		Handler:           api.New(api.Deps{Engine: eng, Store: eng.Store(), Auth: api.NewStoreAuth(st), Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	lis, err := net.Listen("tcp", f.listen)

@@ -151,7 +151,8 @@ func (c *cachingStore) Tx(ctx context.Context, fn func(tx store.Tx) error) error
 	return err
 }
 
-// View serves loads from the cache when the generation matches.
+// View serves loads from the cache when the generation matches, and fills
+// it on a miss.
 func (c *cachingStore) View(ctx context.Context, fn func(tx store.Tx) error) error {
 	return c.Store.View(ctx, func(tx store.Tx) error { return fn(&cachingTx{Tx: tx, c: c}) })
 }
@@ -199,8 +200,18 @@ func (t *cachingTx) load(ctx context.Context, vmID string) (*vmRows, error) {
 				return nil, err
 			}
 		}
-	} else if r, err = t.read(ctx, vmID, gen); err != nil {
-		return nil, err
+	} else {
+		if r, err = t.read(ctx, vmID, gen); err != nil {
+			return nil, err
+		}
+		// A read-only transaction's rows are committed ones: they go to the
+		// cache if the generation did not move while they were read (on
+		// PostgreSQL each statement may see a later commit).
+		if !t.write {
+			if again, err := t.Tx.VMGeneration(ctx, vmID); err == nil && again == gen {
+				t.c.cache.put(vmID, r)
+			}
+		}
 	}
 	if t.write && t.locked[vmID] {
 		t.rows[vmID] = r
