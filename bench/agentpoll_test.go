@@ -70,7 +70,7 @@ func (g *guestEnv) agentPoll(ctx context.Context, r *benchreport.Result, count i
 	seen := append([]string{}, booted...)
 	for i, id := range plugs {
 		// The disk as govirt would describe it: the template with this
-		// disk's file, serial and alias; libvirt picks its drive address.
+		// disk's file, serial, alias and a free drive address.
 		s, err := tmpl.Marshal()
 		if err != nil {
 			return err
@@ -80,7 +80,10 @@ func (g *guestEnv) agentPoll(ctx context.Context, r *benchreport.Result, count i
 			return err
 		}
 		d.Source.File.File = strings.ReplaceAll(tmpl.Source.File.File, booted[0], id)
-		d.Serial, d.Alias, d.Address = id, &libvirtxml.DomainAlias{Name: "ua-" + id}, nil
+		// Targets from 200 on are free: govirt filled target 0 only.
+		ctl, bus, target, unit := uint(0), uint(0), uint(200+i/64), uint(i%64)
+		d.Serial, d.Alias = id, &libvirtxml.DomainAlias{Name: "ua-" + id}
+		d.Address = &libvirtxml.DomainAddress{Drive: &libvirtxml.DomainAddressDrive{Controller: &ctl, Bus: &bus, Target: &target, Unit: &unit}}
 		d.Target.Dev = scsi.DeviceName(scsi.PrefixSCSI, 1000+i)
 		if s, err = d.Marshal(); err != nil {
 			return err
