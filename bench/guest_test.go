@@ -75,6 +75,22 @@ func (g *guestEnv) start() error {
 	g.dir = e2eutil.SharedDir(g.s.t)
 	var err error
 	g.c, err = client.New(g.e.URL, g.e.Token, client.WithTimeout(15*time.Minute))
+	// Guests outlive an engine that stops: power them off first (cleanups
+	// run last-registered first, so before the engine's own).
+	g.s.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		vms, err := g.c.ListVMs(ctx, "")
+		if err != nil {
+			g.s.t.Logf("stopping the guests: %v", err)
+			return
+		}
+		for _, vm := range vms {
+			if vm.Status != nil && *vm.Status != "down" {
+				_, _ = g.c.StopVM(ctx, vm.ID)
+			}
+		}
+	})
 	return err
 }
 
