@@ -143,8 +143,9 @@ var sections = []benchreport.Section{
 		"`virsh attach-device --live` of the same disk element, on a `virsh create` copy of the same domain."},
 	{Group: "Data path", Intro: "Inside one guest with busybox `dd` and O_DIRECT through the guest agent: a " +
 		"VirtIO-SCSI disk against a virtio-blk disk, raw files of the same size in the same storage domain, " +
-		"alternating, in the same run. MB/s as dd reports it. busybox has no random I/O: the 4 KiB rows are " +
-		"sequential small-block I/O, which stresses per-request cost the way random I/O does."},
+		"alternating, in the same run; the govirt column is VirtIO-SCSI, the baseline virtio-blk. MB/s are bytes over " +
+		"the time the guest's /proc/uptime measured. busybox has no random I/O: the 4 KiB rows are sequential " +
+		"small-block I/O, which stresses per-request cost the way random I/O does."},
 }
 
 func TestSuite(t *testing.T) {
