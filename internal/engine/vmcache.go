@@ -180,10 +180,15 @@ func (t *cachingTx) LockVM(ctx context.Context, id string) error {
 // load returns the VM's rows: the transaction's copy, the cache's entry at
 // the current generation, or the database's.
 func (t *cachingTx) load(ctx context.Context, vmID string) (*vmRows, error) {
-	if r, ok := t.rows[vmID]; ok {
-		return r, nil
-	}
 	gen, err := t.Tx.VMGeneration(ctx, vmID)
+	if r, ok := t.rows[vmID]; ok {
+		// The copy is current unless a write this transaction does not
+		// mirror (a store method added later) moved the generation.
+		if err == nil && gen == r.gen+r.writes {
+			return r, nil
+		}
+		delete(t.rows, vmID)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// As the lists of a missing VM: empty.
 		return &vmRows{devices: []model.VmDevice{}, attachments: []model.DiskAttachment{}, disks: []model.Disk{}}, nil
