@@ -5,7 +5,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,6 +25,29 @@ var ioTests = []ioTest{
 	{"sequential read 1 MiB", []string{"dd", "if={dev}", "of=/dev/null", "bs=1M", "count=32", "iflag=direct"}},
 	{"write 4 KiB", []string{"dd", "if=/dev/zero", "of={dev}", "bs=4k", "count=1024", "oflag=direct"}},
 	{"read 4 KiB", []string{"dd", "if={dev}", "of=/dev/null", "bs=4k", "count=1024", "iflag=direct"}},
+}
+
+// ioBytes is what a dd command moves: bs times count.
+func ioBytes(args []string) int64 {
+	var bs, count int64
+	for _, a := range args {
+		k, v, _ := strings.Cut(a, "=")
+		switch k {
+		case "bs":
+			mult := int64(1)
+			switch {
+			case strings.HasSuffix(v, "M"):
+				mult, v = 1<<20, strings.TrimSuffix(v, "M")
+			case strings.HasSuffix(v, "k"):
+				mult, v = 1<<10, strings.TrimSuffix(v, "k")
+			}
+			n, _ := strconv.ParseInt(v, 10, 64)
+			bs = n * mult
+		case "count":
+			count, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return bs * count
 }
 
 // dataPath compares VirtIO-SCSI with virtio-blk on raw files of the same
@@ -82,12 +104,37 @@ func (g *guestEnv) ioVM(ctx context.Context, t *testing.T, threads int, multiQ b
 	}
 	m := guestBySerial(inv)
 	out := &ioVM{id: vm.ID, scsi: "/dev/" + m[serialOf(ids[0])].Name, vd: "/dev/" + m[serialOf(ids[1])].Name}
+	if err := g.waitAgent(ctx, t, vm.ID); err != nil {
+		return nil, err
+	}
 	g.ioVMs[key] = out
 	return out, nil
 }
 
-// ddRate matches busybox dd's summary: "33554432 bytes (32.0MB) copied, 0.61 seconds, 52.4MB/s".
-var ddRate = regexp.MustCompile(`(\d+) bytes .*copied, ([0-9.]+) seconds`)
+// waitAgent waits until the guest agent runs a command: qemu-ga starts
+// after the guest's first inventory may already be out.
+func (g *guestEnv) waitAgent(ctx context.Context, t *testing.T, vmID string) error {
+	ag := g.e.Agent(ctx, t)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		res, err := ag.GuestExec(ctx, vmID, "/bin/busybox", []string{"true"}, nil, time.Minute)
+		if err == nil && res.ExitCode == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the guest agent of %s never ran a command: %v", vmID, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// ddScript times dd with the guest's /proc/uptime (10 ms resolution):
+// busybox dd prints no timing. It prints "START END" in seconds.
+const ddScript = `read a _ </proc/uptime; busybox dd "$@" 2>/dev/null || exit 1; read b _ </proc/uptime; echo "$a $b"`
 
 func (g *guestEnv) dataPath(ctx context.Context, t *testing.T, r *benchreport.Result, threads int, multiQ bool, test ioTest) error {
 	vm, err := g.ioVM(ctx, t, threads, multiQ)
@@ -100,19 +147,21 @@ func (g *guestEnv) dataPath(ctx context.Context, t *testing.T, r *benchreport.Re
 		for i, a := range test.args {
 			args[i] = strings.ReplaceAll(a, "{dev}", dev)
 		}
-		res, err := ag.GuestExec(ctx, vm.id, "/bin/busybox", args, nil, 5*time.Minute)
+		res, err := ag.GuestExec(ctx, vm.id, "/bin/sh", append([]string{"-c", ddScript, "sh"}, args[1:]...), nil, 5*time.Minute)
 		if err != nil {
 			return 0, err
 		}
-		m := ddRate.FindStringSubmatch(string(res.Stderr))
-		if res.ExitCode != 0 || m == nil {
-			return 0, fmt.Errorf("dd %v: exit %d: %s", args, res.ExitCode, res.Stderr)
+		f := strings.Fields(string(res.Stdout))
+		if res.ExitCode != 0 || len(f) != 2 {
+			return 0, fmt.Errorf("dd %v: exit %d: %s %s", args, res.ExitCode, res.Stdout, res.Stderr)
 		}
-		bytes, _ := strconv.ParseFloat(m[1], 64)
-		secs, _ := strconv.ParseFloat(m[2], 64)
+		start, _ := strconv.ParseFloat(f[0], 64)
+		end, _ := strconv.ParseFloat(f[1], 64)
+		secs := end - start
 		if secs <= 0 {
-			return 0, fmt.Errorf("dd %v: %s: too fast to time", args, res.Stderr)
+			return 0, fmt.Errorf("dd %v: %s: too fast to time", args, res.Stdout)
 		}
+		bytes := float64(ioBytes(args))
 		return bytes / secs / 1e6, nil
 	}
 	for range g.s.tier.runs {

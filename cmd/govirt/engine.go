@@ -112,7 +112,7 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 	go mon.Run(ctx)
 	srv := &http.Server{
 		// The portal at /, the API and SSO below /ovirt-engine/.
-		Handler:           portal.Mount(api.New(api.Deps{Engine: eng, Store: st, Auth: api.NewStoreAuth(st), Log: log})),
+		Handler:           portal.Mount(api.New(api.Deps{Engine: eng, Store: eng.Store(), Auth: api.NewStoreAuth(st), Log: log})),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	lis, err := net.Listen("tcp", f.listen)

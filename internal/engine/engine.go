@@ -46,6 +46,11 @@ type Engine struct {
 	runID string
 }
 
+// Store is the engine's view of the database: reads of a VM's device rows,
+// attachments and disks through it are served from the engine's row cache
+// when the VM has not changed (vmcache.go). The API reads through it.
+func (e *Engine) Store() store.Store { return e.st }
+
 // New builds an engine.
 func New(d Deps) *Engine {
 	e := &Engine{st: newCachingStore(d.Store), hosts: d.Hosts, enroller: d.Enroller, log: d.Log, now: d.Now, newID: d.NewID, runID: uuid.NewString()}

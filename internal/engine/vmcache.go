@@ -151,7 +151,8 @@ func (c *cachingStore) Tx(ctx context.Context, fn func(tx store.Tx) error) error
 	return err
 }
 
-// View serves loads from the cache when the generation matches.
+// View serves loads from the cache when the generation matches, and fills
+// it on a miss.
 func (c *cachingStore) View(ctx context.Context, fn func(tx store.Tx) error) error {
 	return c.Store.View(ctx, func(tx store.Tx) error { return fn(&cachingTx{Tx: tx, c: c}) })
 }
@@ -179,10 +180,15 @@ func (t *cachingTx) LockVM(ctx context.Context, id string) error {
 // load returns the VM's rows: the transaction's copy, the cache's entry at
 // the current generation, or the database's.
 func (t *cachingTx) load(ctx context.Context, vmID string) (*vmRows, error) {
-	if r, ok := t.rows[vmID]; ok {
-		return r, nil
-	}
 	gen, err := t.Tx.VMGeneration(ctx, vmID)
+	if r, ok := t.rows[vmID]; ok {
+		// The copy is current unless a write this transaction does not
+		// mirror (a store method added later) moved the generation.
+		if err == nil && gen == r.gen+r.writes {
+			return r, nil
+		}
+		delete(t.rows, vmID)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// As the lists of a missing VM: empty.
 		return &vmRows{devices: []model.VmDevice{}, attachments: []model.DiskAttachment{}, disks: []model.Disk{}}, nil
@@ -199,8 +205,18 @@ func (t *cachingTx) load(ctx context.Context, vmID string) (*vmRows, error) {
 				return nil, err
 			}
 		}
-	} else if r, err = t.read(ctx, vmID, gen); err != nil {
-		return nil, err
+	} else {
+		if r, err = t.read(ctx, vmID, gen); err != nil {
+			return nil, err
+		}
+		// A read-only transaction's rows are committed ones: they go to the
+		// cache if the generation did not move while they were read (on
+		// PostgreSQL each statement may see a later commit).
+		if !t.write {
+			if again, err := t.Tx.VMGeneration(ctx, vmID); err == nil && again == gen {
+				t.c.cache.put(vmID, r)
+			}
+		}
 	}
 	if t.write && t.locked[vmID] {
 		t.rows[vmID] = r
