@@ -391,7 +391,8 @@ func (m *propMachine) guestReport(t *rapid.T) {
 		}
 	}
 	m.v.host.mu.Unlock()
-	m.ok(t, "guest report", m.v.e.ReportGuestDisks(m.v.ctx, m.vm.ID, gd))
+	_, err := m.v.e.ReportGuestDisks(m.v.ctx, m.vm.ID, gd)
+	m.ok(t, "guest report", err)
 	devs := m.devices(t)
 	for _, a := range m.attached(t) {
 		if dev := devs[a.DiskID]; a.LogicalName != "" && a.LogicalName != "/dev/"+dev.TargetDev {

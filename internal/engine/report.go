@@ -113,11 +113,14 @@ type GuestDisk struct {
 
 // ReportGuestDisks sets each attachment's logical_name from what the guest
 // agent reports, matching image disks by the first 20 characters of the
-// disk id within the guest's serial, and LUNs by the LUN's own serial.
-func (e *Engine) ReportGuestDisks(ctx context.Context, vmID string, disks []GuestDisk) error {
+// disk id within the guest's serial, and LUNs by the LUN's own serial. It
+// returns how many active disks the guest does not show (yet), so the
+// monitor asks again only while that is not zero.
+func (e *Engine) ReportGuestDisks(ctx context.Context, vmID string, disks []GuestDisk) (unnamed int, err error) {
 	unlock := e.locks.lock(vmID)
 	defer unlock()
-	return e.st.Tx(ctx, func(tx store.Tx) error {
+	err = e.st.Tx(ctx, func(tx store.Tx) error {
+		unnamed = 0
 		vm, err := tx.GetVM(ctx, vmID)
 		if err != nil || vm.Status != model.VMUp {
 			return err // a late report about a VM that stopped meanwhile
@@ -138,6 +141,9 @@ func (e *Engine) ReportGuestDisks(ctx context.Context, vmID string, disks []Gues
 			name := ""
 			if a.Active {
 				name = logicalName(d, disks)
+				if name == "" && nameable(d) {
+					unnamed++
+				}
 			}
 			if name == a.LogicalName {
 				continue
@@ -149,6 +155,14 @@ func (e *Engine) ReportGuestDisks(ctx context.Context, vmID string, disks []Gues
 		}
 		return nil
 	})
+	return unnamed, err
+}
+
+// nameable tells whether the guest's disks can name this disk: an image
+// disk carries its id as serial, a pass-through LUN its own serial if the
+// engine knows it.
+func nameable(d model.Disk) bool {
+	return !d.PassThrough() || d.LUN != nil && d.LUN.Serial != ""
 }
 
 func logicalName(d model.Disk, disks []GuestDisk) string {

@@ -149,3 +149,28 @@ func (v *env) diskByID(t *testing.T, id string) model.Disk {
 	}))
 	return d
 }
+
+// ReportGuestDisks says how many active disks the guest does not show yet;
+// a LUN whose serial the engine does not know cannot be named and does not
+// count.
+func TestReportGuestDisksCountsUnnamed(t *testing.T) {
+	each(t, func(t *testing.T, v *env) {
+		vm := v.vm(t, "vm1", "debian")
+		img := v.imageDisk(t, "img")
+		v.attach(t, vm.ID, img.ID, model.InterfaceVirtIOSCSI)
+		lun := v.lunDisk(t, "lun", model.SGIOFiltered, 1) // no serial known
+		v.attach(t, vm.ID, lun.ID, model.InterfaceVirtIOSCSI)
+		_, err := v.e.RunVM(v.ctx, vm.ID)
+		notErr(t, err)
+		n, err := v.e.ReportGuestDisks(v.ctx, vm.ID, nil)
+		notErr(t, err)
+		if n != 1 {
+			t.Errorf("no disk in the guest: %d unnamed, want 1 (the image; the LUN cannot be named)", n)
+		}
+		n, err = v.e.ReportGuestDisks(v.ctx, vm.ID, []GuestDisk{{Name: "/dev/sda", Serial: img.ID[:GuestSerialLen]}})
+		notErr(t, err)
+		if n != 0 {
+			t.Errorf("the image named: %d unnamed, want 0", n)
+		}
+	})
+}

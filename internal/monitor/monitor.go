@@ -46,6 +46,7 @@ type Monitor struct {
 	kick     chan struct{}
 	mu       sync.Mutex
 	watching map[string]bool // hosts whose event stream is followed
+	guests   guestPolls      // when each VM's guest agent is asked next
 	misses   map[string]int  // heartbeats missed in a row, per host
 }
 
@@ -231,19 +232,26 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host, c *agentrpc.Client
 		m.Log.Warn("monitor: report running vms", "host", h.Name, "err", err)
 	}
 	for id := range running {
-		m.reconcileDevices(ctx, c, id)
+		live, ok := m.reconcileDevices(ctx, c, id)
+		if !ok || !m.guests.due(id, live, time.Now()) {
+			continue
+		}
 		disks, err := c.GuestDisks(ctx, id)
 		if err != nil {
-			continue // no guest agent (yet): names stay as they are
+			continue // no guest agent (yet): ask again at the next poll
 		}
 		gd := make([]engine.GuestDisk, len(disks))
 		for i, d := range disks {
 			gd[i] = engine.GuestDisk{Name: d.Name, Serial: d.Serial}
 		}
-		if err := m.Engine.ReportGuestDisks(ctx, id, gd); err != nil {
+		unnamed, err := m.Engine.ReportGuestDisks(ctx, id, gd)
+		if err != nil {
 			m.Log.Warn("monitor: report guest disks", "vm", id, "err", err)
+			continue
 		}
+		m.guests.answered(h.ID, id, live, unnamed, time.Now())
 	}
+	m.guests.forget(h.ID, running)
 }
 
 // graceMissing returns the engine's VMs on the host that are missing from
@@ -279,10 +287,10 @@ func (m *Monitor) graceMissing(ctx context.Context, hostID string, running map[s
 
 // reconcileDevices compares a running VM's live disks with the engine's
 // plugged device rows and reports differences that persist.
-func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID string) {
+func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID string) (liveDisks string, ok bool) {
 	live, err := c.LiveVM(ctx, vmID)
 	if err != nil {
-		return
+		return "", false
 	}
 	var devs []model.VmDevice
 	if err := m.Store.View(ctx, func(tx store.Tx) error {
@@ -290,7 +298,7 @@ func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID
 		devs, err = tx.ListDevicesOfVM(ctx, vmID)
 		return err
 	}); err != nil {
-		return
+		return "", false
 	}
 	present := map[string]bool{}
 	var report []engine.LiveDisk
@@ -334,4 +342,5 @@ func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID
 	if err := m.Engine.ReportLiveDisks(ctx, vmID, engine.LiveReport{Live: report, Gone: gone, Appeared: appeared}); err != nil {
 		m.Log.Warn("monitor: report live disks", "vm", vmID, "err", err)
 	}
+	return liveSignature(report), true
 }

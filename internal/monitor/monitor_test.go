@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"testing"
+	"time"
 
 	"github.com/govirt/govirt/internal/model"
 )
@@ -36,5 +37,41 @@ func TestOnlyManagedHostsGetHeartbeats(t *testing.T) {
 		if got := heartbeatable(s); got != w {
 			t.Errorf("heartbeatable(%s) = %v, want %v", s, got, w)
 		}
+	}
+}
+
+func TestGuestAgentAskedOnlyWhenTheAnswerCanHaveChanged(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var g guestPolls
+	if !g.due("vm", "a", t0) {
+		t.Fatal("a VM never asked is not due")
+	}
+	g.answered("h", "vm", "a", 0, t0)
+	cases := []struct {
+		name string
+		live string
+		at   time.Time
+		want bool
+	}{
+		{"nothing changed", "a", t0.Add(2 * time.Second), false},
+		{"a disk came or went", "a,b", t0.Add(2 * time.Second), true},
+		{"the refresh is due", "a", t0.Add(guestRefresh), true},
+	}
+	for _, c := range cases {
+		if got := g.due("vm", c.live, c.at); got != c.want {
+			t.Errorf("%s: due %v, want %v", c.name, got, c.want)
+		}
+	}
+	g.answered("h", "vm", "a,b", 1, t0)
+	if !g.due("vm", "a,b", t0.Add(time.Second)) {
+		t.Error("a VM with a disk the guest does not show yet is not asked again")
+	}
+	g.answered("other", "vm2", "x", 0, t0)
+	g.forget("h", map[string]bool{})
+	if _, ok := g["vm"]; ok {
+		t.Error("a VM that stopped is remembered")
+	}
+	if _, ok := g["vm2"]; !ok {
+		t.Error("another host's VM was forgotten")
 	}
 }
