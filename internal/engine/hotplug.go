@@ -200,31 +200,17 @@ func (e *Engine) runPlug(ctx context.Context, j plugJob, plug bool) error {
 		if err != nil {
 			return err
 		}
-		domains, err := storageDomainsOf(ctx, tx, s)
+		if !plug {
+			return nil // an unplug names the disk only
+		}
+		domains, err := storageDomainOfDisk(ctx, tx, s.disks[j.diskID])
 		if err != nil {
 			return err
 		}
-		vs, err := buildSpec(s, domains, "")
-		if err != nil {
+		if spec, ctrl, err = plugSpec(s, j.diskID, domains); err != nil {
 			return err
 		}
-		if err := withPolicies(ctx, tx, s, &vs); err != nil {
-			return err
-		}
-		for _, d := range vs.Disks {
-			if d.ID == j.diskID {
-				spec = d
-			}
-		}
-		if spec.Address != nil {
-			for _, c := range vs.Controllers {
-				if c.Index == spec.Address.Controller {
-					c := c
-					ctrl = &c
-				}
-			}
-		}
-		return nil
+		return withPolicy(ctx, tx, s, &spec)
 	})
 	if err != nil {
 		return err

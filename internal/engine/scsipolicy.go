@@ -287,17 +287,24 @@ func (e *Engine) EffectiveSCSIPolicy(ctx context.Context, d model.Disk) (string,
 // (the agent's proxy enforces it).
 func withPolicies(ctx context.Context, tx store.Tx, s *vmState, vs *vmspec.VM) error {
 	for i := range vs.Disks {
-		out := &vs.Disks[i]
-		d, ok := s.disks[out.ID]
-		if !ok || out.Device != vmspec.DeviceLUN || out.ISCSI == nil {
-			continue
-		}
-		spec, err := effectivePolicy(ctx, tx, d)
-		if err != nil {
+		if err := withPolicy(ctx, tx, s, &vs.Disks[i]); err != nil {
 			return err
 		}
-		out.SCSIPolicy = &spec
 	}
+	return nil
+}
+
+// withPolicy sets one spec disk's policy, if it is a pass-through iSCSI LUN.
+func withPolicy(ctx context.Context, tx store.Tx, s *vmState, out *vmspec.Disk) error {
+	d, ok := s.disks[out.ID]
+	if !ok || out.Device != vmspec.DeviceLUN || out.ISCSI == nil {
+		return nil
+	}
+	spec, err := effectivePolicy(ctx, tx, d)
+	if err != nil {
+		return err
+	}
+	out.SCSIPolicy = &spec
 	return nil
 }
 

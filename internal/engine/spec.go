@@ -35,6 +35,21 @@ func storageDomainsOf(ctx context.Context, tx store.Tx, s *vmState) (map[string]
 	return out, nil
 }
 
+// storageDomainOfDisk loads the storage domain of one image disk (none for
+// a LUN), in the form diskSpec takes.
+func storageDomainOfDisk(ctx context.Context, tx store.Tx, d model.Disk) (map[string]model.StorageDomain, error) {
+	out := map[string]model.StorageDomain{}
+	if d.IsLUN() {
+		return out, nil
+	}
+	sd, err := tx.GetStorageDomain(ctx, d.StorageDomainID)
+	if err != nil {
+		return nil, fmt.Errorf("storage domain of disk %s: %w", d.Alias, err)
+	}
+	out[sd.ID] = sd
+	return out, nil
+}
+
 // buildSpec turns the engine's rows into the agent's VM description: every
 // name, address, serial and alias is decided here, none on the host.
 func buildSpec(s *vmState, domains map[string]model.StorageDomain, virtType vmspec.VirtType) (vmspec.VM, error) {
@@ -72,14 +87,56 @@ func buildSpec(s *vmState, domains map[string]model.StorageDomain, virtType vmsp
 	}
 	sort.Slice(vm.Disks, func(i, j int) bool { return diskOrder(vm.Disks[i], vm.Disks[j]) })
 	for _, c := range s.controllers() {
-		spec := *c.Controller
-		queues := spec.Queues
-		if s.vm.VirtioSCSIMultiQueues == -1 {
-			queues = max(1, min(perController[spec.Index], autoQueuesCeiling, s.vm.VCPUs))
-		}
-		vm.Controllers = append(vm.Controllers, vmspec.Controller{Index: uint16(spec.Index), Queues: uint32(queues), IOThread: uint32(spec.IOThread)})
+		vm.Controllers = append(vm.Controllers, controllerSpec(s, *c.Controller, perController[c.Controller.Index]))
 	}
 	return vm, nil
+}
+
+// controllerSpec is a virtio-scsi controller as the agent gets it; with
+// automatic multi-queue its queues follow the disks it carries.
+func controllerSpec(s *vmState, c model.ControllerSpec, disks int) vmspec.Controller {
+	queues := c.Queues
+	if s.vm.VirtioSCSIMultiQueues == -1 {
+		queues = max(1, min(disks, autoQueuesCeiling, s.vm.VCPUs))
+	}
+	return vmspec.Controller{Index: uint16(c.Index), Queues: uint32(queues), IOThread: uint32(c.IOThread)}
+}
+
+// plugSpec is what a hot-plug sends: the one disk, exactly as buildSpec
+// would describe it, and its controller, without rendering the whole VM
+// (a hot-plug into a VM with thousands of disks must stay cheap).
+func plugSpec(s *vmState, diskID string, domains map[string]model.StorageDomain) (vmspec.Disk, *vmspec.Controller, error) {
+	dev, ok := s.device(diskID)
+	a, okA := s.attachment(diskID)
+	if !ok || !okA {
+		return vmspec.Disk{}, nil, fmt.Errorf("vm %s has no attachment of disk %s", s.vm.Name, diskID)
+	}
+	d, err := diskSpec(s, dev, a, domains)
+	if err != nil {
+		return vmspec.Disk{}, nil, err
+	}
+	if (vmspec.DirectBoot{Kernel: s.vm.Kernel}).Enabled() {
+		d.BootOrder = 0
+	}
+	if d.Address == nil {
+		return d, nil, nil
+	}
+	index := int(d.Address.Controller)
+	disks := 0
+	for _, o := range s.devices {
+		if o.Type == model.DeviceTypeDisk && o.Plugged && o.ID != CDROMID && o.Address != nil && int(o.Address.Controller) == index {
+			if oa, ok := s.attachment(o.ID); ok && oa.Active {
+				disks++
+			}
+		}
+	}
+	for _, c := range s.controllers() {
+		if c.Controller.Index == index {
+			cs := controllerSpec(s, *c.Controller, disks)
+			return d, &cs, nil
+		}
+	}
+	return d, nil, nil
 }
 
 // diskOrder puts addressed disks first in address order, then the others by
