@@ -168,7 +168,7 @@ func (m *propMachine) attachNew(t *rapid.T) {
 
 func (m *propMachine) attachFloating(t *rapid.T) {
 	if len(m.floating) == 0 {
-		t.Skip("no floating disk")
+		return // nothing to attach: the action is a no-op in this state
 	}
 	i := rapid.IntRange(0, len(m.floating)-1).Draw(t, "floating")
 	id := m.floating[i]
@@ -215,12 +215,14 @@ func (m *propMachine) attached(t *rapid.T) []model.DiskAttachment {
 	return atts
 }
 
-func (m *propMachine) drawAttachment(t *rapid.T) model.DiskAttachment {
+// drawAttachment picks an attachment; ok is false when the VM has none, and
+// the action is then a no-op.
+func (m *propMachine) drawAttachment(t *rapid.T) (a model.DiskAttachment, ok bool) {
 	atts := m.attached(t)
 	if len(atts) == 0 {
-		t.Skip("no attachment")
+		return a, false
 	}
-	return atts[rapid.IntRange(0, len(atts)-1).Draw(t, "attachment")]
+	return atts[rapid.IntRange(0, len(atts)-1).Draw(t, "attachment")], true
 }
 
 // devices returns the VM's device rows by id.
@@ -233,7 +235,10 @@ func (m *propMachine) devices(t *rapid.T) map[string]model.VmDevice {
 }
 
 func (m *propMachine) detach(t *rapid.T) {
-	a := m.drawAttachment(t)
+	a, ok := m.drawAttachment(t)
+	if !ok {
+		return
+	}
 	remove := rapid.Bool().Draw(t, "remove")
 	err := m.v.e.DetachDisk(m.v.ctx, m.vm.ID, a.DiskID, remove)
 	if !m.ok(t, fmt.Sprintf("detach %s remove=%v", a.DiskID, remove), err) {
@@ -251,7 +256,10 @@ func (m *propMachine) detach(t *rapid.T) {
 // plug hot-plugs or hot-unplugs (cold on a down VM) and checks the
 // outcome, and that an address no plugged device took meanwhile comes back.
 func (m *propMachine) plug(t *rapid.T, on bool) {
-	a := m.drawAttachment(t)
+	a, ok := m.drawAttachment(t)
+	if !ok {
+		return
+	}
 	devs := m.devices(t)
 	before := devs[a.DiskID]
 	taken, names := map[scsi.DriveAddress]bool{}, map[string]bool{}
@@ -331,7 +339,10 @@ func (m *propMachine) ioThreads(t *rapid.T) {
 }
 
 func (m *propMachine) changeIface(t *rapid.T) {
-	a := m.drawAttachment(t)
+	a, ok := m.drawAttachment(t)
+	if !ok {
+		return
+	}
 	p := AttachParams{Interface: ptr(rapid.SampledFrom(m.ifaces).Draw(t, "iface"))}
 	if rapid.IntRange(0, 3).Draw(t, "boot?") == 0 {
 		p.Bootable = ptr(!a.Bootable)
@@ -367,22 +378,22 @@ func (m *propMachine) cdrom(t *rapid.T) {
 	m.ok(t, fmt.Sprintf("cdrom %q current=%v", file, current), err)
 }
 
-// runningOn returns the host of the VM, skipping the action when it is down.
-func (m *propMachine) runningOn(t *rapid.T) string {
+// runningOn returns the host of the VM; ok is false when the VM is down,
+// and the action is then a no-op.
+func (m *propMachine) runningOn(t *rapid.T) (host string, ok bool) {
 	vm, err := m.v.e.getVM(m.v.ctx, m.vm.ID)
 	if err != nil {
 		t.Fatalf("get vm: %v", err)
 	}
-	if vm.Status.IsDown() {
-		t.Skip("vm is down")
-	}
-	return vm.HostID
+	return vm.HostID, !vm.Status.IsDown()
 }
 
 // guestReport: the guest agent of the running VM reports the disks it sees,
 // named by their target devs; active attachments get those names.
 func (m *propMachine) guestReport(t *rapid.T) {
-	m.runningOn(t)
+	if _, ok := m.runningOn(t); !ok {
+		return
+	}
 	m.v.host.mu.Lock()
 	var gd []GuestDisk
 	for _, d := range m.v.host.running[m.vm.ID].Disks {
@@ -403,7 +414,10 @@ func (m *propMachine) guestReport(t *rapid.T) {
 
 // guestPowerOff: the guest powers itself off; the host reports it gone.
 func (m *propMachine) guestPowerOff(t *rapid.T) {
-	host := m.runningOn(t)
+	host, ok := m.runningOn(t)
+	if !ok {
+		return
+	}
 	m.v.host.mu.Lock()
 	delete(m.v.host.running, m.vm.ID)
 	m.v.host.mu.Unlock()
