@@ -49,7 +49,7 @@ func newSCSIPolicyCmd(f *cliFlags) *cobra.Command {
 		Short: "Remove a custom policy no disk uses",
 		Args:  cobra.ExactArgs(1),
 		RunE: f.run(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
-			id, err := policyID(ctx, c, args[0])
+			id, err := c.Resolve(ctx, client.SCSIPolicies, args[0])
 			if err == nil {
 				err = c.RemoveSCSIPolicy(ctx, id)
 			}
@@ -78,20 +78,6 @@ func newSCSIPolicyCmd(f *cliFlags) *cobra.Command {
 	}
 	cmd.AddCommand(list, add, remove, set)
 	return cmd
-}
-
-// policyID finds a policy by name or id.
-func policyID(ctx context.Context, c *client.Client, ref string) (string, error) {
-	ps, err := c.ListSCSIPolicies(ctx)
-	if err != nil {
-		return "", err
-	}
-	for _, p := range ps {
-		if p.ID == ref || p.Name != nil && *p.Name == ref {
-			return p.ID, nil
-		}
-	}
-	return "", fmt.Errorf("no SCSI policy %q", ref)
 }
 
 func scsiPolicyTable(ps []ovirt.SCSIPolicy) *table {

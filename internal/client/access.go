@@ -23,12 +23,13 @@ const (
 	Hosts          = "hosts"
 	Roles          = "roles"
 	Users          = "users"
+	SCSIPolicies   = "scsipolicies"
 )
 
 // singular names a collection's objects in messages.
 var singular = map[string]string{
 	VMs: "VM", Disks: "disk", Clusters: "cluster", DataCenters: "data center",
-	StorageDomains: "storage domain", Hosts: "host", Roles: "role", Users: "user",
+	StorageDomains: "storage domain", Hosts: "host", Roles: "role", Users: "user", SCSIPolicies: "SCSI policy",
 }
 
 func looksLikeID(s string) bool {
