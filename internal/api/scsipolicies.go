@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/govirt/govirt/internal/api/ovirt"
+	"github.com/govirt/govirt/internal/engine"
 	"github.com/govirt/govirt/internal/model"
 )
 
@@ -24,17 +25,9 @@ func scsiPolicyToWire(p model.SCSIPolicy, builtIn bool) ovirt.SCSIPolicy {
 	return w
 }
 
-func isBuiltIn(id string) bool { return id == "filtered" || id == "unfiltered" }
-
 // policyOf names the policy a pass-through LUN is held to, and its id.
 func (s *Server) policyOf(d model.Disk) (name, id string) {
-	if d.SCSIPolicy == "" {
-		if d.SGIO == model.SGIOUnfiltered {
-			return "unfiltered", "unfiltered"
-		}
-		return "filtered", "filtered"
-	}
-	p, err := s.eng.GetSCSIPolicy(context.Background(), d.SCSIPolicy)
+	p, err := s.eng.EffectiveSCSIPolicy(context.Background(), d)
 	if err != nil {
 		return d.SCSIPolicy, d.SCSIPolicy
 	}
@@ -48,7 +41,7 @@ func (s *Server) listSCSIPolicies(c *call) (int, any, error) {
 	}
 	out := ovirt.SCSIPolicies{Policies: []ovirt.SCSIPolicy{}}
 	for _, p := range all {
-		out.Policies = append(out.Policies, scsiPolicyToWire(p, isBuiltIn(p.ID)))
+		out.Policies = append(out.Policies, scsiPolicyToWire(p, engine.IsBuiltinSCSIPolicy(p.ID)))
 	}
 	return http.StatusOK, out, nil
 }
@@ -58,7 +51,7 @@ func (s *Server) getSCSIPolicy(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, scsiPolicyToWire(p, isBuiltIn(p.ID)), nil
+	return http.StatusOK, scsiPolicyToWire(p, engine.IsBuiltinSCSIPolicy(p.ID)), nil
 }
 
 // applySCSIPolicy copies what the body gives over p.
@@ -92,7 +85,7 @@ func (s *Server) addSCSIPolicy(c *call) (int, any, error) {
 }
 
 func (s *Server) updateSCSIPolicy(c *call) (int, any, error) {
-	if isBuiltIn(c.id("id")) {
+	if engine.IsBuiltinSCSIPolicy(c.id("id")) {
 		return 0, nil, conflictf("The built-in SCSI policy %s cannot be changed.", c.id("id"))
 	}
 	p, err := s.eng.GetSCSIPolicy(c.ctx, c.id("id"))
@@ -111,7 +104,7 @@ func (s *Server) updateSCSIPolicy(c *call) (int, any, error) {
 }
 
 func (s *Server) removeSCSIPolicy(c *call) (int, any, error) {
-	if isBuiltIn(c.id("id")) {
+	if engine.IsBuiltinSCSIPolicy(c.id("id")) {
 		return 0, nil, conflictf("The built-in SCSI policy %s cannot be removed.", c.id("id"))
 	}
 	return http.StatusOK, nil, s.eng.RemoveSCSIPolicy(c.ctx, c.id("id"))

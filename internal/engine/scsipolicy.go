@@ -252,35 +252,52 @@ func idsOf(disks []model.Disk) []string {
 	return out
 }
 
-// effectivePolicy is the policy a pass-through LUN disk is held to: its
-// custom policy, else the built-in its sgio names.
-func effectivePolicy(ctx context.Context, tx store.Tx, d model.Disk) (scsipolicy.Spec, error) {
+// IsBuiltinSCSIPolicy tells whether id names a built-in policy (a built-in's
+// id is its name).
+func IsBuiltinSCSIPolicy(id string) bool {
+	return id == scsipolicy.NameFiltered || id == scsipolicy.NameUnfiltered
+}
+
+// diskPolicy is the policy a pass-through LUN disk is held to: its custom
+// policy, else the built-in its sgio names.
+func diskPolicy(ctx context.Context, tx store.Tx, d model.Disk) (model.SCSIPolicy, error) {
 	if d.SCSIPolicy != "" {
 		p, err := tx.GetSCSIPolicy(ctx, d.SCSIPolicy)
 		if err != nil {
-			return scsipolicy.Spec{}, fmt.Errorf("disk %s: SCSI policy %s: %w", d.Alias, d.SCSIPolicy, err)
+			return p, fmt.Errorf("disk %s: SCSI policy %s: %w", d.Alias, d.SCSIPolicy, err)
 		}
-		return specOf(p), nil
+		return p, nil
 	}
+	b := BuiltinSCSIPolicies()
 	if d.SGIO == model.SGIOUnfiltered {
-		return scsipolicy.Spec{Name: scsipolicy.NameUnfiltered}, nil
+		return b[1], nil
 	}
-	return scsipolicy.Spec{Name: scsipolicy.NameFiltered}, nil
+	return b[0], nil
 }
 
-// EffectiveSCSIPolicy names the policy a disk is held to ("" for disks
-// without SCSI pass-through), for the API's sgio_effective.
-func (e *Engine) EffectiveSCSIPolicy(ctx context.Context, d model.Disk) (string, error) {
-	if !d.PassThrough() {
-		return "", nil
+// effectivePolicy is diskPolicy in the form the agent enforces (a built-in
+// by its name alone).
+func effectivePolicy(ctx context.Context, tx store.Tx, d model.Disk) (scsipolicy.Spec, error) {
+	p, err := diskPolicy(ctx, tx, d)
+	if err != nil || IsBuiltinSCSIPolicy(p.ID) {
+		return scsipolicy.Spec{Name: p.Name}, err
 	}
-	var name string
+	return specOf(p), nil
+}
+
+// EffectiveSCSIPolicy is the policy a pass-through LUN is held to (the zero
+// policy for other disks), for the API's sgio_effective and scsi_policy.
+func (e *Engine) EffectiveSCSIPolicy(ctx context.Context, d model.Disk) (model.SCSIPolicy, error) {
+	var p model.SCSIPolicy
+	if !d.PassThrough() {
+		return p, nil
+	}
 	err := e.st.View(ctx, func(tx store.Tx) error {
-		spec, err := effectivePolicy(ctx, tx, d)
-		name = spec.Name
+		var err error
+		p, err = diskPolicy(ctx, tx, d)
 		return err
 	})
-	return name, err
+	return p, err
 }
 
 // withPolicies gives each pass-through iSCSI LUN of a VM spec its policy

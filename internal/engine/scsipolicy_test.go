@@ -60,7 +60,7 @@ func TestSCSIPolicyLifecycle(t *testing.T) {
 		f := model.SGIOFiltered
 		d, err = v.e.UpdateDisk(v.ctx, lun.ID, DiskParams{SGIO: &f})
 		notErr(t, err)
-		if eff, _ := v.e.EffectiveSCSIPolicy(v.ctx, d); d.SCSIPolicy != "" || eff != "filtered" {
+		if eff, _ := v.e.EffectiveSCSIPolicy(v.ctx, d); d.SCSIPolicy != "" || eff.Name != "filtered" {
 			t.Errorf("after sgio=filtered: policy %q effective %q", d.SCSIPolicy, eff)
 		}
 		notErr(t, v.e.RemoveSCSIPolicy(v.ctx, wb.ID))
@@ -95,7 +95,7 @@ func TestSCSIPolicyChangesLive(t *testing.T) {
 		_, err = v.e.UpdateDisk(v.ctx, lun.ID, DiskParams{SCSIPolicy: &un})
 		wantKey(t, err, apperr.HostCallFailed)
 		delete(v.host.fail, "SetSCSIPolicy")
-		if eff, _ := v.e.EffectiveSCSIPolicy(v.ctx, v.diskByID(t, lun.ID)); eff != "reservations" {
+		if eff, _ := v.e.EffectiveSCSIPolicy(v.ctx, v.diskByID(t, lun.ID)); eff.Name != "reservations" {
 			t.Errorf("after a refused change the disk is held to %q", eff)
 		}
 		// Editing the policy itself reaches the guest too.
