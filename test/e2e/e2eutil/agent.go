@@ -2,12 +2,9 @@ package e2eutil
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,16 +18,12 @@ import (
 
 // AgentProc is a real `govirt agent` process started for one test.
 type AgentProc struct {
+	proc
 	HostID   string
 	StateDir string
 	Addr     string // the gRPC target the client dialled
 	Client   *agentrpc.Client
-	cmd      *exec.Cmd
-	logPath  string
-	bin      string
-	args     []string
 	creds    credentials.TransportCredentials
-	exited   chan error
 }
 
 // AgentOptions changes how StartAgent runs the agent.
@@ -48,9 +41,8 @@ type AgentOptions struct {
 // state dir and returns a connected client. The agent stops when the test ends.
 func StartAgent(t *testing.T, opts AgentOptions) *AgentProc {
 	t.Helper()
-	bin := Binary(t)
 	dir := SharedDir(t)
-	p := &AgentProc{HostID: opts.HostID, StateDir: filepath.Join(dir, "state"), logPath: filepath.Join(dir, "agent.log")}
+	p := &AgentProc{HostID: opts.HostID, StateDir: filepath.Join(dir, "state")}
 	if p.HostID == "" {
 		p.HostID = uuid.NewString()
 	}
@@ -65,7 +57,8 @@ func StartAgent(t *testing.T, opts AgentOptions) *AgentProc {
 		p.Addr = opts.Listen
 		creds = opts.ClientCreds
 	}
-	p.bin, p.args, p.creds = bin, args, creds
+	p.proc = proc{what: "agent", args: args, logPath: filepath.Join(dir, "agent.log"), grace: 10 * time.Second}
+	p.creds = creds
 	p.launch(t)
 	t.Cleanup(func() { p.stop(t) })
 	return p
@@ -75,19 +68,7 @@ func StartAgent(t *testing.T, opts AgentOptions) *AgentProc {
 // connects Client once it serves.
 func (p *AgentProc) launch(t *testing.T) {
 	t.Helper()
-	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(p.bin, p.args...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start govirt agent: %v", err)
-	}
-	exited := make(chan error, 1)
-	p.exited = exited
-	go func() { exited <- p.cmd.Wait(); logf.Close() }()
-
+	p.proc.launch(t)
 	// Dial pings, so retry until the agent serves (or exits).
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -101,7 +82,7 @@ func (p *AgentProc) launch(t *testing.T) {
 			return
 		}
 		select {
-		case err := <-exited:
+		case err := <-p.exited:
 			t.Fatalf("agent exited: %v\n%s", err, p.Log())
 		case <-ctx.Done():
 			t.Fatalf("agent at %s never answered: %v\n%s", p.Addr, err, p.Log())
@@ -123,18 +104,7 @@ func (p *AgentProc) stop(t *testing.T) {
 	if p.Client != nil {
 		p.Client.Close()
 	}
-	exited := p.exited
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Logf("agent exit: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-exited
-	}
+	p.proc.stop()
 	if t.Failed() {
 		t.Logf("agent log:\n%s", p.Log())
 	}
