@@ -31,6 +31,7 @@ type agentFlags struct {
 	hostID        string
 	virtType      string
 	stateDir      string
+	maxColdDisks  int
 }
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -64,8 +65,13 @@ clients with the engine's certificate get in. --tls-cert, --tls-key and
 	fl.StringVar(&f.hostID, "host-id", "", "this host's id in the engine (default: generated once and kept in the state dir)")
 	fl.StringVar(&f.virtType, "virt-type", string(vmspec.VirtKVM), "virtualization type for VMs that do not say: kvm, or qemu (TCG) where KVM is unusable")
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/govirt/agent", "directory for the agent's state (host id, consoles)")
+	fl.IntVar(&f.maxColdDisks, "max-cold-disks", 0, maxColdDisksHelp)
 	return cmd
 }
+
+// maxColdDisksHelp describes --max-cold-disks of the agent and the local host.
+const maxColdDisksHelp = "start VMs with more virtio-SCSI disks than this in stages (created paused, the rest attached, then run); " +
+	"0: only when QEMU's command line would pass the kernel's limit"
 
 func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
 	vt := vmspec.VirtType(f.virtType)
@@ -84,7 +90,7 @@ func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
 		return err
 	}
 	r, err := agentserver.Start(ctx, agentserver.Config{
-		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir},
+		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir, MaxColdDisks: f.maxColdDisks},
 		Listen: f.listen, Creds: creds, LibvirtSocket: f.libvirtSocket,
 	}, log)
 	if err != nil {

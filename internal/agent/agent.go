@@ -26,6 +26,14 @@ type Config struct {
 	StateDir string
 	// UnplugTimeout bounds hot-unplug when the caller gives no timeout.
 	UnplugTimeout time.Duration
+	// ArgBytes is the kernel's limit on the arguments of the QEMU processes
+	// libvirtd runs, which decides when a start is staged (staged.go).
+	// Zero: read from libvirtd's stack rlimit at each start.
+	ArgBytes int
+	// MaxColdDisks, when positive, stages any start with more virtio-SCSI
+	// disks than this, whatever their size: tests use it to prove the
+	// staged path with a few disks. Zero: decided by ArgBytes alone.
+	MaxColdDisks int
 }
 
 // Agent runs VMs on one host. It is safe for concurrent use.
@@ -35,6 +43,7 @@ type Agent struct {
 	log     *slog.Logger
 	mine    ownedSet
 	proxies lunProxies
+	staging ownedSet // VMs created paused whose disks are still being attached
 }
 
 // New returns an agent driving hv.
@@ -97,7 +106,10 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 			a.stopLUNProxies(vm.ID)
 		}
 	}()
-	xml, err := domxml.Marshal(vm, a.xmlOptions(vm.ID))
+	cold, staged := splitStart(vm, a.startLimits())
+	first := vm
+	first.Disks = cold
+	xml, err := domxml.Marshal(first, a.xmlOptions(vm.ID))
 	if err != nil {
 		return err
 	}
@@ -105,13 +117,68 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 		return fmt.Errorf("reset console log: %w", err)
 	}
 	a.mine.add(vm.ID)
-	if err := a.hv.CreateDomain(ctx, xml); err != nil {
-		return fmt.Errorf("start vm %s: %w", vm.Name, err)
+	if len(staged) == 0 {
+		if err := a.hv.CreateDomain(ctx, xml, false); err != nil {
+			return fmt.Errorf("start vm %s: %w", vm.Name, err)
+		}
+	} else if err := a.startStaged(ctx, vm, xml, staged); err != nil {
+		return err
 	}
 	started = true
 	a.watchVM(vm.ID)
-	a.log.Info("vm started", "vm", vm.ID, "name", vm.Name, "disks", len(vm.Disks))
+	a.log.Info("vm started", "vm", vm.ID, "name", vm.Name, "disks", len(vm.Disks), "staged", len(staged))
 	return nil
+}
+
+// startStaged creates the domain paused with the disks in its XML,
+// attaches the staged ones and lets it run. Until it runs, LiveVM refuses
+// to describe it (ErrStarting), so that nobody takes the disks not yet
+// attached for unplugged ones. On any failure the domain is destroyed: a
+// VM runs with all its disks or not at all.
+func (a *Agent) startStaged(ctx context.Context, vm vmspec.VM, xml string, staged []vmspec.Disk) (err error) {
+	a.staging.add(vm.ID)
+	defer a.staging.remove(vm.ID)
+	began := time.Now()
+	if err := a.hv.CreateDomain(ctx, xml, true); err != nil {
+		return fmt.Errorf("start vm %s (paused, %d disks to attach): %w", vm.Name, len(staged), err)
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		// The caller's context may be what failed: the cleanup gets its own.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if derr := a.hv.Destroy(dctx, vm.ID); derr != nil && !errors.Is(derr, ErrNotFound) {
+			a.log.Error("destroying a VM whose staged start failed", "vm", vm.ID, "err", derr)
+		}
+	}()
+	opts := a.xmlOptions(vm.ID)
+	for i, d := range staged {
+		x, err := domxml.DiskXML(d, opts)
+		if err != nil {
+			return fmt.Errorf("start vm %s: disk %s: %w", vm.Name, d.ID, err)
+		}
+		if err := a.hv.AttachDevice(ctx, vm.ID, x); err != nil {
+			return fmt.Errorf("start vm %s: attach disk %s (%d of %d staged): %w", vm.Name, d.ID, i+1, len(staged), err)
+		}
+	}
+	attached := time.Since(began)
+	if err := a.hv.Resume(ctx, vm.ID); err != nil {
+		return fmt.Errorf("start vm %s: resume after attaching %d disks: %w", vm.Name, len(staged), err)
+	}
+	a.log.Info("vm started in stages", "vm", vm.ID, "cold", len(vm.Disks)-len(staged), "attached", len(staged),
+		"took", attached.Round(time.Millisecond))
+	return nil
+}
+
+// startLimits are this host's limits for splitting a start.
+func (a *Agent) startLimits() startLimits {
+	lim := startLimits{ArgBytes: a.cfg.ArgBytes, MaxColdDisks: a.cfg.MaxColdDisks}
+	if lim.ArgBytes <= 0 {
+		lim.ArgBytes = hostArgBytes()
+	}
+	return lim
 }
 
 // proxiedVM starts the proxies of the VM's LUN disks with a SCSI command
@@ -163,6 +230,9 @@ func (a *Agent) ListVMs(ctx context.Context) ([]VMStatus, error) {
 
 // LiveVM reads a running VM's devices back from libvirt.
 func (a *Agent) LiveVM(ctx context.Context, id string) (LiveVM, error) {
+	if a.staging.has(id) {
+		return LiveVM{}, fmt.Errorf("%w: %s", ErrStarting, id)
+	}
 	live, err := a.owned(ctx, id)
 	if err != nil {
 		return LiveVM{}, err

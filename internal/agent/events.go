@@ -5,8 +5,9 @@ import (
 	"sync"
 )
 
-// ownedSet remembers which VM ids this agent started or found tagged as its
-// own, so events of other agents' domains on a shared libvirtd are dropped.
+// ownedSet is a set of VM ids. Agent.mine remembers which VMs this agent
+// started or found tagged as its own, so events of other agents' domains on
+// a shared libvirtd are dropped; Agent.staging those still being started.
 type ownedSet struct {
 	mu  sync.Mutex
 	ids map[string]bool
@@ -19,6 +20,12 @@ func (s *ownedSet) add(id string) {
 		s.ids = map[string]bool{}
 	}
 	s.ids[id] = true
+}
+
+func (s *ownedSet) remove(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.ids, id)
 }
 
 func (s *ownedSet) has(id string) bool {

@@ -34,6 +34,8 @@ type Config struct {
 	StateDir      string
 	VirtType      vmspec.VirtType
 	LibvirtSocket string
+	// MaxColdDisks is the local agent's agent.Config.MaxColdDisks.
+	MaxColdDisks int
 }
 
 // Start runs the local agent and makes sure the engine knows it: data
@@ -49,7 +51,7 @@ func Start(ctx context.Context, eng *engine.Engine, st store.Store, cfg Config, 
 		return nil, err
 	}
 	r, err := agentserver.Start(ctx, agentserver.Config{
-		Agent:  agent.Config{HostID: hostID, VirtType: cfg.VirtType, StateDir: agentDir},
+		Agent:  agent.Config{HostID: hostID, VirtType: cfg.VirtType, StateDir: agentDir, MaxColdDisks: cfg.MaxColdDisks},
 		Listen: "unix:" + sock, LibvirtSocket: cfg.LibvirtSocket,
 	}, log)
 	if err != nil {

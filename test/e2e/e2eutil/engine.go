@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,10 @@ type EngineOptions struct {
 	// LogLevel is the engine's --log-level (empty: debug, for tests; the
 	// benchmark suite runs at info, as users do).
 	LogLevel string
+	// MaxColdDisks is the local agent's --max-cold-disks (0: the agent
+	// decides by QEMU's argument limit): a low one makes every start with
+	// more disks go through the staged path.
+	MaxColdDisks int
 }
 
 // AdminPassword is admin@internal's password in end-to-end tests.
@@ -52,6 +57,9 @@ func StartEngine(t *testing.T, opts EngineOptions) *EngineProc {
 		args: []string{"engine", "--local-host", "--virt-type", "qemu", "--state-dir", p.StateDir, "--listen", addr, "--log-level", level}}
 	if opts.DB != "" {
 		p.args = append(p.args, "--db", opts.DB)
+	}
+	if opts.MaxColdDisks > 0 {
+		p.args = append(p.args, "--max-cold-disks", strconv.Itoa(opts.MaxColdDisks))
 	}
 	t.Cleanup(func() {
 		p.stop()
