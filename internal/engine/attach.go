@@ -60,7 +60,7 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 		if err := e.checkAttachable(ctx, tx, action, s, d); err != nil {
 			return err
 		}
-		s.disks[d.ID] = d
+		s.setDisk(d)
 		if err := attachmentRules(action, s, d, a); err != nil {
 			return err
 		}
