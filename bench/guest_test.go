@@ -58,7 +58,6 @@ func (s *suite) guests() {
 	}
 	s.dataPath(g)
 	s.agentPoll(g)
-	s.bigVMs(g)
 	for _, n := range s.tier.bootDisks {
 		s.run(benchreport.Result{ID: fmt.Sprintf("guest/1-boot-%05d", n), Group: "Disks per guest",
 			Name: fmt.Sprintf("boot with %d VirtIO-SCSI disks, guest sees all", n), Unit: "s", Better: benchreport.Lower,
@@ -67,6 +66,7 @@ func (s *suite) guests() {
 				return g.boot(ctx, t, r, n)
 			})
 	}
+	s.bigVMs(g)
 }
 
 // start runs the engine for the whole suite (in the suite's goroutine).

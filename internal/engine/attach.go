@@ -79,12 +79,14 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 			}
 			return err
 		}
+		s.ownRows()
 		s.attachments = append(s.attachments, a)
 		dev := model.VmDevice{ID: d.ID, VMID: vmID, Type: model.DeviceTypeDisk, Device: deviceKind(d, a),
 			Alias: "ua-" + d.ID, Managed: true}
 		if err := tx.InsertDevice(ctx, dev); err != nil {
 			return err
 		}
+		s.ownRows()
 		s.devices = append(s.devices, dev)
 		if a.Active {
 			if err := e.reservePlug(ctx, tx, action, s, d.ID); err != nil {
@@ -190,6 +192,7 @@ func (e *Engine) reservePlug(ctx context.Context, tx store.Tx, action apperr.Act
 
 func (s *vmState) setAttachment(a model.DiskAttachment) {
 	if i := s.attachmentAt(a.DiskID); i >= 0 {
+		s.ownRows()
 		s.attachments[i] = a
 	}
 }
@@ -197,12 +200,14 @@ func (s *vmState) setAttachment(a model.DiskAttachment) {
 func (s *vmState) setDevice(d model.VmDevice) {
 	if d.Type == model.DeviceTypeDisk {
 		if i := s.deviceAt(d.ID); i >= 0 {
+			s.ownRows()
 			s.devices[i] = d
 		}
 		return
 	}
 	for i := range s.devices {
 		if s.devices[i].ID == d.ID && s.devices[i].Type == d.Type {
+			s.ownRows()
 			s.devices[i] = d
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 
 	"github.com/govirt/govirt/internal/apperr"
@@ -19,7 +20,9 @@ type vmState struct {
 	cluster     model.Cluster
 	devices     []model.VmDevice
 	attachments []model.DiskAttachment
-	// disks may be shared with the row cache: change them with setDisk.
+	// devices and attachments may be shared with the row cache: call
+	// ownRows before changing them. disks too: change them with setDisk.
+	rowsShared  bool
 	disks       map[string]model.Disk
 	disksShared bool
 	// idx finds attachments and disk devices by disk id; see index.
@@ -71,6 +74,21 @@ func (e *Engine) loadVM(ctx context.Context, tx store.Tx, id string, action appe
 	if s.cluster, err = tx.GetCluster(ctx, vm.ClusterID); err != nil {
 		return nil, fmt.Errorf("cluster of vm %s: %w", vm.Name, err)
 	}
+	if c, ok := tx.(*cachingTx); ok {
+		// The row cache's lists, disks and index, shared until a command
+		// changes them (ownRows, setDisk): no copy or scan of the VM's
+		// rows per load.
+		v, err := c.loadShared(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if v.missing != "" {
+			return nil, fmt.Errorf("disk %s of vm %s: %w", v.missing, vm.Name, store.ErrNotFound)
+		}
+		s.devices, s.attachments, s.rowsShared = v.devices, v.attachments, v.shared
+		s.disks, s.disksShared, s.idx = v.disks, true, v.idx
+		return s, nil
+	}
 	if s.devices, err = tx.ListDevicesOfVM(ctx, id); err != nil {
 		return nil, err
 	}
@@ -80,19 +98,28 @@ func (e *Engine) loadVM(ctx context.Context, tx store.Tx, id string, action appe
 	if s.disks, s.disksShared, err = sharedDisksOfVM(ctx, tx, id); err != nil {
 		return nil, fmt.Errorf("disks of vm %s: %w", vm.Name, err)
 	}
-	if c, ok := tx.(*cachingTx); ok {
-		// The lists are copies of the cache's, in the same order: its
-		// index of them holds (and rowIndex checks every hit anyway).
-		if s.idx, err = c.sharedIndex(ctx, id); err != nil {
-			return nil, err
-		}
-	}
-	for _, a := range s.attachments {
-		if _, ok := s.disks[a.DiskID]; !ok {
-			return nil, fmt.Errorf("disk %s of vm %s: %w", a.DiskID, vm.Name, store.ErrNotFound)
-		}
+	if missing := missingDisk(s.attachments, s.disks); missing != "" {
+		return nil, fmt.Errorf("disk %s of vm %s: %w", missing, vm.Name, store.ErrNotFound)
 	}
 	return s, nil
+}
+
+// missingDisk is the id of an attached disk that is not in disks, or "".
+func missingDisk(atts []model.DiskAttachment, disks map[string]model.Disk) string {
+	for _, a := range atts {
+		if _, ok := disks[a.DiskID]; !ok {
+			return a.DiskID
+		}
+	}
+	return ""
+}
+
+// ownRows gives s lists of its own before a command changes them: loaded
+// from the row cache they are shared.
+func (s *vmState) ownRows() {
+	if s.rowsShared {
+		s.devices, s.attachments, s.rowsShared = cloneDevices(s.devices), slices.Clone(s.attachments), false
+	}
 }
 
 // disksOfVM loads the disks attached to a VM by id, in one query. The map

@@ -62,6 +62,7 @@ type vmRows struct {
 type diskIndex struct {
 	once, posOnce sync.Once
 	m             map[string]model.Disk
+	missing       string // an attached disk not in m (see missingDisk)
 	atts, devs    map[string]int
 }
 
@@ -89,6 +90,7 @@ func (r *vmRows) disksByID() map[string]model.Disk {
 		for _, d := range r.disks {
 			ix.m[d.ID] = d
 		}
+		ix.missing = missingDisk(r.attachments, ix.m)
 	})
 	return ix.m
 }
@@ -349,14 +351,30 @@ func (t *cachingTx) sharedDisksOfVM(ctx context.Context, vmID string) (map[strin
 	return r.disksByID(), nil
 }
 
-// sharedIndex is the row index of the VM's lists as ListDevicesOfVM and
-// ListAttachmentsOfVM return them now.
-func (t *cachingTx) sharedIndex(ctx context.Context, vmID string) (rowIndex, error) {
+// sharedRows is what loadVM takes from one load of a VM's rows.
+type sharedRows struct {
+	devices     []model.VmDevice
+	attachments []model.DiskAttachment
+	shared      bool // the lists are the cache's: read only
+	disks       map[string]model.Disk
+	idx         rowIndex
+	missing     string // an attached disk without its disk row (missingDisk)
+}
+
+// loadShared returns the VM's rows without copying them when they are a
+// cache entry's or this transaction does not change them; the rows it
+// keeps in step with its writes (changed in place) are copied.
+func (t *cachingTx) loadShared(ctx context.Context, vmID string) (sharedRows, error) {
 	r, err := t.load(ctx, vmID)
 	if err != nil {
-		return rowIndex{}, err
+		return sharedRows{}, err
 	}
-	return r.rowIndex(), nil
+	v := sharedRows{devices: r.devices, attachments: r.attachments, shared: true, disks: r.disksByID(), idx: r.rowIndex()}
+	if !r.shared && t.rows[vmID] == r {
+		v.devices, v.attachments, v.shared = cloneDevices(r.devices), slices.Clone(r.attachments), false
+	}
+	v.missing = r.byID.missing
+	return v, nil
 }
 
 func (t *cachingTx) ListDisksOfVM(ctx context.Context, vmID string) ([]model.Disk, error) {
