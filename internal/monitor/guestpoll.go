@@ -14,17 +14,9 @@ import (
 // show up in the guest (docs/PERFORMANCE.md). So the monitor asks only when
 // the answer can have changed: the VM's live disks changed, some active disk
 // is not named yet, or guestRefresh passed (a change inside the guest).
-// While disks are unnamed it waits between questions unnamedWaitFactor
-// times as long as the guest took to answer the last one: a guest booting
-// with 4,096 disks takes seconds per answer, and asking it back to back
-// kept its one vCPU busy answering instead of probing its disks.
 
 // guestRefresh is how often a quiet guest is asked anyway.
 const guestRefresh = 30 * time.Second
-
-// unnamedWaitFactor bounds the guest's time spent answering while some of
-// its disks are unnamed to about a fifth.
-const unnamedWaitFactor = 4
 
 // guestPoll is what the monitor remembers of one VM's last answer.
 type guestPoll struct {
@@ -32,7 +24,6 @@ type guestPoll struct {
 	live    string // the live disks the answer was about
 	unnamed int    // active disks the guest did not show
 	asked   time.Time
-	took    time.Duration // how long the guest took to answer
 }
 
 // guestPolls decides, per VM, when to ask the guest agent again. Only the
@@ -42,17 +33,15 @@ type guestPolls map[string]guestPoll
 // due tells whether the VM's guest agent should be asked now.
 func (g guestPolls) due(vmID, live string, now time.Time) bool {
 	p, ok := g[vmID]
-	since := now.Sub(p.asked)
-	return !ok || p.live != live || p.unnamed > 0 && since >= unnamedWaitFactor*p.took || since >= guestRefresh
+	return !ok || p.live != live || p.unnamed > 0 || now.Sub(p.asked) >= guestRefresh
 }
 
-// answered records an answer, asked at asked and received at now, that
-// left unnamed disks unnamed.
-func (g *guestPolls) answered(hostID, vmID, live string, unnamed int, asked, now time.Time) {
+// answered records an answer that left unnamed disks unnamed.
+func (g *guestPolls) answered(hostID, vmID, live string, unnamed int, now time.Time) {
 	if *g == nil {
 		*g = guestPolls{}
 	}
-	(*g)[vmID] = guestPoll{host: hostID, live: live, unnamed: unnamed, asked: now, took: now.Sub(asked)}
+	(*g)[vmID] = guestPoll{host: hostID, live: live, unnamed: unnamed, asked: now}
 }
 
 // forget drops the host's VMs that no longer run there.
