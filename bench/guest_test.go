@@ -36,7 +36,7 @@ type guestEnv struct {
 
 func (s *suite) guests() {
 	g := &guestEnv{s: s, ioVMs: map[string]*ioVM{}}
-	if s.pending("guest/") {
+	if s.pending("guest/") || s.pending("iscsi/proxy-guest") {
 		if err := g.start(); err != nil {
 			s.t.Fatal(err)
 		}
@@ -58,6 +58,7 @@ func (s *suite) guests() {
 	}
 	s.dataPath(g)
 	s.agentPoll(g)
+	s.iscsiGuest(g)
 	for _, n := range s.tier.bootDisks {
 		s.run(benchreport.Result{ID: fmt.Sprintf("guest/1-boot-%05d", n), Group: "Disks per guest",
 			Name: fmt.Sprintf("boot with %d VirtIO-SCSI disks, guest sees all", n), Unit: "s", Better: benchreport.Lower,
