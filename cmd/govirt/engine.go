@@ -37,6 +37,7 @@ type engineFlags struct {
 	localHost     bool
 	virtType      string
 	libvirtSocket string
+	debugListen   string
 }
 
 func newEngineCmd(g *globalFlags) *cobra.Command {
@@ -65,12 +66,16 @@ GOVIRT_ADMIN_PASSWORD, or generates one and prints it once.`,
 	fl.BoolVar(&f.localHost, "local-host", false, "run an agent for this machine in-process and register it as host \"local\"")
 	fl.StringVar(&f.virtType, "virt-type", string(vmspec.VirtKVM), "virtualization type of the local host: kvm, or qemu (TCG) where KVM is unusable")
 	fl.StringVar(&f.libvirtSocket, "libvirt-socket", libvirtconn.DefaultSocket, "libvirtd's socket, for --local-host")
+	fl.StringVar(&f.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	return cmd
 }
 
 func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Writer) error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if err := serveDebug(ctx, f.debugListen, log); err != nil {
+		return err
 	}
 	st, err := f.db.openStore(ctx, log)
 	if err != nil {
