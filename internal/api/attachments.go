@@ -99,9 +99,13 @@ func (s *Server) readAttachment(c *call) (ovirt.DiskAttachment, error) {
 			return err
 		}
 		out = s.attachmentToWire(a, d)
-		atts := []ovirt.DiskAttachment{out}
-		err = setAddresses(c, tx, vmID, atts)
-		out = atts[0]
+		dev, err := tx.GetDevice(c.ctx, vmID, diskID)
+		if err == nil && dev.Type == model.DeviceTypeDisk && dev.Address != nil {
+			out.Address = ovirt.Str(dev.Address.String())
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			err = nil
+		}
 		return err
 	})
 	return out, err
