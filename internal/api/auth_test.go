@@ -49,7 +49,7 @@ func newAuthFixture(t testing.TB, hosts engine.HostDialer) *authFixture {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f := &authFixture{t: t, eng: engine.New(engine.Deps{Store: st, Hosts: hosts, Log: log})}
-	f.api = New(Deps{Engine: f.eng, Store: st, Auth: NewStoreAuth(st), Log: log})
+	f.api = New(Deps{Engine: f.eng, Store: f.eng.Store(), Auth: NewStoreAuth(st), Log: log}) // as cmd/govirt wires it
 	f.srv = httptest.NewServer(f.api)
 	t.Cleanup(f.srv.Close)
 	f.admin = f.login("admin@internal", adminPassword)
