@@ -60,7 +60,7 @@ func (g *guestEnv) hotplug(ctx context.Context, t *testing.T, r *benchreport.Res
 		return err
 	}
 	defer virsh(context.Background(), "destroy", rd.Name) //nolint:errcheck // best effort
-	rawDisks := map[string]string{} // disk id -> its device XML file
+	rawDisks := map[string]string{}                       // disk id -> its device XML file
 	for k, id := range plugs {
 		if rawDisks[id], err = g.rawDiskXML(ctx, rd.Name, template, id, k); err != nil {
 			return err
