@@ -75,3 +75,40 @@ func TestGuestAgentAskedOnlyWhenTheAnswerCanHaveChanged(t *testing.T) {
 		t.Error("another host's VM was forgotten")
 	}
 }
+
+func TestLargeVMsAreReadLessOften(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var b readBudget
+	if !b.due("vm", t0) {
+		t.Fatal("a VM never read is not due")
+	}
+	b.spent("h", "small", t0, 5*time.Millisecond)
+	b.spent("h", "large", t0, 2*time.Second)
+	cases := []struct {
+		vm   string
+		at   time.Duration
+		want bool
+	}{
+		{"small", 49 * time.Millisecond, false},
+		{"small", 50 * time.Millisecond, true}, // every 2 s poll reads it
+		{"large", 2 * time.Second, false},
+		{"large", 19 * time.Second, false},
+		{"large", 20 * time.Second, true}, // 10% of the time
+	}
+	for _, c := range cases {
+		if got := b.due(c.vm, t0.Add(c.at)); got != c.want {
+			t.Errorf("%s at +%v: due %v, want %v", c.vm, c.at, got, c.want)
+		}
+	}
+	b.spent("other", "vm2", t0, time.Second)
+	b.forget("h", map[string]bool{"small": true})
+	if _, ok := b["large"]; ok {
+		t.Error("a VM that stopped is remembered")
+	}
+	if _, ok := b["small"]; !ok {
+		t.Error("a running VM was forgotten")
+	}
+	if _, ok := b["vm2"]; !ok {
+		t.Error("another host's VM was forgotten")
+	}
+}
