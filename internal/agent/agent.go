@@ -146,6 +146,20 @@ func (a *Agent) owned(ctx context.Context, id string) (domxml.Live, error) {
 	return live, nil
 }
 
+// checkOwned is owned for callers that need only to know the domain runs
+// here and is this agent's: it reads govirt's metadata, not the domain XML,
+// which for a VM with thousands of disks is megabytes to format and parse.
+func (a *Agent) checkOwned(ctx context.Context, id string) error {
+	host, err := a.hv.DomainOwner(ctx, id)
+	if err != nil {
+		return err
+	}
+	if host != a.cfg.HostID {
+		return fmt.Errorf("%w: %s belongs to host %q", ErrNotFound, id, host)
+	}
+	return nil
+}
+
 // ListVMs returns the VMs this agent owns.
 func (a *Agent) ListVMs(ctx context.Context) ([]VMStatus, error) {
 	doms, err := a.hv.Domains(ctx)
@@ -182,7 +196,7 @@ func (a *Agent) LiveVM(ctx context.Context, id string) (LiveVM, error) {
 
 // DestroyVM powers a VM off at once.
 func (a *Agent) DestroyVM(ctx context.Context, id string) error {
-	if _, err := a.owned(ctx, id); err != nil {
+	if err := a.checkOwned(ctx, id); err != nil {
 		return err
 	}
 	if err := a.hv.Destroy(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
@@ -196,7 +210,7 @@ func (a *Agent) DestroyVM(ctx context.Context, id string) error {
 // ACPI, and waits for it. If the guest is still up after timeout it is
 // powered off, as oVirt does; the VM is down when ShutdownVM returns nil.
 func (a *Agent) ShutdownVM(ctx context.Context, id string, timeout time.Duration) error {
-	if _, err := a.owned(ctx, id); err != nil {
+	if err := a.checkOwned(ctx, id); err != nil {
 		return err
 	}
 	if timeout <= 0 {

@@ -73,6 +73,16 @@ func (h *fakeHV) DomainXML(_ context.Context, uuid string) (string, error) {
 	return domxml.Marshal(vm, domxml.Options{HostID: d.hostID, ConsolePath: "/dev/null"})
 }
 
+func (h *fakeHV) DomainOwner(_ context.Context, uuid string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, ok := h.doms[uuid]
+	if !ok {
+		return "", fmt.Errorf("%w: %s", ErrNotFound, uuid)
+	}
+	return d.hostID, nil
+}
+
 func (h *fakeHV) Domains(context.Context) ([]DomainInfo, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
