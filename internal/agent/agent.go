@@ -35,6 +35,7 @@ type Agent struct {
 	log     *slog.Logger
 	mine    ownedSet
 	proxies lunProxies
+	ctls    controllerSet
 }
 
 // New returns an agent driving hv.
@@ -109,6 +110,7 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 		return fmt.Errorf("start vm %s: %w", vm.Name, err)
 	}
 	started = true
+	a.ctls.set(vm.ID, specControllers(vm))
 	a.watchVM(vm.ID)
 	a.log.Info("vm started", "vm", vm.ID, "name", vm.Name, "disks", len(vm.Disks))
 	return nil
