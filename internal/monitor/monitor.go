@@ -242,6 +242,7 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host, c *agentrpc.Client
 		if !ok || !m.guests.due(id, live, time.Now()) {
 			continue
 		}
+		asked := time.Now()
 		disks, err := c.GuestDisks(ctx, id)
 		if err != nil {
 			continue // no guest agent (yet): ask again at the next poll
@@ -255,7 +256,7 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host, c *agentrpc.Client
 			m.Log.Warn("monitor: report guest disks", "vm", id, "err", err)
 			continue
 		}
-		m.guests.answered(h.ID, id, live, unnamed, time.Now())
+		m.guests.answered(h.ID, id, live, unnamed, asked, time.Since(asked))
 	}
 	m.guests.forget(h.ID, running)
 	m.reads.forget(h.ID, running)

@@ -46,7 +46,7 @@ func TestGuestAgentAskedOnlyWhenTheAnswerCanHaveChanged(t *testing.T) {
 	if !g.due("vm", "a", t0) {
 		t.Fatal("a VM never asked is not due")
 	}
-	g.answered("h", "vm", "a", 0, t0)
+	g.answered("h", "vm", "a", 0, t0, 0)
 	cases := []struct {
 		name string
 		live string
@@ -62,11 +62,23 @@ func TestGuestAgentAskedOnlyWhenTheAnswerCanHaveChanged(t *testing.T) {
 			t.Errorf("%s: due %v, want %v", c.name, got, c.want)
 		}
 	}
-	g.answered("h", "vm", "a,b", 1, t0)
+	g.answered("h", "vm", "a,b", 1, t0, 0)
 	if !g.due("vm", "a,b", t0.Add(time.Second)) {
 		t.Error("a VM with a disk the guest does not show yet is not asked again")
 	}
-	g.answered("other", "vm2", "x", 0, t0)
+	// A guest that took 3 s to answer is left alone for 30 s, even with
+	// disks to name or a disk that came.
+	g.answered("h", "slow", "a", 5, t0, 3*time.Second)
+	for _, c := range []struct {
+		live string
+		at   time.Duration
+		want bool
+	}{{"a", 4 * time.Second, false}, {"a,b", 29 * time.Second, false}, {"a", 30 * time.Second, true}} {
+		if got := g.due("slow", c.live, t0.Add(c.at)); got != c.want {
+			t.Errorf("slow guest, live %q at +%v: due %v, want %v", c.live, c.at, got, c.want)
+		}
+	}
+	g.answered("other", "vm2", "x", 0, t0, 0)
 	g.forget("h", map[string]bool{})
 	if _, ok := g["vm"]; ok {
 		t.Error("a VM that stopped is remembered")
