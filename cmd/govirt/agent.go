@@ -31,6 +31,7 @@ type agentFlags struct {
 	hostID        string
 	virtType      string
 	stateDir      string
+	migrationURI  string
 }
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -64,6 +65,7 @@ clients with the engine's certificate get in. --tls-cert, --tls-key and
 	fl.StringVar(&f.hostID, "host-id", "", "this host's id in the engine (default: generated once and kept in the state dir)")
 	fl.StringVar(&f.virtType, "virt-type", string(vmspec.VirtKVM), "virtualization type for VMs that do not say: kvm, or qemu (TCG) where KVM is unusable")
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/govirt/agent", "directory for the agent's state (host id, consoles)")
+	fl.StringVar(&f.migrationURI, "migration-uri", "", "libvirt URI other hosts' libvirtd use to reach this host's for live migration, e.g. qemu+tls://HOST/system (default: none, the host takes no incoming migrations)")
 	return cmd
 }
 
@@ -84,7 +86,7 @@ func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
 		return err
 	}
 	r, err := agentserver.Start(ctx, agentserver.Config{
-		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir},
+		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir, MigrationURI: f.migrationURI},
 		Listen: f.listen, Creds: creds, LibvirtSocket: f.libvirtSocket,
 	}, log)
 	if err != nil {

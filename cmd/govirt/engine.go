@@ -37,6 +37,7 @@ type engineFlags struct {
 	localHost     bool
 	virtType      string
 	libvirtSocket string
+	migrationURI  string
 }
 
 func newEngineCmd(g *globalFlags) *cobra.Command {
@@ -65,6 +66,7 @@ GOVIRT_ADMIN_PASSWORD, or generates one and prints it once.`,
 	fl.BoolVar(&f.localHost, "local-host", false, "run an agent for this machine in-process and register it as host \"local\"")
 	fl.StringVar(&f.virtType, "virt-type", string(vmspec.VirtKVM), "virtualization type of the local host: kvm, or qemu (TCG) where KVM is unusable")
 	fl.StringVar(&f.libvirtSocket, "libvirt-socket", libvirtconn.DefaultSocket, "libvirtd's socket, for --local-host")
+	fl.StringVar(&f.migrationURI, "migration-uri", "", "for --local-host: the libvirt URI other hosts' libvirtd use to reach this one's in a live migration (as govirt agent --migration-uri)")
 	return cmd
 }
 
@@ -96,7 +98,7 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 		if err != nil {
 			return err
 		}
-		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket}, log)
+		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket, MigrationURI: f.migrationURI}, log)
 		if err != nil {
 			return err
 		}

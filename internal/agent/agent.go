@@ -26,6 +26,10 @@ type Config struct {
 	StateDir string
 	// UnplugTimeout bounds hot-unplug when the caller gives no timeout.
 	UnplugTimeout time.Duration
+	// MigrationURI is the libvirt URI through which other hosts' libvirtd
+	// reach this host's (qemu+tls://HOST/system on real hosts). Empty: the
+	// host takes no incoming migrations.
+	MigrationURI string
 }
 
 // Agent runs VMs on one host. It is safe for concurrent use.
@@ -35,6 +39,9 @@ type Agent struct {
 	log     *slog.Logger
 	mine    ownedSet
 	proxies lunProxies
+	// incoming are the VMs prepared for an incoming migration, not yet
+	// finished (migrate.go).
+	incoming ownedSet
 }
 
 // New returns an agent driving hv.

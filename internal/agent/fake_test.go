@@ -25,6 +25,9 @@ type fakeHV struct {
 	detach  func(h *fakeHV, uuid, alias string) // what happens after a detach request
 	guest   func(cmd string) (string, error)    // guest agent replies
 	refuses map[ShutdownMode]bool               // shutdown requests the guest ignores
+	// peer receives migrated domains; migrateErr fails migrations.
+	peer       *fakeHV
+	migrateErr error
 }
 
 type fakeDom struct {
@@ -177,3 +180,24 @@ func (h *fakeHV) Subscribe(ctx context.Context) <-chan Event {
 func (h *fakeHV) Versions(context.Context) (string, string, error) { return "9.0.0", "7.2.0", nil }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func (h *fakeHV) Migrate(ctx context.Context, uuid, destURI, destXML string) error {
+	h.mu.Lock()
+	h.record("migrate %s %s", uuid, destURI)
+	_, ok := h.doms[uuid]
+	err := h.migrateErr
+	h.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, uuid)
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.peer.CreateDomain(ctx, destXML); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.doms, uuid)
+	return nil
+}

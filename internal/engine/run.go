@@ -104,6 +104,9 @@ func (e *Engine) stop(ctx context.Context, id string, action apperr.Action, call
 	if vm.Status.IsDown() {
 		return model.VM{}, apperr.New(apperr.VMIsNotRunning, action, apperr.TypeVM)
 	}
+	if err := refuseWhileMigrating(vm, action, apperr.TypeVM); err != nil {
+		return model.VM{}, err
+	}
 	if err := e.setStatus(ctx, vm, model.VMPoweringDown, "", ""); err != nil {
 		return model.VM{}, err
 	}

@@ -257,3 +257,15 @@ func isPCIExhausted(msg string) bool {
 		strings.Contains(m, "no slot/function available") ||
 		strings.Contains(m, "pci: slot") && strings.Contains(m, "in use")
 }
+
+// Migrate implements agent.Hypervisor: a live, peer-to-peer migration of a
+// transient domain (nothing is defined or undefined on either side).
+func (c *Conn) Migrate(_ context.Context, id, destURI, destXML string) error {
+	dom, err := c.lookup(id)
+	if err != nil {
+		return err
+	}
+	params := []libvirt.TypedParam{{Field: libvirt.MigrateParamDestXML, Value: *libvirt.NewTypedParamValueString(destXML)}}
+	_, err = c.l.DomainMigratePerform3Params(dom, libvirt.OptString{destURI}, params, nil, libvirt.MigrateLive|libvirt.MigratePeer2peer)
+	return mapErr(err)
+}
