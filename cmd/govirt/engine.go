@@ -38,6 +38,7 @@ type engineFlags struct {
 	virtType      string
 	libvirtSocket string
 	migrationURI  string
+	trustStorage  bool
 }
 
 func newEngineCmd(g *globalFlags) *cobra.Command {
@@ -67,6 +68,7 @@ GOVIRT_ADMIN_PASSWORD, or generates one and prints it once.`,
 	fl.StringVar(&f.virtType, "virt-type", string(vmspec.VirtKVM), "virtualization type of the local host: kvm, or qemu (TCG) where KVM is unusable")
 	fl.StringVar(&f.libvirtSocket, "libvirt-socket", libvirtconn.DefaultSocket, "libvirtd's socket, for --local-host")
 	fl.StringVar(&f.migrationURI, "migration-uri", "", "for --local-host: the libvirt URI other hosts' libvirtd use to reach this one's in a live migration (as govirt agent --migration-uri)")
+	fl.BoolVar(&f.trustStorage, "migration-trust-storage", false, "for --local-host: as govirt agent --migration-trust-storage")
 	return cmd
 }
 
@@ -98,7 +100,7 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 		if err != nil {
 			return err
 		}
-		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket, MigrationURI: f.migrationURI}, log)
+		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage}, log)
 		if err != nil {
 			return err
 		}

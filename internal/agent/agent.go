@@ -30,6 +30,12 @@ type Config struct {
 	// reach this host's (qemu+tls://HOST/system on real hosts). Empty: the
 	// host takes no incoming migrations.
 	MigrationURI string
+	// MigrationTrustStorage makes outgoing migrations pass libvirt's
+	// VIR_MIGRATE_UNSAFE: libvirt refuses to migrate disks (cache none) on
+	// a filesystem it does not recognise as shared, such as one hosts share
+	// by other means or the single filesystem of a test machine. The
+	// destination still checks that it sees every volume at its path.
+	MigrationTrustStorage bool
 }
 
 // Agent runs VMs on one host. It is safe for concurrent use.

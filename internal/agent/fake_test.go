@@ -181,9 +181,9 @@ func (h *fakeHV) Versions(context.Context) (string, string, error) { return "9.0
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func (h *fakeHV) Migrate(ctx context.Context, uuid, destURI, destXML string) error {
+func (h *fakeHV) Migrate(ctx context.Context, uuid, destURI, destXML string, unsafe bool) error {
 	h.mu.Lock()
-	h.record("migrate %s %s", uuid, destURI)
+	h.record("migrate %s %s unsafe=%v", uuid, destURI, unsafe)
 	_, ok := h.doms[uuid]
 	err := h.migrateErr
 	h.mu.Unlock()

@@ -34,7 +34,8 @@ type Hypervisor interface {
 	// Migrate live-migrates a running domain, peer to peer: this libvirtd
 	// connects to the one at destURI and the domain runs there as destXML
 	// describes. It returns once the domain runs on the destination.
-	Migrate(ctx context.Context, uuid, destURI, destXML string) error
+	// unsafe skips libvirt's check that the disks are on shared storage.
+	Migrate(ctx context.Context, uuid, destURI, destXML string, unsafe bool) error
 	// Versions reports libvirt's and the hypervisor's versions.
 	Versions(ctx context.Context) (libvirtVersion, hvVersion string, err error)
 }

@@ -77,7 +77,7 @@ func (a *Agent) MigrateVM(ctx context.Context, vmID string, to MigrationTarget) 
 	if _, err := a.owned(ctx, vmID); err != nil {
 		return err
 	}
-	if err := a.hv.Migrate(ctx, vmID, to.URI, to.DomainXML); err != nil {
+	if err := a.hv.Migrate(ctx, vmID, to.URI, to.DomainXML, a.cfg.MigrationTrustStorage); err != nil {
 		return fmt.Errorf("%w: vm %s to %s: %v", ErrMigrationFailed, vmID, to.URI, err)
 	}
 	a.stopLUNProxies(vmID)
