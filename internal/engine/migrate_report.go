@@ -114,17 +114,19 @@ func (e *Engine) interruptedMigration(ctx context.Context, vm model.VM, hostID s
 }
 
 // settleMigration records the outcome of an interrupted migration, unless
-// the VM changed meanwhile.
+// the VM changed meanwhile, and tells the destination to keep the VM or
+// drop what it prepared.
 func (e *Engine) settleMigration(ctx context.Context, vmID string, out migrationOutcome) error {
 	unlock := e.locks.lock(vmID)
 	defer unlock()
-	var cleanup string // the destination, whose preparations are dropped
+	var dest string
 	err := e.st.Tx(ctx, func(tx store.Tx) error {
 		cur, err := tx.GetVM(ctx, vmID)
 		if err != nil || cur.Status != model.VMMigrating || cur.MigrationRun == e.runID {
 			return err
 		}
 		src, dst := cur.HostID, cur.MigratingTo
+		dest = dst
 		ev := model.AuditEvent{VMID: vmID, Severity: "warning"}
 		switch out {
 		case migrationCompleted:
@@ -133,11 +135,11 @@ func (e *Engine) settleMigration(ctx context.Context, vmID string, out migration
 			ev.Message = fmt.Sprintf("The interrupted migration of VM %s completed: it runs on its destination.", cur.Name)
 		case migrationFailed:
 			cur.Status = model.VMUp
-			ev.Code, ev.HostID, cleanup = "VM_MIGRATION_FAILED", src, dst
+			ev.Code, ev.HostID = "VM_MIGRATION_FAILED", src
 			ev.Message = fmt.Sprintf("The interrupted migration of VM %s did not complete: it runs on its source.", cur.Name)
 		default:
 			cur.Status, cur.HostID = model.VMDown, ""
-			ev.Code, cleanup = "VM_DOWN", dst
+			ev.Code = "VM_DOWN"
 			ev.Message = fmt.Sprintf("VM %s is down: neither host of its interrupted migration runs it.", cur.Name)
 			if err := clearLogicalNames(ctx, tx, vmID); err != nil {
 				return err
@@ -152,12 +154,13 @@ func (e *Engine) settleMigration(ctx context.Context, vmID string, out migration
 		}
 		return e.audit(ctx, tx, ev)
 	})
-	if err != nil || cleanup == "" {
+	if err != nil || dest == "" {
 		return err
 	}
-	if h, herr := e.hosts.Host(ctx, cleanup); herr == nil {
-		if herr := h.FinishIncoming(ctx, vmID, false); herr != nil {
-			e.log.Warn("destination of an interrupted migration did not clean up", "vm", vmID, "err", herr)
+	ok := out == migrationCompleted
+	if h, herr := e.hosts.Host(ctx, dest); herr == nil {
+		if herr := h.FinishIncoming(ctx, vmID, ok); herr != nil {
+			e.log.Warn("destination of an interrupted migration did not finish it", "vm", vmID, "ok", ok, "err", herr)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -301,9 +302,9 @@ func TestInterruptedMigrationSettledByReports(t *testing.T) {
 			if got.Status != tc.wantStatus || got.HostID != tc.wantHost(v) || got.MigratingTo != "" || got.MigrationRun != "" {
 				t.Fatalf("settled as %+v", got)
 			}
-			dropped := strings.Contains(strings.Join(v.dstH.Calls(), "|"), "FinishIncoming "+v.vm.ID+" false")
-			if dropped != (tc.name != "completed") {
-				t.Errorf("destination cleanup called %v: %v", dropped, v.dstH.Calls())
+			want := fmt.Sprintf("FinishIncoming %s %v", v.vm.ID, tc.name == "completed")
+			if c := strings.Join(v.dstH.Calls(), "|"); !strings.Contains(c, want) {
+				t.Errorf("destination calls %s, want %s", c, want)
 			}
 		})
 	}
