@@ -91,17 +91,23 @@ func (a *Agent) MigrateVM(ctx context.Context, vmID string, to MigrationTarget) 
 // the proxies PrepareMigration started are removed.
 func (a *Agent) FinishIncoming(ctx context.Context, vmID string, ok bool) error {
 	prepared := a.incoming.remove(vmID)
+	_, err := a.owned(ctx, vmID)
+	running := err == nil
 	if ok {
-		if _, err := a.owned(ctx, vmID); err != nil {
+		if !running {
 			return err
 		}
 		a.watchVM(vmID)
 		a.log.Info("incoming migration finished", "vm", vmID)
 		return nil
 	}
-	// Only a domain that came in for this migration is removed: a VM that
-	// runs here for another reason is not this call's to stop.
-	if _, err := a.owned(ctx, vmID); err == nil && prepared {
+	if running && !prepared {
+		// Not a migration this agent prepared (or one from before it
+		// restarted) and the VM runs here: it is not this call's to stop.
+		a.log.Warn("incoming migration to drop, but the VM runs here unprepared; left alone", "vm", vmID)
+		return nil
+	}
+	if running {
 		if err := a.hv.Destroy(ctx, vmID); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}

@@ -137,8 +137,8 @@ func TestFailedMigrationDropsWhatTheDestinationPrepared(t *testing.T) {
 	if err := p.src.FinishIncoming(ctx, testVM, false); err != nil {
 		t.Fatal(err)
 	}
-	if vms, _ := p.src.ListVMs(ctx); len(vms) != 1 {
-		t.Fatalf("FinishIncoming(false) on the source destroyed its VM: %v", vms)
+	if vms, _ := p.src.ListVMs(ctx); len(vms) != 1 || !listening(srcPort) {
+		t.Fatalf("FinishIncoming(false) on the source stopped its VM (%v) or its proxy", vms)
 	}
 }
 

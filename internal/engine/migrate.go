@@ -140,6 +140,9 @@ func (e *Engine) MigrateVM(ctx context.Context, id, destID string) (model.VM, er
 	if err != nil {
 		return model.VM{}, err
 	}
+	// Once libvirt is asked, a caller that goes away must not cut the
+	// engine's record of the outcome short.
+	ctx = context.WithoutCancel(ctx)
 	src, err := e.hosts.Host(ctx, m.src.ID)
 	if err != nil {
 		return e.endMigration(ctx, m, false, err)

@@ -174,6 +174,27 @@ func TestLiveMigrationBetweenHosts(t *testing.T) {
 	lunSerial := tg.Serials[1]
 	withLUN := func(inv testguest.Inventory) bool { return r.sees(images)(inv) }
 
+	// A migration libvirt fails (B's QEMU may not create its console
+	// there): the VM stays up on A, B drops what it prepared.
+	console := filepath.Join(ra.StateDir, "console")
+	if err := os.Chmod(console, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, raw, err := e.Do(ctx, "POST", "/vms/"+vm.ID+"/migrate", ovirt.Action{Host: &ovirt.Ref{ID: r.hostB}}, nil)
+	if err != nil || st != http.StatusConflict || !strings.Contains(raw, "Cannot migrate VM. The host failed") {
+		t.Fatalf("a migration libvirt fails: %d %v\n%s", st, err, raw)
+	}
+	if got := getVM(ctx, t, e, vm.ID); status(got) != "up" || got.Host == nil || got.Host.ID != hostA {
+		t.Fatalf("after a failed migration: %s on %+v", status(got), got.Host)
+	}
+	if !systemRuns(ctx, name) || peerRuns(ctx, peer, name) {
+		t.Fatal("a failed migration moved the domain")
+	}
+	if stats, err := b.SCSIPolicyStats(ctx, vm.ID); err != nil || len(stats) != 0 {
+		t.Errorf("B keeps a LUN proxy after the failed migration: %v %v", stats, err)
+	}
+	peer.GrantPeer(t, console)
+
 	// A -> B, named by the API.
 	migrate(ctx, t, e, vm.ID, &ovirt.Ref{Name: ovirt.Str("peer")}, r.hostB)
 	if systemRuns(ctx, name) || !peerRuns(ctx, peer, name) {
@@ -233,20 +254,22 @@ func TestLiveMigrationBetweenHosts(t *testing.T) {
 	// The monitor never took the moving VM for down, found elsewhere, or
 	// its disks for unplugged; each migration has its start and end.
 	evs := r.vmEvents(t, vm.ID)
-	started, done := 0, 0
+	started, done, failed := 0, 0, 0
 	for _, ev := range evs {
 		switch {
 		case strings.HasPrefix(ev, "Migration started"):
 			started++
 		case strings.HasPrefix(ev, "Migration completed"):
 			done++
+		case strings.HasPrefix(ev, "Migration failed"):
+			failed++
 		case strings.Contains(ev, "is down"), strings.Contains(ev, "runs on its host"), strings.Contains(ev, "outside govirt"),
 			strings.Contains(ev, "although govirt had it unplugged"), strings.Contains(ev, "Unknown status"):
 			t.Errorf("the monitor misread the migration: %q", ev)
 		}
 	}
-	if started != 2 || done != 2 {
-		t.Errorf("migration events: %d started, %d completed, want 2 and 2:\n%s", started, done, strings.Join(evs, "\n"))
+	if started != 3 || done != 2 || failed != 1 {
+		t.Errorf("migration events: %d started, %d completed, %d failed, want 3, 2 and 1:\n%s", started, done, failed, strings.Join(evs, "\n"))
 	}
 
 	// A LUN that uses SCSI reservation pins the VM to its host.
@@ -255,7 +278,7 @@ func TestLiveMigrationBetweenHosts(t *testing.T) {
 	e.MustDo(ctx, t, http.StatusCreated, "POST", "/vms/"+vm.ID+"/diskattachments",
 		ovirt.DiskAttachment{Interface: ovirt.Str("virtio_scsi"), Active: ovirt.B(true), UsesSCSIReservation: ovirt.B(true), Disk: &pr}, nil)
 	domID := virsh(ctx, t, "domid", name)
-	st, raw, err := e.Do(ctx, "POST", "/vms/"+vm.ID+"/migrate", ovirt.Action{Host: &ovirt.Ref{ID: r.hostB}}, nil)
+	st, raw, err = e.Do(ctx, "POST", "/vms/"+vm.ID+"/migrate", ovirt.Action{Host: &ovirt.Ref{ID: r.hostB}}, nil)
 	if err != nil || st != http.StatusConflict || !strings.Contains(raw, "Cannot migrate VM. The VM uses SCSI reservation.") {
 		t.Fatalf("migrating a VM using SCSI reservation: %d %v\n%s", st, err, raw)
 	}
