@@ -77,7 +77,16 @@ func (a *Agent) MigrateVM(ctx context.Context, vmID string, to MigrationTarget) 
 	if _, err := a.owned(ctx, vmID); err != nil {
 		return err
 	}
-	if err := a.hv.Migrate(ctx, vmID, to.URI, to.DomainXML, a.cfg.MigrationTrustStorage); err != nil {
+	live, err := a.hv.DomainXML(ctx, vmID)
+	if err != nil {
+		return err
+	}
+	// Hot-plugged devices sit where libvirt put them when they were plugged.
+	destXML, err := domxml.ForMigration(to.DomainXML, live)
+	if err != nil {
+		return fmt.Errorf("%w: vm %s: %v", ErrMigrationFailed, vmID, err)
+	}
+	if err := a.hv.Migrate(ctx, vmID, to.URI, destXML, a.cfg.MigrationTrustStorage); err != nil {
 		return fmt.Errorf("%w: vm %s to %s: %v", ErrMigrationFailed, vmID, to.URI, err)
 	}
 	a.stopLUNProxies(vmID)

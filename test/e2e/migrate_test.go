@@ -340,3 +340,49 @@ func TestEngineKilledDuringLiveMigration(t *testing.T) {
 		t.Errorf("the guest's inventory went from seq %d to %d: it restarted", inv.Seq, after.Seq)
 	}
 }
+
+// TestLiveMigrationAfterPCIHotPlugs: devices that took their PCI slot when
+// they were hot-plugged (the virtio-scsi controller of a VM that booted
+// without SCSI disks, a virtio-blk disk) keep it on the destination, so
+// libvirt's ABI check lets the VM move, and the guest keeps its disks.
+func TestLiveMigrationAfterPCIHotPlugs(t *testing.T) {
+	t.Parallel()
+	r := newMigrationRig(t)
+	ctx, e := r.ctx, r.e
+	vm := engineVM(ctx, t, e, true)
+	blk1 := addDisk(ctx, t, e, vm.ID, "b1", "virtio", true)
+	r.grant(t, blk1.ID)
+	e.MustDo(ctx, t, http.StatusOK, "POST", "/vms/"+vm.ID+"/start", ovirt.Action{VM: &ovirt.VM{
+		PlacementPolicy: &ovirt.PlacementPolicy{Hosts: &ovirt.HostRefs{Hosts: []ovirt.Ref{{ID: r.hostA}}}}}}, nil)
+	if err := testguest.WaitReady(ctx, e.ConsolePath(vm.ID)); err != nil {
+		t.Fatal(err)
+	}
+	s1 := addDisk(ctx, t, e, vm.ID, "s1", "virtio_scsi", false) // its controller is plugged with it
+	blk2 := addDisk(ctx, t, e, vm.ID, "b2", "virtio", false)
+	r.grant(t, s1.ID, blk2.ID)
+	for _, id := range []string{s1.ID, blk2.ID} {
+		e.MustDo(ctx, t, http.StatusOK, "PUT", "/vms/"+vm.ID+"/diskattachments/"+id, ovirt.DiskAttachment{Active: ovirt.B(true)}, nil)
+	}
+	e.MustDo(ctx, t, http.StatusOK, "PUT", "/vms/"+vm.ID+"/diskattachments/"+blk1.ID, ovirt.DiskAttachment{Active: ovirt.B(false)}, nil)
+	ids := []string{s1.ID, blk2.ID}
+	inv, err := testguest.WaitInventory(ctx, e.ConsolePath(vm.ID), func(i testguest.Inventory) bool {
+		_, gone := findBySerial(i, blk1.ID)
+		return hasAll(ids)(i) && !gone
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrate(ctx, t, e, vm.ID, &ovirt.Ref{ID: r.hostB}, r.hostB)
+	s2 := addDisk(ctx, t, e, vm.ID, "s2", "virtio_scsi", false)
+	r.grant(t, s2.ID)
+	e.MustDo(ctx, t, http.StatusOK, "PUT", "/vms/"+vm.ID+"/diskattachments/"+s2.ID, ovirt.DiskAttachment{Active: ovirt.B(true)}, nil)
+	ids = append(ids, s2.ID)
+	after, err := testguest.WaitInventory(ctx, r.ra.ConsolePath(vm.ID), hasAll(ids))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Seq != inv.Seq+1 {
+		t.Errorf("the guest's inventory went from seq %d to %d: it restarted", inv.Seq, after.Seq)
+	}
+	checkGuestSeesAtLiveAddressesOn(ctx, t, r.b, vm.ID, []string{s1.ID, s2.ID}, after)
+}
