@@ -222,6 +222,7 @@ func TestLiveMigrationBetweenHosts(t *testing.T) {
 	checkGuestSeesAtLiveAddressesOn(ctx, t, b, vm.ID, images, invB)
 	// The LUN is held to its policy by B's proxy now.
 	g, _ := invB.BySerial(lunSerial)
+	waitGuestAgentOn(ctx, t, b.GuestDisks, vm.ID)
 	res, err := b.GuestExec(ctx, vm.ID, "/usr/bin/sg_persist", []string{"--out", "--register", "--param-sark=0x5eed", "/dev/" + g.Name}, nil, time.Minute)
 	if err != nil {
 		t.Fatalf("guest exec on B: %v", err)
