@@ -2,6 +2,7 @@ package e2eutil
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -47,6 +49,20 @@ func NeedPeerLibvirt(t *testing.T) *PeerLibvirt {
 	if out, err := exec.Command("virsh", "-c", p.URI, "version").CombinedOutput(); err != nil {
 		t.Fatalf("the session libvirtd of %s does not answer on %s (run scripts/host-setup.sh): %v\n%s", PeerUser, p.URI, err, out)
 	}
+	// Registered first, so it runs last: a guest of this test that a
+	// failure left in the peer libvirtd does not outlive the test.
+	prefix := fmt.Sprintf("e2e-%s-%d-", sanitize(t.Name()), os.Getpid())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, _ := p.Virsh(ctx, "list", "--name")
+		for _, name := range strings.Fields(out) {
+			if strings.HasPrefix(name, prefix) {
+				t.Logf("destroying %s, left in the peer libvirtd", name)
+				_, _ = p.Virsh(ctx, "destroy", name)
+			}
+		}
+	})
 	return p
 }
 
