@@ -265,6 +265,7 @@ func TestMigrateVMRefusals(t *testing.T) {
 	wantKey(t, err, apperr.VMStatusIllegal)
 	_, err = v.e.MigrateVM(v.ctx, v.vm.ID, "")
 	wantKey(t, err, apperr.VMStatusIllegal)
+	wantKey(t, v.e.RemoveHost(v.ctx, v.dst.ID), apperr.HostHasRunningVMs)
 	// Its hosts' reports wait for the migration.
 	notErr(t, v.e.ReportRunning(v.ctx, v.src.ID, map[string]bool{}, nil))
 	notErr(t, v.e.ReportRunning(v.ctx, v.dst.ID, map[string]bool{v.vm.ID: true}, nil))
