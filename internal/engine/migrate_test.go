@@ -325,3 +325,27 @@ func TestInterruptedMigrationSettledByReports(t *testing.T) {
 		}
 	})
 }
+
+// A source that does not answer the migration leaves it in doubt: the VM
+// stays migrating until both hosts' reports say where it runs.
+func TestMigrationInDoubtSettledByReports(t *testing.T) {
+	v := newMigrationEnv(t, sqltest.SQLite(t))
+	v.srcH.fail["MigrateVM"] = fmt.Errorf("agentrpc MigrateVM: %w", agent.ErrHostUnreachable)
+	_, err := v.e.MigrateVM(v.ctx, v.vm.ID, v.dst.ID)
+	wantKey(t, err, apperr.HostCallFailed)
+	row := v.get(t)
+	if row.Status != model.VMMigrating || row.MigrationRun != "" || row.MigratingTo != v.dst.ID {
+		t.Fatalf("in doubt: %+v", row)
+	}
+	if c := strings.Join(v.dstH.Calls(), "|"); strings.Contains(c, "FinishIncoming") {
+		t.Errorf("the destination was finished while the outcome is unknown: %s", c)
+	}
+	notErr(t, v.e.ReportRunning(v.ctx, v.dst.ID, map[string]bool{v.vm.ID: true}, nil))
+	notErr(t, v.e.ReportRunning(v.ctx, v.src.ID, map[string]bool{}, nil))
+	if got := v.get(t); got.Status != model.VMUp || got.HostID != v.dst.ID {
+		t.Fatalf("settled as %+v", got)
+	}
+	if c := v.codes(t); !strings.HasPrefix(c, "VM_MIGRATION_DONE VM_MIGRATION_IN_DOUBT VM_MIGRATION_START") {
+		t.Errorf("events %q", c)
+	}
+}
