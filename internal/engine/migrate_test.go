@@ -263,6 +263,13 @@ func TestMigrateVMRefusals(t *testing.T) {
 	wantKey(t, err, apperr.VMStatusIllegal)
 	_, err = v.e.StopVM(v.ctx, v.vm.ID)
 	wantKey(t, err, apperr.VMStatusIllegal)
+	_, err = v.e.ShutdownVM(v.ctx, v.vm.ID, 0)
+	wantKey(t, err, apperr.VMStatusIllegal)
+	_, err = v.e.SetCDROM(v.ctx, v.vm.ID, "", true)
+	wantKey(t, err, apperr.VMStatusIllegal)
+	pol := "unfiltered"
+	_, err = v.e.UpdateDisk(v.ctx, v.lun.ID, DiskParams{SCSIPolicy: &pol})
+	wantKey(t, err, apperr.VMStatusIllegal)
 	_, err = v.e.MigrateVM(v.ctx, v.vm.ID, "")
 	wantKey(t, err, apperr.VMStatusIllegal)
 	wantKey(t, v.e.RemoveHost(v.ctx, v.dst.ID), apperr.HostHasRunningVMs)

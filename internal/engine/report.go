@@ -37,6 +37,7 @@ func (e *Engine) ReportRunning(ctx context.Context, hostID string, listed, grace
 			}
 			switch {
 			case e.migrated.stale(vm.ID, hostID, listed[vm.ID]):
+				// A list from before the VM migrated away from this host.
 			case listed[vm.ID]:
 				if vm.HostID != hostID || vm.Status.IsDown() || vm.Status == model.VMUnknown {
 					found = append(found, vm)
