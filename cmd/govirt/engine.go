@@ -39,6 +39,7 @@ type engineFlags struct {
 	libvirtSocket string
 	migrationURI  string
 	trustStorage  bool
+	debugListen   string
 }
 
 func newEngineCmd(g *globalFlags) *cobra.Command {
@@ -69,12 +70,16 @@ GOVIRT_ADMIN_PASSWORD, or generates one and prints it once.`,
 	fl.StringVar(&f.libvirtSocket, "libvirt-socket", libvirtconn.DefaultSocket, "libvirtd's socket, for --local-host")
 	fl.StringVar(&f.migrationURI, "migration-uri", "", "for --local-host: the libvirt URI other hosts' libvirtd use to reach this one's in a live migration (as govirt agent --migration-uri)")
 	fl.BoolVar(&f.trustStorage, "migration-trust-storage", false, "for --local-host: as govirt agent --migration-trust-storage")
+	fl.StringVar(&f.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	return cmd
 }
 
 func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Writer) error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if err := serveDebug(ctx, f.debugListen, log); err != nil {
+		return err
 	}
 	st, err := f.db.openStore(ctx, log)
 	if err != nil {

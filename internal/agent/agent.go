@@ -45,6 +45,7 @@ type Agent struct {
 	log     *slog.Logger
 	mine    ownedSet
 	proxies lunProxies
+	ctls    controllerSet
 	// incoming are the VMs prepared for an incoming migration, not yet
 	// finished (migrate.go).
 	incoming ownedSet
@@ -122,6 +123,7 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 		return fmt.Errorf("start vm %s: %w", vm.Name, err)
 	}
 	started = true
+	a.ctls.set(vm.ID, specControllers(vm))
 	a.watchVM(vm.ID)
 	a.log.Info("vm started", "vm", vm.ID, "name", vm.Name, "disks", len(vm.Disks))
 	return nil
@@ -157,6 +159,20 @@ func (a *Agent) owned(ctx context.Context, id string) (domxml.Live, error) {
 		return domxml.Live{}, fmt.Errorf("%w: %s belongs to host %q", ErrNotFound, id, live.HostID)
 	}
 	return live, nil
+}
+
+// checkOwned is owned for callers that need only to know the domain runs
+// here and is this agent's: it reads govirt's metadata, not the domain XML,
+// which for a VM with thousands of disks is megabytes to format and parse.
+func (a *Agent) checkOwned(ctx context.Context, id string) error {
+	host, err := a.hv.DomainOwner(ctx, id)
+	if err != nil {
+		return err
+	}
+	if host != a.cfg.HostID {
+		return fmt.Errorf("%w: %s belongs to host %q", ErrNotFound, id, host)
+	}
+	return nil
 }
 
 // ListVMs returns the VMs this agent owns.
@@ -195,7 +211,7 @@ func (a *Agent) LiveVM(ctx context.Context, id string) (LiveVM, error) {
 
 // DestroyVM powers a VM off at once.
 func (a *Agent) DestroyVM(ctx context.Context, id string) error {
-	if _, err := a.owned(ctx, id); err != nil {
+	if err := a.checkOwned(ctx, id); err != nil {
 		return err
 	}
 	if err := a.hv.Destroy(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
@@ -209,7 +225,7 @@ func (a *Agent) DestroyVM(ctx context.Context, id string) error {
 // ACPI, and waits for it. If the guest is still up after timeout it is
 // powered off, as oVirt does; the VM is down when ShutdownVM returns nil.
 func (a *Agent) ShutdownVM(ctx context.Context, id string, timeout time.Duration) error {
-	if _, err := a.owned(ctx, id); err != nil {
+	if err := a.checkOwned(ctx, id); err != nil {
 		return err
 	}
 	if timeout <= 0 {

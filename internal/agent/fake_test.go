@@ -17,14 +17,15 @@ import (
 // its own logic (waiting for events, ownership, fallbacks). Everything it
 // fakes is also covered against the real libvirtd in test/e2e.
 type fakeHV struct {
-	mu      sync.Mutex
-	doms    map[string]fakeDom
-	subs    []chan Event
-	calls   []string
-	xmls    []string                            // domain and device XML handed to create and attach
-	detach  func(h *fakeHV, uuid, alias string) // what happens after a detach request
-	guest   func(cmd string) (string, error)    // guest agent replies
-	refuses map[ShutdownMode]bool               // shutdown requests the guest ignores
+	mu       sync.Mutex
+	doms     map[string]fakeDom
+	subs     []chan Event
+	calls    []string
+	xmls     []string                            // domain and device XML handed to create and attach
+	detach   func(h *fakeHV, uuid, alias string) // what happens after a detach request
+	guest    func(cmd string) (string, error)    // guest agent replies
+	refuses  map[ShutdownMode]bool               // shutdown requests the guest ignores
+	xmlReads int                                 // domain XML read back
 	// peer receives migrated domains; migrateErr fails migrations.
 	peer       *fakeHV
 	migrateErr error
@@ -69,11 +70,22 @@ func (h *fakeHV) DomainXML(_ context.Context, uuid string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: %s", ErrNotFound, uuid)
 	}
+	h.xmlReads++
 	vm := d.vm
 	if vm.MemoryMiB == 0 {
 		vm.MemoryMiB, vm.VCPUs, vm.VirtType = 64, 1, vmspec.VirtQEMU
 	}
 	return domxml.Marshal(vm, domxml.Options{HostID: d.hostID, ConsolePath: "/dev/null"})
+}
+
+func (h *fakeHV) DomainOwner(_ context.Context, uuid string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, ok := h.doms[uuid]
+	if !ok {
+		return "", fmt.Errorf("%w: %s", ErrNotFound, uuid)
+	}
+	return d.hostID, nil
 }
 
 func (h *fakeHV) Domains(context.Context) ([]DomainInfo, error) {

@@ -13,6 +13,10 @@ type Hypervisor interface {
 	CreateDomain(ctx context.Context, xml string) error
 	// DomainXML returns the live XML of a running domain (ErrNotFound if none).
 	DomainXML(ctx context.Context, uuid string) (string, error)
+	// DomainOwner returns the host id in govirt's metadata of a running
+	// domain ("" when it has none, ErrNotFound when no such domain runs),
+	// without reading the domain's XML.
+	DomainOwner(ctx context.Context, uuid string) (string, error)
 	// Domains lists the running domains with their owner from govirt's metadata.
 	Domains(ctx context.Context) ([]DomainInfo, error)
 	// Shutdown asks the guest to power off (guest agent or ACPI).

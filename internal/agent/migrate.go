@@ -51,6 +51,7 @@ func (a *Agent) PrepareMigration(ctx context.Context, vm vmspec.VM) (MigrationTa
 	}
 	a.incoming.add(vm.ID)
 	a.mine.add(vm.ID)
+	a.ctls.set(vm.ID, specControllers(vm))
 	a.log.Info("incoming migration prepared", "vm", vm.ID, "name", vm.Name)
 	return MigrationTarget{URI: a.cfg.MigrationURI, DomainXML: xml}, nil
 }
@@ -91,6 +92,7 @@ func (a *Agent) MigrateVM(ctx context.Context, vmID string, to MigrationTarget) 
 	}
 	a.stopLUNProxies(vmID)
 	a.mine.remove(vmID)
+	a.ctls.set(vmID, nil) // should it come back, its controllers are read again
 	a.log.Info("vm migrated away", "vm", vmID, "to", to.URI)
 	return nil
 }

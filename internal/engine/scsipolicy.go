@@ -296,6 +296,9 @@ func (e *Engine) EffectiveSCSIPolicy(ctx context.Context, d model.Disk) (model.S
 	if !d.PassThrough() {
 		return p, nil
 	}
+	if d.SCSIPolicy == "" { // a built-in, named by sgio: nothing to read
+		return diskPolicy(ctx, nil, d)
+	}
 	err := e.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		p, err = diskPolicy(ctx, tx, d)

@@ -119,13 +119,37 @@ func (c *Conn) Domains(_ context.Context) ([]agent.DomainInfo, error) {
 			return nil, mapErr(err)
 		}
 		info.State = stateOf(libvirt.DomainState(st))
-		md, err := c.l.DomainGetMetadata(d, int32(libvirt.DomainMetadataElement), libvirt.OptString{domxml.MetadataNS}, libvirt.DomainAffectLive)
-		if err == nil {
-			info.HostID, _ = domxml.HostIDFromMetadata(md)
-		}
+		info.HostID = c.owner(d)
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// DomainOwner implements agent.Hypervisor.
+func (c *Conn) DomainOwner(_ context.Context, id string) (string, error) {
+	dom, err := c.lookup(id)
+	if err != nil {
+		return "", err
+	}
+	active, err := c.l.DomainIsActive(dom)
+	if err != nil {
+		return "", mapErr(err)
+	}
+	if active == 0 {
+		return "", fmt.Errorf("%w: domain %s is not running", agent.ErrNotFound, id)
+	}
+	return c.owner(dom), nil
+}
+
+// owner reads the host id from govirt's metadata element of a domain; ""
+// when the domain has none (it is not govirt's).
+func (c *Conn) owner(d libvirt.Domain) string {
+	md, err := c.l.DomainGetMetadata(d, int32(libvirt.DomainMetadataElement), libvirt.OptString{domxml.MetadataNS}, libvirt.DomainAffectLive)
+	if err != nil {
+		return ""
+	}
+	host, _ := domxml.HostIDFromMetadata(md)
+	return host
 }
 
 // Shutdown implements agent.Hypervisor.
