@@ -26,6 +26,16 @@ type Config struct {
 	StateDir string
 	// UnplugTimeout bounds hot-unplug when the caller gives no timeout.
 	UnplugTimeout time.Duration
+	// MigrationURI is the libvirt URI through which other hosts' libvirtd
+	// reach this host's (qemu+tls://HOST/system on real hosts). Empty: the
+	// host takes no incoming migrations.
+	MigrationURI string
+	// MigrationTrustStorage makes outgoing migrations pass libvirt's
+	// VIR_MIGRATE_UNSAFE: libvirt refuses to migrate disks (cache none) on
+	// a filesystem it does not recognise as shared, such as one hosts share
+	// by other means or the single filesystem of a test machine. The
+	// destination still checks that it sees every volume at its path.
+	MigrationTrustStorage bool
 }
 
 // Agent runs VMs on one host. It is safe for concurrent use.
@@ -36,6 +46,9 @@ type Agent struct {
 	mine    ownedSet
 	proxies lunProxies
 	ctls    controllerSet
+	// incoming are the VMs prepared for an incoming migration, not yet
+	// finished (migrate.go).
+	incoming ownedSet
 }
 
 // New returns an agent driving hv.

@@ -26,6 +26,9 @@ type fakeHV struct {
 	guest    func(cmd string) (string, error)    // guest agent replies
 	refuses  map[ShutdownMode]bool               // shutdown requests the guest ignores
 	xmlReads int                                 // domain XML read back
+	// peer receives migrated domains; migrateErr fails migrations.
+	peer       *fakeHV
+	migrateErr error
 }
 
 type fakeDom struct {
@@ -189,3 +192,24 @@ func (h *fakeHV) Subscribe(ctx context.Context) <-chan Event {
 func (h *fakeHV) Versions(context.Context) (string, string, error) { return "9.0.0", "7.2.0", nil }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func (h *fakeHV) Migrate(ctx context.Context, uuid, destURI, destXML string, unsafe bool) error {
+	h.mu.Lock()
+	h.record("migrate %s %s unsafe=%v", uuid, destURI, unsafe)
+	_, ok := h.doms[uuid]
+	err := h.migrateErr
+	h.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, uuid)
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.peer.CreateDomain(ctx, destXML); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.doms, uuid)
+	return nil
+}

@@ -35,6 +35,11 @@ type Hypervisor interface {
 	// Subscribe streams domain events until ctx ends. A subscriber that falls
 	// behind loses events rather than blocking others.
 	Subscribe(ctx context.Context) <-chan Event
+	// Migrate live-migrates a running domain, peer to peer: this libvirtd
+	// connects to the one at destURI and the domain runs there as destXML
+	// describes. It returns once the domain runs on the destination.
+	// unsafe skips libvirt's check that the disks are on shared storage.
+	Migrate(ctx context.Context, uuid, destURI, destXML string, unsafe bool) error
 	// Versions reports libvirt's and the hypervisor's versions.
 	Versions(ctx context.Context) (libvirtVersion, hvVersion string, err error)
 }

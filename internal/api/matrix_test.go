@@ -39,6 +39,11 @@ func (nopHost) RemoveVolume(context.Context, agent.Volume) error                
 func (nopHost) SetSCSIPolicy(context.Context, string, string, scsipolicy.Spec) error {
 	return nil
 }
+func (nopHost) PrepareMigration(context.Context, vmspec.VM) (agent.MigrationTarget, error) {
+	return agent.MigrationTarget{URI: "qemu:///nop", DomainXML: "<domain/>"}, nil
+}
+func (nopHost) MigrateVM(context.Context, string, agent.MigrationTarget) error { return nil }
+func (nopHost) FinishIncoming(context.Context, string, bool) error             { return nil }
 
 // matrixFixture is an authFixture with an up host, a user per identity of
 // the matrix and the objects they were granted on.

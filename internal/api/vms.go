@@ -350,6 +350,25 @@ func (s *Server) stopVM(c *call) (int, any, error) {
 	return s.vmAction(c, func(ovirt.Action) (model.VM, error) { return s.eng.StopVM(c.ctx, c.id("id")) })
 }
 
+// migrateVM live-migrates a running VM, to the action's <host> (by id or
+// name) or, without one, to the host the scheduler picks in its cluster.
+func (s *Server) migrateVM(c *call) (int, any, error) {
+	return s.vmAction(c, func(in ovirt.Action) (model.VM, error) {
+		dest := ""
+		if in.Host != nil {
+			if in.Host.ID == "" && (in.Host.Name == nil || *in.Host.Name == "") {
+				return model.VM{}, badRequestf("The destination host needs an id or a name.")
+			}
+			id, err := resolveRef(c, hosts, in.Host)
+			if err != nil {
+				return model.VM{}, err
+			}
+			dest = id
+		}
+		return s.eng.MigrateVM(c.ctx, c.id("id"), dest)
+	})
+}
+
 func (s *Server) shutdownVM(c *call) (int, any, error) {
 	return s.vmAction(c, func(ovirt.Action) (model.VM, error) { return s.eng.ShutdownVM(c.ctx, c.id("id"), 0) })
 }

@@ -32,6 +32,8 @@ type EngineOptions struct {
 	// LogLevel is the engine's --log-level (empty: debug, for tests; the
 	// benchmark suite runs at info, as users do).
 	LogLevel string
+	// MigrationURI is the local host's --migration-uri (empty: none).
+	MigrationURI string
 }
 
 // AdminPassword is admin@internal's password in end-to-end tests.
@@ -52,6 +54,11 @@ func StartEngine(t *testing.T, opts EngineOptions) *EngineProc {
 		args: []string{"engine", "--local-host", "--virt-type", "qemu", "--state-dir", p.StateDir, "--listen", addr, "--log-level", level}}
 	if opts.DB != "" {
 		p.args = append(p.args, "--db", opts.DB)
+	}
+	if opts.MigrationURI != "" {
+		// Both test hosts share this machine's one filesystem, which
+		// libvirt cannot know is shared.
+		p.args = append(p.args, "--migration-uri", opts.MigrationURI, "--migration-trust-storage")
 	}
 	t.Cleanup(func() {
 		p.stop()
