@@ -141,40 +141,49 @@ func (g *guestEnv) dataPath(ctx context.Context, t *testing.T, r *benchreport.Re
 	if err != nil {
 		return err
 	}
-	ag := g.e.Agent(ctx, t)
-	run := func(dev string) (float64, error) {
-		args := make([]string, len(test.args))
-		for i, a := range test.args {
-			args[i] = strings.ReplaceAll(a, "{dev}", dev)
-		}
-		res, err := ag.GuestExec(ctx, vm.id, "/bin/sh", append([]string{"-c", ddScript, "sh"}, args[1:]...), nil, 5*time.Minute)
-		if err != nil {
-			return 0, err
-		}
-		f := strings.Fields(string(res.Stdout))
-		if res.ExitCode != 0 || len(f) != 2 {
-			return 0, fmt.Errorf("dd %v: exit %d: %s %s", args, res.ExitCode, res.Stdout, res.Stderr)
-		}
-		start, _ := strconv.ParseFloat(f[0], 64)
-		end, _ := strconv.ParseFloat(f[1], 64)
-		secs := end - start
-		if secs <= 0 {
-			return 0, fmt.Errorf("dd %v: %s: too fast to time", args, res.Stdout)
-		}
-		bytes := float64(ioBytes(args))
-		return bytes / secs / 1e6, nil
-	}
-	for range g.s.tier.runs {
+	return alternate(g.s.tier.runs, r,
+		func() (float64, error) { return g.ddRate(ctx, t, vm.id, test, vm.scsi) },
+		func() (float64, error) { return g.ddRate(ctx, t, vm.id, test, vm.vd) })
+}
+
+// alternate measures govirt's side and the baseline runs times each, one
+// after the other, so that both see the same moments of a noisy machine.
+func alternate(runs int, r *benchreport.Result, sample, baseline func() (float64, error)) error {
+	for range runs {
 		for _, side := range []struct {
-			dev string
-			out *[]float64
-		}{{vm.scsi, &r.Samples}, {vm.vd, &r.Baseline}} {
-			rate, err := run(side.dev)
+			measure func() (float64, error)
+			out     *[]float64
+		}{{sample, &r.Samples}, {baseline, &r.Baseline}} {
+			v, err := side.measure()
 			if err != nil {
 				return err
 			}
-			*side.out = append(*side.out, rate)
+			*side.out = append(*side.out, v)
 		}
 	}
 	return nil
+}
+
+// ddRate runs one dd of test on dev inside the guest of vmID and returns
+// the rate the guest measured, in MB/s.
+func (g *guestEnv) ddRate(ctx context.Context, t *testing.T, vmID string, test ioTest, dev string) (float64, error) {
+	args := make([]string, len(test.args))
+	for i, a := range test.args {
+		args[i] = strings.ReplaceAll(a, "{dev}", dev)
+	}
+	res, err := g.e.Agent(ctx, t).GuestExec(ctx, vmID, "/bin/sh", append([]string{"-c", ddScript, "sh"}, args[1:]...), nil, 5*time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(res.Stdout))
+	if res.ExitCode != 0 || len(f) != 2 {
+		return 0, fmt.Errorf("dd %v: exit %d: %s %s", args, res.ExitCode, res.Stdout, res.Stderr)
+	}
+	start, _ := strconv.ParseFloat(f[0], 64)
+	end, _ := strconv.ParseFloat(f[1], 64)
+	secs := end - start
+	if secs <= 0 {
+		return 0, fmt.Errorf("dd %v: %s: too fast to time", args, res.Stdout)
+	}
+	return float64(ioBytes(args)) / secs / 1e6, nil
 }

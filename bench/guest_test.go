@@ -36,7 +36,7 @@ type guestEnv struct {
 
 func (s *suite) guests() {
 	g := &guestEnv{s: s, ioVMs: map[string]*ioVM{}}
-	if s.pending("guest/") {
+	if s.pending("guest/") || s.pending("iscsi/proxy-guest") {
 		if err := g.start(); err != nil {
 			s.t.Fatal(err)
 		}
@@ -58,6 +58,7 @@ func (s *suite) guests() {
 	}
 	s.dataPath(g)
 	s.agentPoll(g)
+	s.iscsiGuest(g)
 	for _, n := range s.tier.bootDisks {
 		s.run(benchreport.Result{ID: fmt.Sprintf("guest/1-boot-%05d", n), Group: "Disks per guest",
 			Name: fmt.Sprintf("boot with %d VirtIO-SCSI disks, guest sees all", n), Unit: "s", Better: benchreport.Lower,
@@ -333,71 +334,6 @@ func virsh(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// hotplug times `count` hot-plugs, `parallel` at a time, through the API
-// into a running govirt guest, then the same disk elements through virsh
-// attach-device into a virsh-created copy of the same domain. With
-// parallel 1 each sample is one disk; otherwise one sample is a batch.
-func (g *guestEnv) hotplug(ctx context.Context, t *testing.T, r *benchreport.Result, count, parallel int) error {
-	if g.e == nil {
-		return fmt.Errorf("no engine")
-	}
-	const base = 8
-	vm, ids, err := g.newVM(ctx, fmt.Sprintf("hp%d-%d", parallel, time.Now().Unix()), base, count)
-	if err != nil {
-		return err
-	}
-	booted, plugs := ids[:base], ids[base:]
-	if _, _, err := g.startAndSee(ctx, vm.ID, booted); err != nil {
-		return err
-	}
-	raw, err := g.liveXML(ctx, vm.ID)
-	if err != nil {
-		return err
-	}
-	console := g.e.ConsolePath(vm.ID)
-	plug := func(id string) error {
-		_, err := g.c.SetActive(ctx, vm.ID, id, true)
-		return err
-	}
-	if err := timeBatches(ctx, console, booted, plugs, parallel, plug, &r.Samples); err != nil {
-		return fmt.Errorf("govirt: %w", err)
-	}
-	live, err := g.liveXML(ctx, vm.ID)
-	if err != nil {
-		return err
-	}
-	disks := map[string]libvirtxml.DomainDisk{}
-	for _, d := range live.Devices.Disks {
-		if d.Alias != nil {
-			disks[strings.TrimPrefix(d.Alias.Name, "ua-")] = d
-		}
-	}
-	if err := g.stop(ctx, vm.ID); err != nil {
-		return err
-	}
-	rd := g.rawDomain(raw, fmt.Sprintf("raw-hp%d-%d", parallel, time.Now().Unix()))
-	if _, _, err := g.virshCreateAndSee(ctx, rd, booted); err != nil {
-		return err
-	}
-	defer virsh(context.Background(), "destroy", rd.Name) //nolint:errcheck // best effort
-	attach := func(id string) error {
-		d, ok := disks[id]
-		if !ok {
-			return fmt.Errorf("disk %s is not in govirt's live domain", id)
-		}
-		s, err := d.Marshal()
-		if err != nil {
-			return err
-		}
-		f := filepath.Join(g.dir, id+".xml")
-		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
-			return err
-		}
-		return virsh(ctx, "attach-device", rd.Name, f, "--live")
-	}
-	return timeBatches(ctx, rd.Devices.Serials[0].Source.File.Path, booted, plugs, parallel, attach, &r.Baseline)
-}
-
 // timeBatches plugs ids, parallel at a time, and appends to samples the
 // time from a batch's first request until the guest's console lists all
 // of it (ms for single plugs, s for batches).
@@ -405,29 +341,43 @@ func timeBatches(ctx context.Context, console string, have, ids []string, parall
 	seen := append([]string{}, have...)
 	for i := 0; i < len(ids); i += parallel {
 		batch := ids[i:min(i+parallel, len(ids))]
-		start := time.Now()
-		var wg sync.WaitGroup
-		errs := make([]error, len(batch))
-		for j, id := range batch {
-			wg.Add(1)
-			go func() { defer wg.Done(); errs[j] = plug(id) }()
-		}
-		wg.Wait()
-		for j, err := range errs {
-			if err != nil {
-				return fmt.Errorf("plug %s: %w", batch[j], err)
-			}
-		}
 		seen = append(seen, batch...)
-		if _, err := testguest.WaitInventory(ctx, console, seesAll(seen)); err != nil {
+		took, err := plugAndSee(ctx, console, seen, batch, plug)
+		if err != nil {
 			return err
 		}
-		took := time.Since(start)
-		if parallel == 1 {
-			*samples = append(*samples, ms(took))
-		} else {
-			*samples = append(*samples, took.Seconds())
-		}
+		*samples = append(*samples, batchUnit(took, parallel))
 	}
 	return nil
+}
+
+// plugAndSee plugs batch all at once and waits until the guest's console
+// lists every disk of seen; it returns the time from the first request.
+func plugAndSee(ctx context.Context, console string, seen, batch []string, plug func(string) error) (time.Duration, error) {
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, len(batch))
+	for j, id := range batch {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[j] = plug(id) }()
+	}
+	wg.Wait()
+	for j, err := range errs {
+		if err != nil {
+			return 0, fmt.Errorf("plug %s: %w", batch[j], err)
+		}
+	}
+	if _, err := testguest.WaitInventory(ctx, console, seesAll(seen)); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// batchUnit is a sample in the unit of the hot-plug rows: ms for single
+// plugs, s for batches.
+func batchUnit(d time.Duration, parallel int) float64 {
+	if parallel == 1 {
+		return ms(d)
+	}
+	return d.Seconds()
 }

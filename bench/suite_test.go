@@ -193,7 +193,8 @@ func TestSuite(t *testing.T) {
 	}
 	s := &suite{t: t, tier: tr, file: f, deadline: time.Now().Add(*flagBudget), expected: map[string]int{
 		"control/sqlite/": 5, "control/postgres/": 5, "guest/": len(tr.bootDisks) + 1 + min(tr.concurrent, 1) + tr.ioConfigs*tr.ioTests + 1 +
-			min(tr.stagedBoot, 1) + min(tr.maxDisks, 1)}}
+			min(tr.stagedBoot, 1) + min(tr.maxDisks, 1),
+		"iscsi/proxy-guest": 1}}
 	s.allocation()
 	s.iscsiProxy()
 	s.controlPlane()

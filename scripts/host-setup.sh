@@ -106,4 +106,31 @@ for _ in $(seq 1 100); do
 done
 tgtadm --lld iscsi --mode target --op show >/dev/null 2>&1 || die "tgtd does not answer tgtadm"
 log "tgtd answers"
+
+# A second libvirtd for the live-migration tests (test/e2e/migrate_test.go):
+# libvirt refuses to migrate a domain to the daemon (or host UUID) it runs
+# on, so the second govirt host of those tests drives the session libvirtd
+# of the unprivileged user govirtpeer, with a host UUID of its own. Its QEMU
+# runs as govirtpeer; the tests grant it the files of their VMs.
+peer=govirtpeer
+peer_uuid=5f2a1c9e-1111-4222-8333-944455556666
+id "$peer" >/dev/null 2>&1 || { log "creating user $peer"; useradd -m -s /bin/sh "$peer"; }
+peer_home=$(getent passwd "$peer" | cut -d: -f6)
+peer_conf="$peer_home/.config/libvirt/libvirtd.conf"
+if ! grep -qF "$peer_uuid" "$peer_conf" 2>/dev/null; then
+	log "writing $peer_conf"
+	su - "$peer" -c "mkdir -p ~/.config/libvirt && echo 'host_uuid = \"$peer_uuid\"' > ~/.config/libvirt/libvirtd.conf"
+fi
+peer_uri="qemu+unix:///session?socket=$peer_home/.cache/libvirt/libvirt-sock"
+if ! virsh -c "$peer_uri" version >/dev/null 2>&1; then
+	log "starting $peer's session libvirtd"
+	# No --timeout: an idle session daemon must not exit between tests.
+	su - "$peer" -c '/usr/sbin/libvirtd --daemon'
+	for _ in $(seq 1 100); do
+		virsh -c "$peer_uri" version >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+fi
+virsh -c "$peer_uri" version >/dev/null 2>&1 || die "the session libvirtd of $peer does not answer on $peer_uri"
+log "$peer's session libvirtd answers"
 log "ready"

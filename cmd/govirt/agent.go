@@ -28,9 +28,12 @@ type agentFlags struct {
 	tlsKey        string
 	tlsCA         string
 	libvirtSocket string
+	libvirtURI    string
 	hostID        string
 	virtType      string
 	stateDir      string
+	migrationURI  string
+	trustStorage  bool
 	maxColdDisks  int
 }
 
@@ -62,9 +65,12 @@ clients with the engine's certificate get in. --tls-cert, --tls-key and
 	fl.StringVar(&f.tlsKey, "tls-key", "", "agent private key (PEM)")
 	fl.StringVar(&f.tlsCA, "tls-ca", "", "CA that signs engine client certificates (PEM)")
 	fl.StringVar(&f.libvirtSocket, "libvirt-socket", libvirtconn.DefaultSocket, "libvirtd's socket")
+	fl.StringVar(&f.libvirtURI, "libvirt-uri", "qemu:///system", "the libvirt driver to open on --libvirt-socket (qemu:///session for an unprivileged user's session libvirtd)")
 	fl.StringVar(&f.hostID, "host-id", "", "this host's id in the engine (default: generated once and kept in the state dir)")
 	fl.StringVar(&f.virtType, "virt-type", string(vmspec.VirtKVM), "virtualization type for VMs that do not say: kvm, or qemu (TCG) where KVM is unusable")
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/govirt/agent", "directory for the agent's state (host id, consoles)")
+	fl.StringVar(&f.migrationURI, "migration-uri", "", "libvirt URI other hosts' libvirtd use to reach this host's for live migration, e.g. qemu+tls://HOST/system (default: none, the host takes no incoming migrations)")
+	fl.BoolVar(&f.trustStorage, "migration-trust-storage", false, "migrate VMs whose disks are on a filesystem libvirt does not know as shared (libvirt's --unsafe); the destination still checks it sees every volume")
 	fl.IntVar(&f.maxColdDisks, "max-cold-disks", 0, maxColdDisksHelp)
 	return cmd
 }
@@ -90,8 +96,8 @@ func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
 		return err
 	}
 	r, err := agentserver.Start(ctx, agentserver.Config{
-		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir, MaxColdDisks: f.maxColdDisks},
-		Listen: f.listen, Creds: creds, LibvirtSocket: f.libvirtSocket,
+		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks},
+		Listen: f.listen, Creds: creds, LibvirtSocket: f.libvirtSocket, LibvirtURI: f.libvirtURI,
 	}, log)
 	if err != nil {
 		return err

@@ -54,6 +54,11 @@ func (nopHost) CreateVolume(_ context.Context, v agent.Volume) (string, error) {
 	return v.VolumeID, nil
 }
 func (nopHost) RemoveVolume(context.Context, agent.Volume) error { return nil }
+func (nopHost) PrepareMigration(context.Context, vmspec.VM) (agent.MigrationTarget, error) {
+	return agent.MigrationTarget{URI: "qemu:///nop", DomainXML: "<domain/>"}, nil
+}
+func (nopHost) MigrateVM(context.Context, string, agent.MigrationTarget) error { return nil }
+func (nopHost) FinishIncoming(context.Context, string, bool) error             { return nil }
 
 // newCLIEngine starts an engine; withHost adds the up host h1 that
 // nopHost plays.

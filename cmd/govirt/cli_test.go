@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/govirt/govirt/internal/api/ovirt"
 	"github.com/govirt/govirt/internal/client"
+	"github.com/govirt/govirt/internal/model"
+	"github.com/govirt/govirt/internal/store"
 )
 
 func TestCLILoginLogout(t *testing.T) {
@@ -296,4 +299,31 @@ func TestCLISCSIPolicies(t *testing.T) {
 	contains(t, e.must("scsi-policy", "set", "lun9", "filtered"), "held to SCSI policy filtered")
 	contains(t, e.must("scsi-policy", "remove", "wb"), "Removed SCSI policy wb.")
 	e.fails("for LUN disks", "disk", "add", "--name", "img", "--size", "1GiB", "--storage-domain", "sd", "--scsi-policy", "wb")
+}
+
+// TestCLIVMMigrate: `vm migrate` moves a running VM to the named host or
+// to the engine's pick, and reports the engine's refusals.
+func TestCLIVMMigrate(t *testing.T) {
+	e := newCLIEngine(t, true)
+	if _, err := e.login("admin@internal", cliAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	e.must("vm", "add", "--name", "web1")
+	e.fails("[Cannot migrate VM. VM is not running.]", "vm", "migrate", "web1")
+	e.must("vm", "start", "web1")
+	e.fails("[Cannot migrate VM. No other host in status up in the VM's cluster can take it.]", "vm", "migrate", "web1")
+	ctx := context.Background()
+	if err := e.st.Tx(ctx, func(tx store.Tx) error {
+		hs, err := tx.ListHosts(ctx, store.ListOptions{Name: "h1"})
+		if err != nil || len(hs) != 1 {
+			return fmt.Errorf("h1: %v %v", hs, err)
+		}
+		return tx.InsertHost(ctx, model.Host{ID: "6c1d0e2a-5b1f-4a57-9c7e-2f3d4e5f6a7b", Name: "h2", Address: "h2:54321", ClusterID: hs[0].ClusterID, Status: model.HostUp})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.fails("[Cannot migrate VM. source and destination is the same.]", "vm", "migrate", "web1", "--host", "h1")
+	contains(t, e.must("vm", "migrate", "web1", "--host", "h2"), "VM web1 is up on host h2")
+	contains(t, e.must("vm", "list"), "web1  up      h2")
+	contains(t, e.must("vm", "migrate", "web1"), "VM web1 is up on host h1")
 }

@@ -50,7 +50,46 @@ func newVMCmd(f *cliFlags) *cobra.Command {
 	cmd.AddCommand(list, show, newVMAddCmd(f),
 		newVMActionCmd(f, "start", "Start a VM and wait until it is up", "starting", "up", (*client.Client).StartVM),
 		newVMActionCmd(f, "stop", "Power a VM off", "stopping", "down", (*client.Client).StopVM),
-		newVMActionCmd(f, "shutdown", "Shut a VM down through its guest and wait until it is down", "shutting down", "down", (*client.Client).ShutdownVM))
+		newVMActionCmd(f, "shutdown", "Shut a VM down through its guest and wait until it is down", "shutting down", "down", (*client.Client).ShutdownVM),
+		newVMMigrateCmd(f))
+	return cmd
+}
+
+// newVMMigrateCmd live-migrates a running VM; the engine answers once it
+// runs on its new host (or failed and still runs on the old one).
+func newVMMigrateCmd(f *cliFlags) *cobra.Command {
+	var host string
+	cmd := &cobra.Command{
+		Use:   "migrate NAME|ID",
+		Short: "Live-migrate a running VM to another host of its cluster",
+		Args:  cobra.ExactArgs(1),
+		RunE: f.run(func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
+			id, err := c.Resolve(ctx, client.VMs, args[0])
+			if err != nil {
+				return err
+			}
+			p := startProgress(cmd, "migrating "+args[0])
+			defer p.end()
+			vm, err := c.MigrateVM(ctx, id, host)
+			if err != nil {
+				return err
+			}
+			p.end()
+			if f.output == "json" {
+				return printJSON(cmd.OutOrStdout(), vm)
+			}
+			on := ""
+			if vm.Host != nil {
+				on = " on host " + vm.Host.ID
+				if names, err := c.Names(ctx, client.Hosts); err == nil && names[vm.Host.ID] != "" {
+					on = " on host " + names[vm.Host.ID]
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "VM %s is %s%s (%s).\n", cell(vm.Name), cell(vm.Status), on, p.elapsed().Round(time.Millisecond))
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&host, "host", "", "destination host (name or id); default: the engine picks one")
 	return cmd
 }
 

@@ -37,6 +37,9 @@ type engineFlags struct {
 	localHost     bool
 	virtType      string
 	libvirtSocket string
+	migrationURI  string
+	trustStorage  bool
+	debugListen   string
 	maxColdDisks  int
 }
 
@@ -66,6 +69,9 @@ GOVIRT_ADMIN_PASSWORD, or generates one and prints it once.`,
 	fl.BoolVar(&f.localHost, "local-host", false, "run an agent for this machine in-process and register it as host \"local\"")
 	fl.StringVar(&f.virtType, "virt-type", string(vmspec.VirtKVM), "virtualization type of the local host: kvm, or qemu (TCG) where KVM is unusable")
 	fl.StringVar(&f.libvirtSocket, "libvirt-socket", libvirtconn.DefaultSocket, "libvirtd's socket, for --local-host")
+	fl.StringVar(&f.migrationURI, "migration-uri", "", "for --local-host: the libvirt URI other hosts' libvirtd use to reach this one's in a live migration (as govirt agent --migration-uri)")
+	fl.BoolVar(&f.trustStorage, "migration-trust-storage", false, "for --local-host: as govirt agent --migration-trust-storage")
+	fl.StringVar(&f.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fl.IntVar(&f.maxColdDisks, "max-cold-disks", 0, maxColdDisksHelp+", for --local-host")
 	return cmd
 }
@@ -73,6 +79,9 @@ GOVIRT_ADMIN_PASSWORD, or generates one and prints it once.`,
 func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Writer) error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if err := serveDebug(ctx, f.debugListen, log); err != nil {
+		return err
 	}
 	st, err := f.db.openStore(ctx, log)
 	if err != nil {
@@ -98,7 +107,7 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 		if err != nil {
 			return err
 		}
-		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket, MaxColdDisks: f.maxColdDisks}, log)
+		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks}, log)
 		if err != nil {
 			return err
 		}

@@ -26,6 +26,16 @@ type Config struct {
 	StateDir string
 	// UnplugTimeout bounds hot-unplug when the caller gives no timeout.
 	UnplugTimeout time.Duration
+	// MigrationURI is the libvirt URI through which other hosts' libvirtd
+	// reach this host's (qemu+tls://HOST/system on real hosts). Empty: the
+	// host takes no incoming migrations.
+	MigrationURI string
+	// MigrationTrustStorage makes outgoing migrations pass libvirt's
+	// VIR_MIGRATE_UNSAFE: libvirt refuses to migrate disks (cache none) on
+	// a filesystem it does not recognise as shared, such as one hosts share
+	// by other means or the single filesystem of a test machine. The
+	// destination still checks that it sees every volume at its path.
+	MigrationTrustStorage bool
 	// ArgBytes is the kernel's limit on the arguments of the QEMU processes
 	// libvirtd runs, which decides when a start is staged (staged.go).
 	// Zero: read from libvirtd's stack rlimit at each start.
@@ -43,7 +53,11 @@ type Agent struct {
 	log     *slog.Logger
 	mine    ownedSet
 	proxies lunProxies
-	staging ownedSet // VMs created paused whose disks are still being attached
+	ctls    controllerSet
+	// incoming are the VMs prepared for an incoming migration, not yet
+	// finished (migrate.go).
+	incoming ownedSet
+	staging  ownedSet // VMs created paused whose disks are still being attached
 }
 
 // New returns an agent driving hv.
@@ -125,6 +139,7 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 		return err
 	}
 	started = true
+	a.ctls.set(vm.ID, specControllers(vm))
 	a.watchVM(vm.ID)
 	a.log.Info("vm started", "vm", vm.ID, "name", vm.Name, "disks", len(vm.Disks), "staged", len(staged))
 	return nil
@@ -224,6 +239,20 @@ func (a *Agent) owned(ctx context.Context, id string) (domxml.Live, error) {
 	return live, nil
 }
 
+// checkOwned is owned for callers that need only to know the domain runs
+// here and is this agent's: it reads govirt's metadata, not the domain XML,
+// which for a VM with thousands of disks is megabytes to format and parse.
+func (a *Agent) checkOwned(ctx context.Context, id string) error {
+	host, err := a.hv.DomainOwner(ctx, id)
+	if err != nil {
+		return err
+	}
+	if host != a.cfg.HostID {
+		return fmt.Errorf("%w: %s belongs to host %q", ErrNotFound, id, host)
+	}
+	return nil
+}
+
 // ListVMs returns the VMs this agent owns.
 func (a *Agent) ListVMs(ctx context.Context) ([]VMStatus, error) {
 	doms, err := a.hv.Domains(ctx)
@@ -263,7 +292,7 @@ func (a *Agent) LiveVM(ctx context.Context, id string) (LiveVM, error) {
 
 // DestroyVM powers a VM off at once.
 func (a *Agent) DestroyVM(ctx context.Context, id string) error {
-	if _, err := a.owned(ctx, id); err != nil {
+	if err := a.checkOwned(ctx, id); err != nil {
 		return err
 	}
 	if err := a.hv.Destroy(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
@@ -277,7 +306,7 @@ func (a *Agent) DestroyVM(ctx context.Context, id string) error {
 // ACPI, and waits for it. If the guest is still up after timeout it is
 // powered off, as oVirt does; the VM is down when ShutdownVM returns nil.
 func (a *Agent) ShutdownVM(ctx context.Context, id string, timeout time.Duration) error {
-	if _, err := a.owned(ctx, id); err != nil {
+	if err := a.checkOwned(ctx, id); err != nil {
 		return err
 	}
 	if timeout <= 0 {

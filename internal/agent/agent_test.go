@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,59 @@ func TestHotUnplugWaitsForTheGuestToReleaseTheDisk(t *testing.T) {
 	}
 	if asked < 3 {
 		t.Fatalf("unplug returned after asking the guest %d times, while it still had the disk", asked)
+	}
+}
+
+func TestSCSIHotPlugChecksItsControllerWithoutReadingTheDomain(t *testing.T) {
+	ctx := context.Background()
+	disk := func(n int, ctl uint16) vmspec.Disk {
+		id := fmt.Sprintf("0b7f3a10-1111-4c2d-8e9f-%012d", n)
+		return vmspec.Disk{ID: id, Bus: vmspec.BusSCSI, Device: vmspec.DeviceDisk, TargetDev: fmt.Sprintf("sd%c", 'a'+n),
+			Address: &scsi.DriveAddress{Controller: ctl, Target: 1, Unit: uint16(n)}, Serial: id,
+			File: &vmspec.FileSource{DomainDir: "/sd", VolumeID: id, Format: vmspec.FormatQCOW2}}
+	}
+	reads := func(hv *fakeHV) int {
+		hv.mu.Lock()
+		defer hv.mu.Unlock()
+		return hv.xmlReads
+	}
+
+	// A VM this agent started: its controllers are known.
+	hv := newFakeHV()
+	a := newTestAgent(t, hv)
+	if err := a.StartVM(ctx, testSpec()); err != nil {
+		t.Fatal(err)
+	}
+	before := reads(hv)
+	if err := a.HotPlugDisk(ctx, testVM, disk(2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if got := reads(hv) - before; got != 0 {
+		t.Errorf("a SCSI hot-plug on a known controller read the domain XML %d times", got)
+	}
+	// A controller the agent does not know of is looked for in the domain.
+	if err := a.HotPlugDisk(ctx, testVM, disk(3, 1)); !errors.Is(err, vmspec.ErrInvalid) {
+		t.Errorf("hot-plug on a missing controller: %v, want ErrInvalid", err)
+	}
+	if got := reads(hv) - before; got != 1 {
+		t.Errorf("the missing controller was looked for in %d readings, want 1", got)
+	}
+
+	// A VM an earlier agent process started: one reading, then none.
+	hv2 := newFakeHV()
+	hv2.add(testSpec(), testHost)
+	a2 := newTestAgent(t, hv2)
+	for n := 2; n < 5; n++ {
+		if err := a2.HotPlugDisk(ctx, testVM, disk(n, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := reads(hv2); got != 1 {
+		t.Errorf("3 hot-plugs into a VM started before the agent read its XML %d times, want 1", got)
+	}
+	// Another agent's domain stays out of reach.
+	hv2.add(vmspec.VM{ID: "7a000000-0000-4000-8000-000000000001", Name: "theirs"}, "host-b")
+	if err := a2.HotPlugDisk(ctx, "7a000000-0000-4000-8000-000000000001", disk(6, 0)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("hot-plug into another host's domain: %v, want ErrNotFound", err)
 	}
 }

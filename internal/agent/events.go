@@ -22,10 +22,12 @@ func (s *ownedSet) add(id string) {
 	s.ids[id] = true
 }
 
-func (s *ownedSet) remove(id string) {
+func (s *ownedSet) remove(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	had := s.ids[id]
 	delete(s.ids, id)
+	return had
 }
 
 func (s *ownedSet) has(id string) bool {

@@ -17,17 +17,21 @@ import (
 // its own logic (waiting for events, ownership, fallbacks). Everything it
 // fakes is also covered against the real libvirtd in test/e2e.
 type fakeHV struct {
-	mu      sync.Mutex
-	doms    map[string]fakeDom
-	subs    []chan Event
-	calls   []string
-	xmls    []string                            // domain and device XML handed to create and attach
-	detach  func(h *fakeHV, uuid, alias string) // what happens after a detach request
-	guest   func(cmd string) (string, error)    // guest agent replies
-	refuses map[ShutdownMode]bool               // shutdown requests the guest ignores
-	attach  func(n int) error                   // fails the n-th attach (from 1) when it returns an error
-	attachN int
-	during  func() // called at each attach, as the agent attaches
+	mu       sync.Mutex
+	doms     map[string]fakeDom
+	subs     []chan Event
+	calls    []string
+	xmls     []string                            // domain and device XML handed to create and attach
+	detach   func(h *fakeHV, uuid, alias string) // what happens after a detach request
+	guest    func(cmd string) (string, error)    // guest agent replies
+	refuses  map[ShutdownMode]bool               // shutdown requests the guest ignores
+	xmlReads int                                 // domain XML read back
+	// peer receives migrated domains; migrateErr fails migrations.
+	peer       *fakeHV
+	migrateErr error
+	attach     func(n int) error // fails the n-th attach (from 1) when it returns an error
+	attachN    int
+	during     func() // called at each attach, as the agent attaches
 }
 
 type fakeDom struct {
@@ -73,11 +77,22 @@ func (h *fakeHV) DomainXML(_ context.Context, uuid string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: %s", ErrNotFound, uuid)
 	}
+	h.xmlReads++
 	vm := d.vm
 	if vm.MemoryMiB == 0 {
 		vm.MemoryMiB, vm.VCPUs, vm.VirtType = 64, 1, vmspec.VirtQEMU
 	}
 	return domxml.Marshal(vm, domxml.Options{HostID: d.hostID, ConsolePath: "/dev/null"})
+}
+
+func (h *fakeHV) DomainOwner(_ context.Context, uuid string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, ok := h.doms[uuid]
+	if !ok {
+		return "", fmt.Errorf("%w: %s", ErrNotFound, uuid)
+	}
+	return d.hostID, nil
 }
 
 func (h *fakeHV) Domains(context.Context) ([]DomainInfo, error) {
@@ -200,3 +215,24 @@ func (h *fakeHV) Subscribe(ctx context.Context) <-chan Event {
 func (h *fakeHV) Versions(context.Context) (string, string, error) { return "9.0.0", "7.2.0", nil }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func (h *fakeHV) Migrate(ctx context.Context, uuid, destURI, destXML string, unsafe bool) error {
+	h.mu.Lock()
+	h.record("migrate %s %s unsafe=%v", uuid, destURI, unsafe)
+	_, ok := h.doms[uuid]
+	err := h.migrateErr
+	h.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, uuid)
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.peer.CreateDomain(ctx, destXML, false); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.doms, uuid)
+	return nil
+}

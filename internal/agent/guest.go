@@ -42,7 +42,7 @@ func (a *Agent) guestCommand(ctx context.Context, vmID string, cmd string, args 
 // GuestDisks asks the guest agent which disks the guest sees. The serial is
 // what identifies a disk: addresses reported by qemu-ga are not reliable.
 func (a *Agent) GuestDisks(ctx context.Context, vmID string) ([]GuestDisk, error) {
-	if _, err := a.owned(ctx, vmID); err != nil {
+	if err := a.checkOwned(ctx, vmID); err != nil {
 		return nil, err
 	}
 	var disks []struct {
@@ -79,7 +79,7 @@ func (a *Agent) GuestDisks(ctx context.Context, vmID string) ([]GuestDisk, error
 
 // GuestExec runs a program in the guest and returns its exit code and output.
 func (a *Agent) GuestExec(ctx context.Context, vmID, path string, args []string, stdin []byte, timeout time.Duration) (ExecResult, error) {
-	if _, err := a.owned(ctx, vmID); err != nil {
+	if err := a.checkOwned(ctx, vmID); err != nil {
 		return ExecResult{}, err
 	}
 	if timeout <= 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,18 +17,8 @@ func (a *Agent) HotPlugDisk(ctx context.Context, vmID string, d vmspec.Disk) err
 	if err := d.Validate(); err != nil {
 		return err
 	}
-	live, err := a.owned(ctx, vmID)
-	if err != nil {
+	if err := a.checkRoom(ctx, vmID, d); err != nil {
 		return err
-	}
-	if d.Bus == vmspec.BusSCSI && !hasController(live, d.Address.Controller) {
-		return fmt.Errorf("%w: disk %s needs virtio-scsi controller %d, which the vm does not have",
-			vmspec.ErrInvalid, d.ID, d.Address.Controller)
-	}
-	if d.Bus == vmspec.BusVirtIO {
-		if err := checkPCIRoom(live, vmID); err != nil {
-			return err
-		}
 	}
 	d, stop, err := a.proxied(ctx, vmID, d)
 	if err != nil {
@@ -47,6 +38,36 @@ func (a *Agent) HotPlugDisk(ctx context.Context, vmID string, d vmspec.Disk) err
 	return nil
 }
 
+// checkRoom checks that disk d can be plugged into the VM's domain as it
+// runs: a SCSI disk's controller exists, a virtio-blk disk has a PCI slot.
+// SCSI disks, the ones VMs have thousands of, are checked against the
+// controllers the agent knows (see controllerSet).
+func (a *Agent) checkRoom(ctx context.Context, vmID string, d vmspec.Disk) error {
+	if d.Bus == vmspec.BusSCSI {
+		if err := a.checkOwned(ctx, vmID); err != nil {
+			return err
+		}
+		if a.ctls.has(vmID, d.Address.Controller) {
+			return nil
+		}
+	}
+	live, err := a.owned(ctx, vmID)
+	if err != nil {
+		return err
+	}
+	if d.Bus == vmspec.BusSCSI {
+		a.ctls.set(vmID, liveControllers(live))
+		if !hasController(live, d.Address.Controller) {
+			return fmt.Errorf("%w: disk %s needs virtio-scsi controller %d, which the vm does not have",
+				vmspec.ErrInvalid, d.ID, d.Address.Controller)
+		}
+	}
+	if d.Bus == vmspec.BusVirtIO {
+		return checkPCIRoom(live, vmID)
+	}
+	return nil
+}
+
 // checkPCIRoom refuses a PCI hot-plug past the count the VM could boot
 // with: libvirt would use the slot it keeps for a bridge, and the next start
 // of the same VM would not fit.
@@ -58,12 +79,7 @@ func checkPCIRoom(live domxml.Live, vmID string) error {
 }
 
 func hasController(live domxml.Live, index uint16) bool {
-	for _, dev := range live.Devices {
-		if dev.Kind == "controller" && dev.Model == "virtio-scsi" && dev.Index == index {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(liveControllers(live), index)
 }
 
 // HotPlugController adds a virtio-scsi controller to a running VM, so that
@@ -86,6 +102,7 @@ func (a *Agent) HotPlugController(ctx context.Context, vmID string, c vmspec.Con
 	if err := a.hv.AttachDevice(ctx, vmID, x); err != nil {
 		return fmt.Errorf("hot-plug virtio-scsi controller %d: %w", c.Index, err)
 	}
+	a.ctls.add(vmID, c.Index)
 	return nil
 }
 

@@ -16,6 +16,10 @@ type Hypervisor interface {
 	Resume(ctx context.Context, uuid string) error
 	// DomainXML returns the live XML of a running domain (ErrNotFound if none).
 	DomainXML(ctx context.Context, uuid string) (string, error)
+	// DomainOwner returns the host id in govirt's metadata of a running
+	// domain ("" when it has none, ErrNotFound when no such domain runs),
+	// without reading the domain's XML.
+	DomainOwner(ctx context.Context, uuid string) (string, error)
 	// Domains lists the running domains with their owner from govirt's metadata.
 	Domains(ctx context.Context) ([]DomainInfo, error)
 	// Shutdown asks the guest to power off (guest agent or ACPI).
@@ -34,6 +38,11 @@ type Hypervisor interface {
 	// Subscribe streams domain events until ctx ends. A subscriber that falls
 	// behind loses events rather than blocking others.
 	Subscribe(ctx context.Context) <-chan Event
+	// Migrate live-migrates a running domain, peer to peer: this libvirtd
+	// connects to the one at destURI and the domain runs there as destXML
+	// describes. It returns once the domain runs on the destination.
+	// unsafe skips libvirt's check that the disks are on shared storage.
+	Migrate(ctx context.Context, uuid, destURI, destXML string, unsafe bool) error
 	// Versions reports libvirt's and the hypervisor's versions.
 	Versions(ctx context.Context) (libvirtVersion, hvVersion string, err error)
 }

@@ -154,7 +154,7 @@ func (a *Agent) restoreLUNProxies() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		for _, id := range restored {
-			if _, err := a.owned(ctx, id); errors.Is(err, ErrNotFound) {
+			if err := a.checkOwned(ctx, id); errors.Is(err, ErrNotFound) {
 				a.stopLUNProxies(id)
 				continue
 			}
@@ -242,7 +242,7 @@ func (a *Agent) SetSCSIPolicy(ctx context.Context, vmID, diskID string, spec scs
 	if err != nil {
 		return fmt.Errorf("%w: %v", vmspec.ErrInvalid, err)
 	}
-	if _, err := a.owned(ctx, vmID); err != nil {
+	if err := a.checkOwned(ctx, vmID); err != nil {
 		return err
 	}
 	a.proxies.mu.Lock()

@@ -111,3 +111,25 @@ type Event struct {
 
 // DefaultUnplugTimeout bounds how long hot-unplug waits for the guest.
 const DefaultUnplugTimeout = 60 * time.Second
+
+// MigrationTarget is what a destination agent prepared for an incoming live
+// migration: where the source's libvirtd reaches the destination's, and the
+// domain as the destination runs it (its own console path, LUN proxy ports
+// and owner tag).
+type MigrationTarget struct {
+	URI       string
+	DomainXML string
+}
+
+// Errors of live migration.
+var (
+	// ErrNoMigrationURI: the agent was started without --migration-uri, so
+	// no peer can reach its libvirtd.
+	ErrNoMigrationURI = errors.New("this host takes no incoming migrations: its agent has no migration URI")
+	// ErrStorageNotShared: the destination does not see a disk's volume at
+	// the path the source uses.
+	ErrStorageNotShared = errors.New("volume not reachable at the same path on this host")
+	// ErrMigrationFailed: libvirt refused or aborted the migration; the VM
+	// still runs on the source.
+	ErrMigrationFailed = errors.New("migration failed")
+)

@@ -23,6 +23,9 @@ type Config struct {
 	Listen        string // unix:PATH or HOST:PORT
 	Creds         credentials.TransportCredentials
 	LibvirtSocket string
+	// LibvirtURI is the driver URI opened on LibvirtSocket (empty:
+	// qemu:///system).
+	LibvirtURI string
 }
 
 // Running is a serving agent.
@@ -35,7 +38,7 @@ type Running struct {
 
 // Start connects to libvirtd and serves the agent until Stop.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) {
-	conn, err := libvirtconn.Dial(ctx, cfg.LibvirtSocket, log)
+	conn, err := libvirtconn.DialURI(ctx, cfg.LibvirtSocket, cfg.LibvirtURI, log)
 	if err != nil {
 		return nil, err
 	}

@@ -81,10 +81,17 @@ func (s *Server) listAttachments(c *call) (int, any, error) {
 }
 
 func (s *Server) readAttachment(c *call) (ovirt.DiskAttachment, error) {
-	vmID, diskID := c.id("id"), c.id("did")
-	if _, err := s.readVM(c, vmID); err != nil {
+	if _, err := s.readVM(c, c.id("id")); err != nil {
 		return ovirt.DiskAttachment{}, err
 	}
+	return s.attachmentAfterWrite(c, c.id("did"))
+}
+
+// attachmentAfterWrite reads an attachment of the call's VM in its wire
+// form, for the answer to a write the caller was just authorized for (so
+// without checking again that the VM is theirs to see).
+func (s *Server) attachmentAfterWrite(c *call, diskID string) (ovirt.DiskAttachment, error) {
+	vmID := c.id("id")
 	var out ovirt.DiskAttachment
 	err := s.st.View(c.ctx, func(tx store.Tx) error {
 		a, err := tx.GetAttachment(c.ctx, vmID, diskID)
@@ -99,9 +106,13 @@ func (s *Server) readAttachment(c *call) (ovirt.DiskAttachment, error) {
 			return err
 		}
 		out = s.attachmentToWire(a, d)
-		atts := []ovirt.DiskAttachment{out}
-		err = setAddresses(c, tx, vmID, atts)
-		out = atts[0]
+		dev, err := tx.GetDevice(c.ctx, vmID, diskID)
+		if err == nil && dev.Type == model.DeviceTypeDisk && dev.Address != nil {
+			out.Address = ovirt.Str(dev.Address.String())
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			err = nil
+		}
 		return err
 	})
 	return out, err
@@ -150,8 +161,7 @@ func (s *Server) addAttachment(c *call) (int, any, error) {
 		}
 		diskID = a.DiskID
 	}
-	c.r.SetPathValue("did", diskID)
-	a, err := s.readAttachment(c)
+	a, err := s.attachmentAfterWrite(c, diskID)
 	return http.StatusCreated, a, err
 }
 
@@ -168,7 +178,7 @@ func (s *Server) updateAttachment(c *call) (int, any, error) {
 	if _, err := s.eng.UpdateAttachment(c.ctx, c.id("id"), c.id("did"), p); err != nil {
 		return 0, nil, err
 	}
-	a, err := s.readAttachment(c)
+	a, err := s.attachmentAfterWrite(c, c.id("did"))
 	return http.StatusOK, a, err
 }
 

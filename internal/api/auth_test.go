@@ -23,7 +23,7 @@ const adminPassword = "admin-secret"
 // authz.Bootstrap prepared, over real HTTP. Its data center, cluster and
 // storage domain are created through the API by admin@internal.
 type authFixture struct {
-	t               *testing.T
+	t               testing.TB
 	api             *Server
 	srv             *httptest.Server
 	eng             *engine.Engine
@@ -36,7 +36,7 @@ type cred struct{ token, user, pass string }
 
 var anonymous = cred{}
 
-func newAuthFixture(t *testing.T, hosts engine.HostDialer) *authFixture {
+func newAuthFixture(t testing.TB, hosts engine.HostDialer) *authFixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, sqltest.SQLite(t), nil)
@@ -49,7 +49,7 @@ func newAuthFixture(t *testing.T, hosts engine.HostDialer) *authFixture {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f := &authFixture{t: t, eng: engine.New(engine.Deps{Store: st, Hosts: hosts, Log: log})}
-	f.api = New(Deps{Engine: f.eng, Store: st, Auth: NewStoreAuth(st), Log: log})
+	f.api = New(Deps{Engine: f.eng, Store: f.eng.Store(), Auth: NewStoreAuth(st), Log: log}) // as cmd/govirt wires it
 	f.srv = httptest.NewServer(f.api)
 	t.Cleanup(f.srv.Close)
 	f.admin = f.login("admin@internal", adminPassword)

@@ -125,3 +125,21 @@ func (a *StoreAuth) Visible(ctx context.Context, p Principal, obj Object) (bool,
 	}
 	return ok, err
 }
+
+// VisibleAll implements Auth.
+func (a *StoreAuth) VisibleAll(ctx context.Context, p Principal, sets [][]Object) ([]bool, error) {
+	in := make([][]authz.Object, len(sets))
+	for i, set := range sets {
+		in[i] = make([]authz.Object, len(set))
+		for j, o := range set {
+			in[i][j] = authzObject(o)
+		}
+	}
+	var out []bool
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = a.az.VisibleAll(ctx, tx, p.UserID, in)
+		return err
+	})
+	return out, err
+}

@@ -61,29 +61,30 @@ func view[T any](c *call, fn func(tx store.Tx) (T, error)) (T, error) {
 // max of them (0: all). It runs outside any transaction, since the Auth
 // reads the store itself.
 func keepVisible[T any](c *call, items []T, max int, objs func(T) []Object) ([]T, error) {
-	out := make([]T, 0, len(items))
-	for _, it := range items {
-		if max > 0 && len(out) == max {
-			break
+	// Checked in chunks: one read of the caller's permissions per chunk, and
+	// a page stops being checked once it is full.
+	const chunk = 512
+	out := make([]T, 0, min(len(items), chunk))
+	for start := 0; start < len(items); start += chunk {
+		part := items[start:min(start+chunk, len(items))]
+		sets := make([][]Object, len(part))
+		for i, it := range part {
+			sets[i] = objs(it)
 		}
-		ok, err := allVisible(c, objs(it))
+		ok, err := c.s.auth.VisibleAll(c.ctx, c.p, sets)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			out = append(out, it)
+		for i, it := range part {
+			if max > 0 && len(out) == max {
+				return out, nil
+			}
+			if ok[i] {
+				out = append(out, it)
+			}
 		}
 	}
 	return out, nil
-}
-
-func allVisible(c *call, objs []Object) (bool, error) {
-	for _, o := range objs {
-		if ok, err := c.visible(o); err != nil || !ok {
-			return false, err
-		}
-	}
-	return true, nil
 }
 
 // visibleOf lists what the store matches and the caller may see. Max is

@@ -53,6 +53,17 @@ func (a *scopedAuth) Visible(_ context.Context, _ Principal, o Object) (bool, er
 	return a.has(o), nil
 }
 
+func (a *scopedAuth) VisibleAll(_ context.Context, _ Principal, sets [][]Object) ([]bool, error) {
+	out := make([]bool, len(sets))
+	for i, set := range sets {
+		out[i] = true
+		for _, o := range set {
+			out[i] = out[i] && a.has(o)
+		}
+	}
+	return out, nil
+}
+
 // expect sends a request and fails the test unless the status is want.
 func (f *vmFixture) expect(t *testing.T, want int, method, path, body string, json bool) string {
 	t.Helper()

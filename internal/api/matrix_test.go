@@ -39,6 +39,11 @@ func (nopHost) RemoveVolume(context.Context, agent.Volume) error                
 func (nopHost) SetSCSIPolicy(context.Context, string, string, scsipolicy.Spec) error {
 	return nil
 }
+func (nopHost) PrepareMigration(context.Context, vmspec.VM) (agent.MigrationTarget, error) {
+	return agent.MigrationTarget{URI: "qemu:///nop", DomainXML: "<domain/>"}, nil
+}
+func (nopHost) MigrateVM(context.Context, string, agent.MigrationTarget) error { return nil }
+func (nopHost) FinishIncoming(context.Context, string, bool) error             { return nil }
 
 // matrixFixture is an authFixture with an up host, a user per identity of
 // the matrix and the objects they were granted on.
@@ -107,8 +112,11 @@ func (f *matrixFixture) freshVM(running bool) (vm, perm string) {
 }
 
 // lunXML is a new direct LUN disk with its own LUN.
-func (f *matrixFixture) lunXML(sgio string) string {
-	n := f.next()
+func (f *matrixFixture) lunXML(sgio string) string { return lunDiskXML(f.next(), sgio) }
+
+// lunDiskXML is the body of a direct LUN disk whose alias and LUN are
+// numbered n.
+func lunDiskXML(n, sgio string) string {
 	return `<disk><alias>lun` + n + `</alias><sgio>` + sgio + `</sgio><lun_storage><type>iscsi</type><logical_units><logical_unit id="lun-` + n +
 		`"><address>127.0.0.1</address><target>iqn.2026-11.dev.govirt:m</target><lun_mapping>` + n + `</lun_mapping></logical_unit></logical_units></lun_storage></disk>`
 }

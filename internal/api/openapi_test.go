@@ -317,6 +317,29 @@ func TestOpenAPI(t *testing.T) {
 	ok("POST", "/vms/"+vm1+"/stop", "", 409)
 	ok("POST", "/vms/"+vm1+"/start", "", 200)
 	ok("POST", "/vms/"+vm1+"/shutdown", `{"async":"false"}`, 200)
+	// Live migration: refused while down, to its own host, to a host not
+	// up, to nowhere; then to h2 by name and back by the scheduler's pick.
+	migrate := "/vms/" + vm1 + "/migrate"
+	ok("POST", migrate, "", 409)
+	ok("POST", "/vms/"+vm1+"/start", "", 200)
+	ok("POST", migrate, `{"host":{"id":"`+h+`"}}`, 409)
+	ok("POST", migrate, `{"host":{"id":"`+h2+`"}}`, 409)
+	ok("POST", migrate, "", 409)
+	ok("POST", migrate, `{"host":{"name":"nope"}}`, 404)
+	ok("POST", migrate, `{"host":{"id":"`+unknown+`"}}`, 404)
+	ok("POST", migrate, `{"host":{}}`, 400)
+	bad("POST", migrate, `{"host":"h2b"}`, 400)
+	if err := f.eng.SetHostStatus(context.Background(), h2, model.HostUp); err != nil {
+		t.Fatal(err)
+	}
+	if got := ok("POST", migrate, `{"host":{"name":"h2b"}}`, 200); !strings.Contains(fmt.Sprint(got["vm"]), h2) {
+		t.Errorf("migrated to h2: %v", got)
+	}
+	ok("POST", migrate, `{"async":"false"}`, 200)
+	ok("POST", "/vms/"+vm1+"/stop", "", 200)
+	if err := f.eng.SetHostStatus(context.Background(), h2, model.HostConnecting); err != nil {
+		t.Fatal(err)
+	}
 	ok("POST", "/vms/"+unknown+"/start", "", 404)
 
 	// Disks and attachments.

@@ -23,6 +23,7 @@ const (
 	agRunVM               = "RUN_VM"
 	agStopVM              = "STOP_VM"
 	agShutdownVM          = "SHUT_DOWN_VM"
+	agMigrateVM           = "MIGRATE_VM"
 	agConfigureVMStorage  = "CONFIGURE_VM_STORAGE"
 	agCreateDisk          = "CREATE_DISK"
 	agDeleteDisk          = "DELETE_DISK"
@@ -73,6 +74,7 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/vms/{id}/start", group: agRunVM, on: onVM, handle: s.startVM},
 		{method: "POST", path: "/vms/{id}/stop", group: agStopVM, on: onVM, handle: s.stopVM},
 		{method: "POST", path: "/vms/{id}/shutdown", group: agShutdownVM, on: onVM, handle: s.shutdownVM},
+		{method: "POST", path: "/vms/{id}/migrate", group: agMigrateVM, on: onVM, handle: s.migrateVM},
 		{method: "GET", path: "/vms/{id}/cdroms", handle: s.listCDROMs},
 		{method: "GET", path: "/vms/{id}/cdroms/{cid}", handle: s.getCDROM},
 		{method: "PUT", path: "/vms/{id}/cdroms/{cid}", group: agChangeCD, on: onVM, handle: s.updateCDROM},

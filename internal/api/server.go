@@ -45,6 +45,10 @@ type Auth interface {
 	// Visible tells whether p may see obj at all (any permission on it or
 	// above it), to filter collections as oVirt does.
 	Visible(ctx context.Context, p Principal, obj Object) (bool, error)
+	// VisibleAll answers Visible for whole sets of objects at once (a set
+	// is visible when all of it is): collections are filtered with one read
+	// of the caller's permissions, not one per item.
+	VisibleAll(ctx context.Context, p Principal, sets [][]Object) ([]bool, error)
 }
 
 // Deps are what the API is built from.

@@ -18,17 +18,8 @@ type vmView struct {
 }
 
 func (s *Server) loadVMView(c *call, tx store.Tx, vm model.VM) (vmView, error) {
-	devs, err := tx.ListDevicesOfVM(c.ctx, vm.ID)
-	if err != nil {
-		return vmView{}, err
-	}
-	v := vmView{vm: vm}
-	for _, d := range devs {
-		if d.Device == model.DeviceVirtioSCSI {
-			v.virtioSCSI = true
-		}
-	}
-	return v, nil
+	scsi, err := tx.VMsWithDevice(c.ctx, model.DeviceVirtioSCSI, vm.ID)
+	return vmView{vm: vm, virtioSCSI: scsi[vm.ID]}, err
 }
 
 func vmToWire(v vmView) ovirt.VM {
@@ -144,12 +135,15 @@ func (s *Server) listVMs(c *call) (int, any, error) {
 	}
 	out := ovirt.VMs{VMs: []ovirt.VM{}}
 	err = s.st.View(c.ctx, func(tx store.Tx) error {
-		for _, vm := range shown {
-			v, err := s.loadVMView(c, tx, vm)
-			if err != nil {
+		scsi := map[string]bool{}
+		if len(shown) > 0 {
+			var err error
+			if scsi, err = tx.VMsWithDevice(c.ctx, model.DeviceVirtioSCSI, ""); err != nil {
 				return err
 			}
-			out.VMs = append(out.VMs, vmToWire(v))
+		}
+		for _, vm := range shown {
+			out.VMs = append(out.VMs, vmToWire(vmView{vm: vm, virtioSCSI: scsi[vm.ID]}))
 		}
 		if follow {
 			return s.inlineAttachments(c, tx, out.VMs)
@@ -354,6 +348,25 @@ func (s *Server) startVM(c *call) (int, any, error) {
 
 func (s *Server) stopVM(c *call) (int, any, error) {
 	return s.vmAction(c, func(ovirt.Action) (model.VM, error) { return s.eng.StopVM(c.ctx, c.id("id")) })
+}
+
+// migrateVM live-migrates a running VM, to the action's <host> (by id or
+// name) or, without one, to the host the scheduler picks in its cluster.
+func (s *Server) migrateVM(c *call) (int, any, error) {
+	return s.vmAction(c, func(in ovirt.Action) (model.VM, error) {
+		dest := ""
+		if in.Host != nil {
+			if in.Host.ID == "" && (in.Host.Name == nil || *in.Host.Name == "") {
+				return model.VM{}, badRequestf("The destination host needs an id or a name.")
+			}
+			id, err := resolveRef(c, hosts, in.Host)
+			if err != nil {
+				return model.VM{}, err
+			}
+			dest = id
+		}
+		return s.eng.MigrateVM(c.ctx, c.id("id"), dest)
+	})
 }
 
 func (s *Server) shutdownVM(c *call) (int, any, error) {

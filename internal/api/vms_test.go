@@ -33,6 +33,14 @@ func (a permitAll) Allowed(_ context.Context, _ Principal, group string, _ Objec
 
 func (permitAll) Visible(context.Context, Principal, Object) (bool, error) { return true, nil }
 
+func (permitAll) VisibleAll(_ context.Context, _ Principal, sets [][]Object) ([]bool, error) {
+	out := make([]bool, len(sets))
+	for i := range out {
+		out[i] = true
+	}
+	return out, nil
+}
+
 // vmFixture is the API on a real engine and SQLite database, with a data
 // center, a 4.8 cluster and a storage domain, served over real HTTP.
 type vmFixture struct {
@@ -100,7 +108,7 @@ func mustContain(t *testing.T, got string, wants ...string) {
 	}
 }
 
-func idOf(t *testing.T, xmlBody string) string {
+func idOf(t testing.TB, xmlBody string) string {
 	t.Helper()
 	i := strings.Index(xmlBody, ` id="`)
 	if i < 0 {

@@ -42,6 +42,7 @@ const (
 	ActionRun       Action = "run"
 	ActionStop      Action = "stop"
 	ActionShutdown  Action = "shutdown"
+	ActionMigrate   Action = "migrate"
 )
 
 // Type is the ${type} of a message: what it was tried on.

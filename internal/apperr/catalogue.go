@@ -61,6 +61,12 @@ const (
 	HostSecretMismatch              = "GOVIRT_HOST_BOOTSTRAP_SECRET_MISMATCH"
 	HostUnreachable                 = "GOVIRT_HOST_UNREACHABLE"
 	HostAlreadyAdded                = "GOVIRT_HOST_ALREADY_ADDED"
+	VMStatusIllegal                 = "ACTION_TYPE_FAILED_VM_STATUS_ILLEGAL"
+	HostStatusIllegal               = "ACTION_TYPE_FAILED_VDS_STATUS_ILLEGAL"
+	MigrationToSameHost             = "ACTION_TYPE_FAILED_MIGRATION_TO_SAME_HOST"
+	MigrateBetweenClusters          = "ACTION_TYPE_FAILED_MIGRATE_BETWEEN_TWO_CLUSTERS"
+	MigrationNoDestination          = "GOVIRT_MIGRATION_NO_DESTINATION"
+	MigrationStorageNotShared       = "GOVIRT_MIGRATION_STORAGE_NOT_SHARED"
 )
 
 var catalogue = map[string]message{
@@ -120,4 +126,11 @@ var catalogue = map[string]message{
 	HostAlreadyAdded:   {KindConflict, "Cannot ${action} ${type}. The agent at ${address} is already host ${name}."},
 	ReservationNeedsSCSIPassThrough: {KindBadParameter,
 		"Cannot ${action} ${type}. SCSI reservation needs a direct LUN with SCSI pass-through on the VirtIO-SCSI interface."},
+	VMStatusIllegal:        {KindConflict, "Cannot ${action} ${type} because the VM is in ${vmStatus} status."},
+	HostStatusIllegal:      {KindConflict, "Cannot ${action} ${type}. Operation can be performed only when Host status is ${hostStatus}."},
+	MigrationToSameHost:    {KindConflict, "Cannot ${action} ${type}. source and destination is the same."},
+	MigrateBetweenClusters: {KindConflict, "Cannot ${action} ${type}. VM can be migrated only between Hosts in the same Cluster."},
+	MigrationNoDestination: {KindConflict, "Cannot ${action} ${type}. No other host in status up in the VM's cluster can take it."},
+	MigrationStorageNotShared: {KindConflict,
+		"Cannot ${action} ${type}. Host ${host} does not reach the VM's disks at the same path (storage domains must be shared by every host of the data center): ${detail}"},
 }

@@ -189,6 +189,26 @@ func TestVisible(t *testing.T) {
 				if diff := cmp.Diff(c.want, got); diff != "" {
 					t.Errorf("%s sees (-want +got):\n%s", c.user, diff)
 				}
+				// VisibleAll answers the same, one set per object, and a set
+				// of two only when both are visible.
+				sees := map[authz.Object]bool{}
+				for _, o := range c.want {
+					sees[o] = true
+				}
+				var sets [][]authz.Object
+				var want []bool
+				for _, o := range everything {
+					sets, want = append(sets, []authz.Object{o}), append(want, sees[o])
+					pair := []authz.Object{o, authz.VM("vm2")}
+					sets, want = append(sets, pair), append(want, sees[o] && sees[authz.VM("vm2")])
+				}
+				all, err := authz.Authorizer{}.VisibleAll(ctx, tx, ids[c.user], sets)
+				if err != nil {
+					return err
+				}
+				if diff := cmp.Diff(want, all); diff != "" {
+					t.Errorf("VisibleAll for %s (-want +got):\n%s", c.user, diff)
+				}
 			}
 			// Filtering a real collection.
 			vms, err := tx.ListVMs(ctx, store.ListOptions{})

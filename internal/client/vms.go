@@ -62,9 +62,23 @@ func (c *Client) ShutdownVM(ctx context.Context, id string) (ovirt.VM, error) {
 	return c.vmAction(ctx, id, "shutdown")
 }
 
+// MigrateVM live-migrates a running VM to host (an id or a name; empty:
+// the engine's pick) and returns the VM once it runs there.
+func (c *Client) MigrateVM(ctx context.Context, id, host string) (ovirt.VM, error) {
+	in := ovirt.Action{}
+	if host != "" {
+		in.Host = RefTo(host)
+	}
+	return c.action(ctx, id, "migrate", &in)
+}
+
 func (c *Client) vmAction(ctx context.Context, id, action string) (ovirt.VM, error) {
+	return c.action(ctx, id, action, &ovirt.Action{})
+}
+
+func (c *Client) action(ctx context.Context, id, action string, in *ovirt.Action) (ovirt.VM, error) {
 	var out ovirt.Action
-	err := c.do(ctx, http.MethodPost, "/vms/"+url.PathEscape(id)+"/"+action, nil, &ovirt.Action{}, &out)
+	err := c.do(ctx, http.MethodPost, "/vms/"+url.PathEscape(id)+"/"+action, nil, in, &out)
 	if err != nil {
 		return ovirt.VM{}, err
 	}

@@ -69,6 +69,9 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 		}
 		running := !s.vm.Status.IsDown()
 		if running && a.Active {
+			if err := refuseWhileMigrating(s.vm, apperr.ActionHotPlug, apperr.TypeDisk); err != nil {
+				return err
+			}
 			if err := hotPlugRules(apperr.ActionHotPlug, s, a); err != nil {
 				return err
 			}

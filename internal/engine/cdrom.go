@@ -68,6 +68,11 @@ func (e *Engine) SetCDROM(ctx context.Context, vmID, file string, current bool) 
 			return err
 		}
 		running := !s.vm.Status.IsDown()
+		if running && current {
+			if err := refuseWhileMigrating(s.vm, action, apperr.TypeVM); err != nil {
+				return err
+			}
+		}
 		if dev, err = e.ensureCDROM(ctx, tx, s, running && current); err != nil {
 			return err
 		}

@@ -84,7 +84,7 @@ func (e *Engine) pushDiskPolicy(ctx context.Context, tx store.Tx, action apperr.
 	if err != nil {
 		return nil, err
 	}
-	targets, err := liveTargets(ctx, tx, []string{d.ID})
+	targets, err := liveTargets(ctx, tx, action, apperr.TypeDisk, []string{d.ID})
 	if err != nil || len(targets) == 0 {
 		return nil, err
 	}

@@ -44,6 +44,8 @@ type Engine struct {
 	// restarted engine tells its own plugs in flight from those a crash
 	// interrupted.
 	runID string
+	// migrated remembers migrations between host reports (migrate_report.go).
+	migrated migrationMemory
 }
 
 // Store is the engine's view of the database: reads of a VM's device rows,

@@ -17,7 +17,9 @@ type fakeHost struct {
 	mu      sync.Mutex
 	calls   []string
 	running map[string]vmspec.VM
-	fail    map[string]error // by method name
+	// incoming are VMs prepared for an incoming migration.
+	incoming map[string]vmspec.VM
+	fail     map[string]error // by method name
 }
 
 func newFakeHost() *fakeHost {
@@ -124,4 +126,40 @@ func (f fakeHosts) Host(context.Context, string) (Host, error) { return f.h, nil
 
 func (h *fakeHost) SetSCSIPolicy(_ context.Context, vmID, diskID string, spec scsipolicy.Spec) error {
 	return h.record("SetSCSIPolicy", "%s %s %s", vmID, diskID, spec.Name)
+}
+
+func (h *fakeHost) PrepareMigration(_ context.Context, vm vmspec.VM) (agent.MigrationTarget, error) {
+	if err := h.record("PrepareMigration", "%s", vm.ID); err != nil {
+		return agent.MigrationTarget{}, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.incoming == nil {
+		h.incoming = map[string]vmspec.VM{}
+	}
+	h.incoming[vm.ID] = vm
+	return agent.MigrationTarget{URI: "qemu+tls://dest/system", DomainXML: "<domain/>"}, nil
+}
+
+func (h *fakeHost) MigrateVM(_ context.Context, vmID string, to agent.MigrationTarget) error {
+	if err := h.record("MigrateVM", "%s %s", vmID, to.URI); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.running, vmID)
+	return nil
+}
+
+func (h *fakeHost) FinishIncoming(_ context.Context, vmID string, ok bool) error {
+	if err := h.record("FinishIncoming", "%s %v", vmID, ok); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ok {
+		h.running[vmID] = h.incoming[vmID]
+	}
+	delete(h.incoming, vmID)
+	return nil
 }

@@ -25,6 +25,16 @@ type Host interface {
 	SetSCSIPolicy(ctx context.Context, vmID, diskID string, spec scsipolicy.Spec) error
 	CreateVolume(ctx context.Context, v agent.Volume) (string, error)
 	RemoveVolume(ctx context.Context, v agent.Volume) error
+	// PrepareMigration readies the destination for an incoming live
+	// migration of vm (its LUN proxies, its domain XML) and says how the
+	// source reaches it.
+	PrepareMigration(ctx context.Context, vm vmspec.VM) (agent.MigrationTarget, error)
+	// MigrateVM live-migrates a VM of this host to the prepared target and
+	// returns once it runs there.
+	MigrateVM(ctx context.Context, vmID string, to agent.MigrationTarget) error
+	// FinishIncoming ends an incoming migration on the destination: ok
+	// keeps the VM, otherwise what PrepareMigration made is undone.
+	FinishIncoming(ctx context.Context, vmID string, ok bool) error
 }
 
 // HostDialer finds the agent of a host.

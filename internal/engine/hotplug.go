@@ -80,6 +80,11 @@ func (e *Engine) UpdateAttachment(ctx context.Context, vmID, diskID string, p At
 		a := old
 		p.apply(&a)
 		running := !s.vm.Status.IsDown()
+		if running && a.Active != old.Active {
+			if err := refuseWhileMigrating(s.vm, action, apperr.TypeDisk); err != nil {
+				return err
+			}
+		}
 		if running && configChanged(old, a) {
 			return apperr.New(apperr.VMIsNotDown, action, apperr.TypeDisk)
 		}

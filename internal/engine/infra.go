@@ -254,7 +254,8 @@ func (e *Engine) RemoveHost(ctx context.Context, id string) error {
 			return err
 		}
 		for _, vm := range vms {
-			if vm.HostID == id && !vm.Status.IsDown() {
+			// A VM migrating to the host already runs there in part.
+			if (vm.HostID == id || vm.MigratingTo == id) && !vm.Status.IsDown() {
 				return apperr.New(apperr.HostHasRunningVMs, action, typ)
 			}
 		}

@@ -24,11 +24,20 @@ const GuestSerialLen = 20
 // not answer) or on another host (an engine that crashed between starting
 // it and recording so).
 func (e *Engine) ReportRunning(ctx context.Context, hostID string, listed, grace map[string]bool) error {
-	var gone, found []model.VM
+	var gone, found, interrupted []model.VM
 	err := e.st.View(ctx, func(tx store.Tx) error {
 		vms, err := tx.ListVMs(ctx, store.ListOptions{})
 		for _, vm := range vms {
+			if vm.Status == model.VMMigrating {
+				// Only an interrupted migration is the reports' to settle.
+				if vm.MigrationRun != e.runID && (vm.HostID == hostID || vm.MigratingTo == hostID) {
+					interrupted = append(interrupted, vm)
+				}
+				continue
+			}
 			switch {
+			case e.migrated.stale(vm.ID, hostID, listed[vm.ID]):
+				// A list from before the VM migrated away from this host.
 			case listed[vm.ID]:
 				if vm.HostID != hostID || vm.Status.IsDown() || vm.Status == model.VMUnknown {
 					found = append(found, vm)
@@ -51,6 +60,11 @@ func (e *Engine) ReportRunning(ctx context.Context, hostID string, listed, grace
 	}
 	for _, vm := range found {
 		if err := e.adoptRunning(ctx, vm, hostID); err != nil {
+			return err
+		}
+	}
+	for _, vm := range interrupted {
+		if err := e.interruptedMigration(ctx, vm, hostID, listed[vm.ID]); err != nil {
 			return err
 		}
 	}
@@ -87,7 +101,8 @@ func (e *Engine) HostNotResponding(ctx context.Context, hostID string) error {
 	err := e.st.View(ctx, func(tx store.Tx) error {
 		all, err := tx.ListVMs(ctx, store.ListOptions{})
 		for _, vm := range all {
-			if vm.HostID == hostID && vm.Status.IsRunning() {
+			// A migrating VM is its migration's to settle.
+			if vm.HostID == hostID && vm.Status.IsRunning() && vm.Status != model.VMMigrating {
 				vms = append(vms, vm)
 			}
 		}

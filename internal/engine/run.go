@@ -97,14 +97,30 @@ func (e *Engine) ShutdownVM(ctx context.Context, id string, timeout time.Duratio
 }
 
 func (e *Engine) stop(ctx context.Context, id string, action apperr.Action, call func(Host, model.VM) error) (model.VM, error) {
-	vm, err := e.getVM(ctx, id)
+	// Checked and marked under the VM's lock, so that a migration cannot
+	// start in between.
+	var vm model.VM
+	unlock := e.locks.lock(id)
+	err := e.st.Tx(ctx, func(tx store.Tx) error {
+		if err := e.lockVM(ctx, tx, id, action); err != nil {
+			return err
+		}
+		cur, err := tx.GetVM(ctx, id)
+		if err != nil {
+			return mapNotFound(err, action, apperr.TypeVM, id)
+		}
+		if cur.Status.IsDown() {
+			return apperr.New(apperr.VMIsNotRunning, action, apperr.TypeVM)
+		}
+		if err := refuseWhileMigrating(cur, action, apperr.TypeVM); err != nil {
+			return err
+		}
+		vm = cur
+		cur.Status = model.VMPoweringDown
+		return tx.UpdateVM(ctx, cur)
+	})
+	unlock()
 	if err != nil {
-		return model.VM{}, err
-	}
-	if vm.Status.IsDown() {
-		return model.VM{}, apperr.New(apperr.VMIsNotRunning, action, apperr.TypeVM)
-	}
-	if err := e.setStatus(ctx, vm, model.VMPoweringDown, "", ""); err != nil {
 		return model.VM{}, err
 	}
 	h, err := e.vmHost(ctx, vm)

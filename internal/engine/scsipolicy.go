@@ -121,8 +121,9 @@ type livePolicyTarget struct {
 	disk string
 }
 
-// liveTargets lists where the disks' policy is enforced right now.
-func liveTargets(ctx context.Context, tx store.Tx, diskIDs []string) ([]livePolicyTarget, error) {
+// liveTargets lists where the disks' policy is enforced right now. A VM
+// that is migrating has its proxies on two hosts, so no policy changes then.
+func liveTargets(ctx context.Context, tx store.Tx, action apperr.Action, typ apperr.Type, diskIDs []string) ([]livePolicyTarget, error) {
 	var out []livePolicyTarget
 	for _, id := range diskIDs {
 		atts, err := tx.ListAttachmentsOfDisk(ctx, id)
@@ -137,6 +138,9 @@ func liveTargets(ctx context.Context, tx store.Tx, diskIDs []string) ([]livePoli
 			dev, err := tx.GetDevice(ctx, a.VMID, id)
 			if err != nil || vm.Status.IsDown() || !dev.Plugged || dev.Device != model.DeviceLUN {
 				continue
+			}
+			if err := refuseWhileMigrating(vm, action, typ); err != nil {
+				return nil, err
 			}
 			out = append(out, livePolicyTarget{vm: vm, disk: id})
 		}
@@ -186,7 +190,7 @@ func (e *Engine) UpdateSCSIPolicy(ctx context.Context, p model.SCSIPolicy) (mode
 		if err != nil {
 			return err
 		}
-		targets, err = liveTargets(ctx, tx, idsOf(users))
+		targets, err = liveTargets(ctx, tx, action, typ, idsOf(users))
 		return err
 	})
 	if err != nil {
@@ -291,6 +295,9 @@ func (e *Engine) EffectiveSCSIPolicy(ctx context.Context, d model.Disk) (model.S
 	var p model.SCSIPolicy
 	if !d.PassThrough() {
 		return p, nil
+	}
+	if d.SCSIPolicy == "" { // a built-in, named by sgio: nothing to read
+		return diskPolicy(ctx, nil, d)
 	}
 	err := e.st.View(ctx, func(tx store.Tx) error {
 		var err error

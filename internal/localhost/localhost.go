@@ -34,6 +34,11 @@ type Config struct {
 	StateDir      string
 	VirtType      vmspec.VirtType
 	LibvirtSocket string
+	// MigrationURI is how other hosts' libvirtd reach this one's in a live
+	// migration (agent.Config.MigrationURI).
+	MigrationURI string
+	// MigrationTrustStorage: agent.Config.MigrationTrustStorage.
+	MigrationTrustStorage bool
 	// MaxColdDisks is the local agent's agent.Config.MaxColdDisks.
 	MaxColdDisks int
 }
@@ -51,7 +56,7 @@ func Start(ctx context.Context, eng *engine.Engine, st store.Store, cfg Config, 
 		return nil, err
 	}
 	r, err := agentserver.Start(ctx, agentserver.Config{
-		Agent:  agent.Config{HostID: hostID, VirtType: cfg.VirtType, StateDir: agentDir, MaxColdDisks: cfg.MaxColdDisks},
+		Agent:  agent.Config{HostID: hostID, VirtType: cfg.VirtType, StateDir: agentDir, MigrationURI: cfg.MigrationURI, MigrationTrustStorage: cfg.MigrationTrustStorage, MaxColdDisks: cfg.MaxColdDisks},
 		Listen: "unix:" + sock, LibvirtSocket: cfg.LibvirtSocket,
 	}, log)
 	if err != nil {

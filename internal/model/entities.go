@@ -110,7 +110,12 @@ type VM struct {
 	VCPUs       int
 	Status      VMStatus
 	HostID      string // where it runs, when it runs
-	IOThreads   int    // number of I/O threads; with N > 0 there are N virtio-scsi controllers
+	// MigratingTo is the destination host while Status is VMMigrating, and
+	// MigrationRun the engine process that runs the migration: a restarted
+	// engine tells an interrupted migration from its own (as PendingRun).
+	MigratingTo  string
+	MigrationRun string
+	IOThreads    int // number of I/O threads; with N > 0 there are N virtio-scsi controllers
 	// VirtioSCSIMultiQueues: -1 automatic, 0 off, N fixed queues per controller.
 	VirtioSCSIMultiQueues int
 	Kernel                string

@@ -105,6 +105,9 @@ const (
 	VMNotResponding VMStatus = "not_responding"
 	VMUnknown       VMStatus = "unknown"
 	VMImageLocked   VMStatus = "image_locked"
+	// VMMigrating: the VM runs on its host and is being live-migrated to
+	// another (oVirt's REST API shows migrating_from and migrating_to so).
+	VMMigrating VMStatus = "migrating"
 )
 
 // IsDown tells whether the VM runs nowhere: only then may changes that need
@@ -114,7 +117,7 @@ func (s VMStatus) IsDown() bool { return s == VMDown || s == "" }
 // IsRunning tells whether the VM has a live domain on a host.
 func (s VMStatus) IsRunning() bool {
 	switch s {
-	case VMUp, VMPoweringUp, VMPoweringDown, VMPaused, VMNotResponding, VMWaitForLaunch:
+	case VMUp, VMPoweringUp, VMPoweringDown, VMPaused, VMNotResponding, VMWaitForLaunch, VMMigrating:
 		return true
 	}
 	return false

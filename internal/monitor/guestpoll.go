@@ -13,7 +13,10 @@ import (
 // guest-get-disks, and asking every 2 s made each hot-plug 1.7x slower to
 // show up in the guest (docs/PERFORMANCE.md). So the monitor asks only when
 // the answer can have changed: the VM's live disks changed, some active disk
-// is not named yet, or guestRefresh passed (a change inside the guest).
+// is not named yet, or guestRefresh passed (a change inside the guest);
+// and, like reading live devices (budget.go), never more than about a tenth
+// of the time: a guest with a thousand disks that takes seconds to answer
+// while it is still finding its disks is not asked again every 2 s.
 
 // guestRefresh is how often a quiet guest is asked anyway.
 const guestRefresh = 30 * time.Second
@@ -24,6 +27,7 @@ type guestPoll struct {
 	live    string // the live disks the answer was about
 	unnamed int    // active disks the guest did not show
 	asked   time.Time
+	next    time.Time // not before: the last answer's cost times dutyFactor
 }
 
 // guestPolls decides, per VM, when to ask the guest agent again. Only the
@@ -33,15 +37,19 @@ type guestPolls map[string]guestPoll
 // due tells whether the VM's guest agent should be asked now.
 func (g guestPolls) due(vmID, live string, now time.Time) bool {
 	p, ok := g[vmID]
-	return !ok || p.live != live || p.unnamed > 0 || now.Sub(p.asked) >= guestRefresh
+	if !ok {
+		return true
+	}
+	return !now.Before(p.next) && (p.live != live || p.unnamed > 0 || now.Sub(p.asked) >= guestRefresh)
 }
 
-// answered records an answer that left unnamed disks unnamed.
-func (g *guestPolls) answered(hostID, vmID, live string, unnamed int, now time.Time) {
+// answered records an answer, asked at asked and received took later,
+// that left unnamed disks unnamed.
+func (g *guestPolls) answered(hostID, vmID, live string, unnamed int, asked time.Time, took time.Duration) {
 	if *g == nil {
 		*g = guestPolls{}
 	}
-	(*g)[vmID] = guestPoll{host: hostID, live: live, unnamed: unnamed, asked: now}
+	(*g)[vmID] = guestPoll{host: hostID, live: live, unnamed: unnamed, asked: asked, next: asked.Add(took + dutyFactor*took)}
 }
 
 // forget drops the host's VMs that no longer run there.

@@ -47,6 +47,7 @@ type Monitor struct {
 	mu       sync.Mutex
 	watching map[string]bool // hosts whose event stream is followed
 	guests   guestPolls      // when each VM's guest agent is asked next
+	reads    readBudget      // when each VM's live devices may be read next
 	misses   map[string]int  // heartbeats missed in a row, per host
 }
 
@@ -232,10 +233,16 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host, c *agentrpc.Client
 		m.Log.Warn("monitor: report running vms", "host", h.Name, "err", err)
 	}
 	for id := range running {
+		start := time.Now()
+		if !m.reads.due(id, start) {
+			continue
+		}
 		live, ok := m.reconcileDevices(ctx, c, id)
+		m.reads.spent(h.ID, id, start, time.Since(start))
 		if !ok || !m.guests.due(id, live, time.Now()) {
 			continue
 		}
+		asked := time.Now()
 		disks, err := c.GuestDisks(ctx, id)
 		if err != nil {
 			continue // no guest agent (yet): ask again at the next poll
@@ -249,9 +256,10 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host, c *agentrpc.Client
 			m.Log.Warn("monitor: report guest disks", "vm", id, "err", err)
 			continue
 		}
-		m.guests.answered(h.ID, id, live, unnamed, time.Now())
+		m.guests.answered(h.ID, id, live, unnamed, asked, time.Since(asked))
 	}
 	m.guests.forget(h.ID, running)
+	m.reads.forget(h.ID, running)
 }
 
 // graceMissing returns the engine's VMs on the host that are missing from

@@ -158,6 +158,10 @@ type SCSIPolicies interface {
 type Devices interface {
 	GetDevice(ctx context.Context, vmID, id string) (model.VmDevice, error)
 	ListDevicesOfVM(ctx context.Context, vmID string) ([]model.VmDevice, error)
+	// VMsWithDevice tells which VMs have a device row of kind device (all
+	// VMs when vmID is empty, else only that one), so that listing VMs
+	// costs one query, not one per VM.
+	VMsWithDevice(ctx context.Context, device, vmID string) (map[string]bool, error)
 	InsertDevice(ctx context.Context, d model.VmDevice) error
 	UpdateDevice(ctx context.Context, d model.VmDevice) error
 	DeleteDevice(ctx context.Context, vmID, id string) error

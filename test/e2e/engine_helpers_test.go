@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govirt/govirt/internal/agentrpc"
 	"github.com/govirt/govirt/internal/api/ovirt"
 	"github.com/govirt/govirt/internal/scsi"
 	"github.com/govirt/govirt/internal/store/sqlstore/sqltest"
@@ -64,7 +65,14 @@ func attachments(ctx context.Context, t *testing.T, e *e2eutil.EngineProc, vmID 
 // 255), read back through the local agent.
 func checkGuestSeesAtLiveAddresses(ctx context.Context, t *testing.T, e *e2eutil.EngineProc, vmID string, ids []string, inv testguest.Inventory) {
 	t.Helper()
-	live, err := e.Agent(ctx, t).LiveVM(ctx, vmID)
+	checkGuestSeesAtLiveAddressesOn(ctx, t, e.Agent(ctx, t), vmID, ids, inv)
+}
+
+// checkGuestSeesAtLiveAddressesOn is checkGuestSeesAtLiveAddresses with the
+// domain read back through the agent c.
+func checkGuestSeesAtLiveAddressesOn(ctx context.Context, t *testing.T, c *agentrpc.Client, vmID string, ids []string, inv testguest.Inventory) {
+	t.Helper()
+	live, err := c.LiveVM(ctx, vmID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,7 @@ func TestConfigureGuestAgent(t *testing.T) {
 
 func TestConfigureConsole(t *testing.T) {
 	zero := uint(0)
-	file := &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: "/run/c.log"}}
+	file := &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: "/run/c.log", Append: "on"}}
 	runConfigCases(t, configureConsole, []configCase{
 		{"no path, no console", baseVM(), Options{}, &libvirtxml.Domain{}},
 		{"file", baseVM(), Options{ConsolePath: "/run/c.log"},

@@ -95,12 +95,15 @@ func configureConsole(_ vmspec.VM, opts Options, dom *libvirtxml.Domain) error {
 		return err
 	}
 	devs := devices(dom)
+	// append: a live migration's destination opens the file again and
+	// must not truncate (or, unprivileged, fail to delete) it.
+	file := &libvirtxml.DomainChardevSourceFile{Path: opts.ConsolePath, Append: "on"}
 	devs.Serials = append(devs.Serials, libvirtxml.DomainSerial{
-		Source: &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: opts.ConsolePath}},
+		Source: &libvirtxml.DomainChardevSource{File: file},
 		Target: &libvirtxml.DomainSerialTarget{Port: uintPtr(0)},
 	})
 	devs.Consoles = append(devs.Consoles, libvirtxml.DomainConsole{
-		Source: &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: opts.ConsolePath}},
+		Source: &libvirtxml.DomainChardevSource{File: file},
 		Target: &libvirtxml.DomainConsoleTarget{Type: "serial", Port: uintPtr(0)},
 	})
 	return nil

@@ -38,11 +38,20 @@ type Conn struct {
 // Dial connects to libvirtd's qemu:///system driver on socketPath and starts
 // the event pump.
 func Dial(ctx context.Context, socketPath string, log *slog.Logger) (*Conn, error) {
+	return DialURI(ctx, socketPath, "", log)
+}
+
+// DialURI is Dial for the driver uri names (qemu:///system when empty;
+// qemu:///session for an unprivileged user's session daemon).
+func DialURI(ctx context.Context, socketPath, uri string, log *slog.Logger) (*Conn, error) {
 	if socketPath == "" {
 		socketPath = DefaultSocket
 	}
+	if uri == "" {
+		uri = string(libvirt.QEMUSystem)
+	}
 	l := libvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(socketPath), dialers.WithLocalTimeout(5*time.Second)))
-	if err := l.ConnectToURI(libvirt.QEMUSystem); err != nil {
+	if err := l.ConnectToURI(libvirt.ConnectURI(uri)); err != nil {
 		return nil, fmt.Errorf("connect to libvirtd at %s (is libvirtd running? scripts/host-setup.sh starts it): %w", socketPath, err)
 	}
 	c := &Conn{l: l, log: log, subs: map[int]chan agent.Event{}}
@@ -114,13 +123,37 @@ func (c *Conn) Domains(_ context.Context) ([]agent.DomainInfo, error) {
 			return nil, mapErr(err)
 		}
 		info.State = stateOf(libvirt.DomainState(st))
-		md, err := c.l.DomainGetMetadata(d, int32(libvirt.DomainMetadataElement), libvirt.OptString{domxml.MetadataNS}, libvirt.DomainAffectLive)
-		if err == nil {
-			info.HostID, _ = domxml.HostIDFromMetadata(md)
-		}
+		info.HostID = c.owner(d)
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// DomainOwner implements agent.Hypervisor.
+func (c *Conn) DomainOwner(_ context.Context, id string) (string, error) {
+	dom, err := c.lookup(id)
+	if err != nil {
+		return "", err
+	}
+	active, err := c.l.DomainIsActive(dom)
+	if err != nil {
+		return "", mapErr(err)
+	}
+	if active == 0 {
+		return "", fmt.Errorf("%w: domain %s is not running", agent.ErrNotFound, id)
+	}
+	return c.owner(dom), nil
+}
+
+// owner reads the host id from govirt's metadata element of a domain; ""
+// when the domain has none (it is not govirt's).
+func (c *Conn) owner(d libvirt.Domain) string {
+	md, err := c.l.DomainGetMetadata(d, int32(libvirt.DomainMetadataElement), libvirt.OptString{domxml.MetadataNS}, libvirt.DomainAffectLive)
+	if err != nil {
+		return ""
+	}
+	host, _ := domxml.HostIDFromMetadata(md)
+	return host
 }
 
 // Shutdown implements agent.Hypervisor.
@@ -269,4 +302,20 @@ func isPCIExhausted(msg string) bool {
 	return strings.Contains(m, "no more available pci slots") ||
 		strings.Contains(m, "no slot/function available") ||
 		strings.Contains(m, "pci: slot") && strings.Contains(m, "in use")
+}
+
+// Migrate implements agent.Hypervisor: a live, peer-to-peer migration of a
+// transient domain (nothing is defined or undefined on either side).
+func (c *Conn) Migrate(_ context.Context, id, destURI, destXML string, unsafe bool) error {
+	dom, err := c.lookup(id)
+	if err != nil {
+		return err
+	}
+	params := []libvirt.TypedParam{{Field: libvirt.MigrateParamDestXML, Value: *libvirt.NewTypedParamValueString(destXML)}}
+	flags := libvirt.MigrateLive | libvirt.MigratePeer2peer
+	if unsafe {
+		flags |= libvirt.MigrateUnsafe
+	}
+	_, err = c.l.DomainMigratePerform3Params(dom, libvirt.OptString{destURI}, params, nil, flags)
+	return mapErr(err)
 }

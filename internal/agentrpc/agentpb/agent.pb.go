@@ -2788,6 +2788,288 @@ func (x *Event) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type PrepareMigrationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vm            *VMSpec                `protobuf:"bytes,1,opt,name=vm,proto3" json:"vm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrepareMigrationRequest) Reset() {
+	*x = PrepareMigrationRequest{}
+	mi := &file_agent_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrepareMigrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrepareMigrationRequest) ProtoMessage() {}
+
+func (x *PrepareMigrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrepareMigrationRequest.ProtoReflect.Descriptor instead.
+func (*PrepareMigrationRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *PrepareMigrationRequest) GetVm() *VMSpec {
+	if x != nil {
+		return x.Vm
+	}
+	return nil
+}
+
+// PrepareMigrationReply mirrors agent.MigrationTarget.
+type PrepareMigrationReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The libvirt URI the source's libvirtd connects to.
+	Uri           string `protobuf:"bytes,1,opt,name=uri,proto3" json:"uri,omitempty"`
+	DomainXml     string `protobuf:"bytes,2,opt,name=domain_xml,json=domainXml,proto3" json:"domain_xml,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrepareMigrationReply) Reset() {
+	*x = PrepareMigrationReply{}
+	mi := &file_agent_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrepareMigrationReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrepareMigrationReply) ProtoMessage() {}
+
+func (x *PrepareMigrationReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrepareMigrationReply.ProtoReflect.Descriptor instead.
+func (*PrepareMigrationReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *PrepareMigrationReply) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *PrepareMigrationReply) GetDomainXml() string {
+	if x != nil {
+		return x.DomainXml
+	}
+	return ""
+}
+
+type MigrateVMRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VmId          string                 `protobuf:"bytes,1,opt,name=vm_id,json=vmId,proto3" json:"vm_id,omitempty"`
+	Uri           string                 `protobuf:"bytes,2,opt,name=uri,proto3" json:"uri,omitempty"`
+	DomainXml     string                 `protobuf:"bytes,3,opt,name=domain_xml,json=domainXml,proto3" json:"domain_xml,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateVMRequest) Reset() {
+	*x = MigrateVMRequest{}
+	mi := &file_agent_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateVMRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateVMRequest) ProtoMessage() {}
+
+func (x *MigrateVMRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateVMRequest.ProtoReflect.Descriptor instead.
+func (*MigrateVMRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *MigrateVMRequest) GetVmId() string {
+	if x != nil {
+		return x.VmId
+	}
+	return ""
+}
+
+func (x *MigrateVMRequest) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *MigrateVMRequest) GetDomainXml() string {
+	if x != nil {
+		return x.DomainXml
+	}
+	return ""
+}
+
+type MigrateVMReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateVMReply) Reset() {
+	*x = MigrateVMReply{}
+	mi := &file_agent_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateVMReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateVMReply) ProtoMessage() {}
+
+func (x *MigrateVMReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateVMReply.ProtoReflect.Descriptor instead.
+func (*MigrateVMReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{48}
+}
+
+type FinishIncomingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VmId          string                 `protobuf:"bytes,1,opt,name=vm_id,json=vmId,proto3" json:"vm_id,omitempty"`
+	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishIncomingRequest) Reset() {
+	*x = FinishIncomingRequest{}
+	mi := &file_agent_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishIncomingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishIncomingRequest) ProtoMessage() {}
+
+func (x *FinishIncomingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishIncomingRequest.ProtoReflect.Descriptor instead.
+func (*FinishIncomingRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *FinishIncomingRequest) GetVmId() string {
+	if x != nil {
+		return x.VmId
+	}
+	return ""
+}
+
+func (x *FinishIncomingRequest) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+type FinishIncomingReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishIncomingReply) Reset() {
+	*x = FinishIncomingReply{}
+	mi := &file_agent_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishIncomingReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishIncomingReply) ProtoMessage() {}
+
+func (x *FinishIncomingReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishIncomingReply.ProtoReflect.Descriptor instead.
+func (*FinishIncomingReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{50}
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -2985,7 +3267,23 @@ const file_agent_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.govirt.agent.v1.EventKindR\x04kind\x12.\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x18.govirt.agent.v1.VMStateR\x05state\x12\x14\n" +
 	"\x05alias\x18\x04 \x01(\tR\x05alias\x12.\n" +
-	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time*\xac\x01\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"B\n" +
+	"\x17PrepareMigrationRequest\x12'\n" +
+	"\x02vm\x18\x01 \x01(\v2\x17.govirt.agent.v1.VMSpecR\x02vm\"H\n" +
+	"\x15PrepareMigrationReply\x12\x10\n" +
+	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x1d\n" +
+	"\n" +
+	"domain_xml\x18\x02 \x01(\tR\tdomainXml\"X\n" +
+	"\x10MigrateVMRequest\x12\x13\n" +
+	"\x05vm_id\x18\x01 \x01(\tR\x04vmId\x12\x10\n" +
+	"\x03uri\x18\x02 \x01(\tR\x03uri\x12\x1d\n" +
+	"\n" +
+	"domain_xml\x18\x03 \x01(\tR\tdomainXml\"\x10\n" +
+	"\x0eMigrateVMReply\"<\n" +
+	"\x15FinishIncomingRequest\x12\x13\n" +
+	"\x05vm_id\x18\x01 \x01(\tR\x04vmId\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\"\x15\n" +
+	"\x13FinishIncomingReply*\xac\x01\n" +
 	"\aVMState\x12\x18\n" +
 	"\x14VM_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10VM_STATE_RUNNING\x10\x01\x12\x13\n" +
@@ -2999,7 +3297,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x14EVENT_KIND_LIFECYCLE\x10\x01\x12\x1d\n" +
 	"\x19EVENT_KIND_DEVICE_REMOVED\x10\x02\x12$\n" +
 	" EVENT_KIND_DEVICE_REMOVAL_FAILED\x10\x03\x12\x1e\n" +
-	"\x1aEVENT_KIND_AGENT_CONNECTED\x10\x042\xab\v\n" +
+	"\x1aEVENT_KIND_AGENT_CONNECTED\x10\x042\xc2\r\n" +
 	"\x05Agent\x12@\n" +
 	"\x04Ping\x12\x1c.govirt.agent.v1.PingRequest\x1a\x1a.govirt.agent.v1.PingReply\x12I\n" +
 	"\aStartVM\x12\x1f.govirt.agent.v1.StartVMRequest\x1a\x1d.govirt.agent.v1.StartVMReply\x12R\n" +
@@ -3018,7 +3316,10 @@ const file_agent_proto_rawDesc = "" +
 	"\fCreateVolume\x12$.govirt.agent.v1.CreateVolumeRequest\x1a\".govirt.agent.v1.CreateVolumeReply\x12X\n" +
 	"\fRemoveVolume\x12$.govirt.agent.v1.RemoveVolumeRequest\x1a\".govirt.agent.v1.RemoveVolumeReply\x12[\n" +
 	"\rSetSCSIPolicy\x12%.govirt.agent.v1.SetSCSIPolicyRequest\x1a#.govirt.agent.v1.SetSCSIPolicyReply\x12j\n" +
-	"\x12GetSCSIPolicyStats\x12*.govirt.agent.v1.GetSCSIPolicyStatsRequest\x1a(.govirt.agent.v1.GetSCSIPolicyStatsReply\x12F\n" +
+	"\x12GetSCSIPolicyStats\x12*.govirt.agent.v1.GetSCSIPolicyStatsRequest\x1a(.govirt.agent.v1.GetSCSIPolicyStatsReply\x12d\n" +
+	"\x10PrepareMigration\x12(.govirt.agent.v1.PrepareMigrationRequest\x1a&.govirt.agent.v1.PrepareMigrationReply\x12O\n" +
+	"\tMigrateVM\x12!.govirt.agent.v1.MigrateVMRequest\x1a\x1f.govirt.agent.v1.MigrateVMReply\x12^\n" +
+	"\x0eFinishIncoming\x12&.govirt.agent.v1.FinishIncomingRequest\x1a$.govirt.agent.v1.FinishIncomingReply\x12F\n" +
 	"\vWatchEvents\x12\x1d.govirt.agent.v1.WatchRequest\x1a\x16.govirt.agent.v1.Event0\x01B4Z2github.com/govirt/govirt/internal/agentrpc/agentpbb\x06proto3"
 
 var (
@@ -3034,7 +3335,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_agent_proto_goTypes = []any{
 	(VMState)(0),                      // 0: govirt.agent.v1.VMState
 	(EventKind)(0),                    // 1: govirt.agent.v1.EventKind
@@ -3083,7 +3384,13 @@ var file_agent_proto_goTypes = []any{
 	(*RemoveVolumeReply)(nil),         // 44: govirt.agent.v1.RemoveVolumeReply
 	(*WatchRequest)(nil),              // 45: govirt.agent.v1.WatchRequest
 	(*Event)(nil),                     // 46: govirt.agent.v1.Event
-	(*timestamppb.Timestamp)(nil),     // 47: google.protobuf.Timestamp
+	(*PrepareMigrationRequest)(nil),   // 47: govirt.agent.v1.PrepareMigrationRequest
+	(*PrepareMigrationReply)(nil),     // 48: govirt.agent.v1.PrepareMigrationReply
+	(*MigrateVMRequest)(nil),          // 49: govirt.agent.v1.MigrateVMRequest
+	(*MigrateVMReply)(nil),            // 50: govirt.agent.v1.MigrateVMReply
+	(*FinishIncomingRequest)(nil),     // 51: govirt.agent.v1.FinishIncomingRequest
+	(*FinishIncomingReply)(nil),       // 52: govirt.agent.v1.FinishIncomingReply
+	(*timestamppb.Timestamp)(nil),     // 53: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
 	5,  // 0: govirt.agent.v1.VMSpec.boot:type_name -> govirt.agent.v1.DirectBoot
@@ -3108,46 +3415,53 @@ var file_agent_proto_depIdxs = []int32{
 	40, // 19: govirt.agent.v1.RemoveVolumeRequest.volume:type_name -> govirt.agent.v1.Volume
 	1,  // 20: govirt.agent.v1.Event.kind:type_name -> govirt.agent.v1.EventKind
 	0,  // 21: govirt.agent.v1.Event.state:type_name -> govirt.agent.v1.VMState
-	47, // 22: govirt.agent.v1.Event.time:type_name -> google.protobuf.Timestamp
-	2,  // 23: govirt.agent.v1.Agent.Ping:input_type -> govirt.agent.v1.PingRequest
-	17, // 24: govirt.agent.v1.Agent.StartVM:input_type -> govirt.agent.v1.StartVMRequest
-	19, // 25: govirt.agent.v1.Agent.ShutdownVM:input_type -> govirt.agent.v1.ShutdownVMRequest
-	21, // 26: govirt.agent.v1.Agent.DestroyVM:input_type -> govirt.agent.v1.DestroyVMRequest
-	23, // 27: govirt.agent.v1.Agent.ListVMs:input_type -> govirt.agent.v1.ListVMsRequest
-	26, // 28: govirt.agent.v1.Agent.GetLiveVM:input_type -> govirt.agent.v1.GetLiveVMRequest
-	29, // 29: govirt.agent.v1.Agent.HotPlugDisk:input_type -> govirt.agent.v1.HotPlugDiskRequest
-	29, // 30: govirt.agent.v1.Agent.ChangeMedia:input_type -> govirt.agent.v1.HotPlugDiskRequest
-	31, // 31: govirt.agent.v1.Agent.HotUnplugDisk:input_type -> govirt.agent.v1.HotUnplugDiskRequest
-	33, // 32: govirt.agent.v1.Agent.HotPlugController:input_type -> govirt.agent.v1.HotPlugControllerRequest
-	35, // 33: govirt.agent.v1.Agent.GuestDisks:input_type -> govirt.agent.v1.GuestDisksRequest
-	38, // 34: govirt.agent.v1.Agent.GuestExec:input_type -> govirt.agent.v1.GuestExecRequest
-	41, // 35: govirt.agent.v1.Agent.CreateVolume:input_type -> govirt.agent.v1.CreateVolumeRequest
-	43, // 36: govirt.agent.v1.Agent.RemoveVolume:input_type -> govirt.agent.v1.RemoveVolumeRequest
-	10, // 37: govirt.agent.v1.Agent.SetSCSIPolicy:input_type -> govirt.agent.v1.SetSCSIPolicyRequest
-	12, // 38: govirt.agent.v1.Agent.GetSCSIPolicyStats:input_type -> govirt.agent.v1.GetSCSIPolicyStatsRequest
-	45, // 39: govirt.agent.v1.Agent.WatchEvents:input_type -> govirt.agent.v1.WatchRequest
-	3,  // 40: govirt.agent.v1.Agent.Ping:output_type -> govirt.agent.v1.PingReply
-	18, // 41: govirt.agent.v1.Agent.StartVM:output_type -> govirt.agent.v1.StartVMReply
-	20, // 42: govirt.agent.v1.Agent.ShutdownVM:output_type -> govirt.agent.v1.ShutdownVMReply
-	22, // 43: govirt.agent.v1.Agent.DestroyVM:output_type -> govirt.agent.v1.DestroyVMReply
-	24, // 44: govirt.agent.v1.Agent.ListVMs:output_type -> govirt.agent.v1.ListVMsReply
-	27, // 45: govirt.agent.v1.Agent.GetLiveVM:output_type -> govirt.agent.v1.LiveVM
-	30, // 46: govirt.agent.v1.Agent.HotPlugDisk:output_type -> govirt.agent.v1.HotPlugDiskReply
-	30, // 47: govirt.agent.v1.Agent.ChangeMedia:output_type -> govirt.agent.v1.HotPlugDiskReply
-	32, // 48: govirt.agent.v1.Agent.HotUnplugDisk:output_type -> govirt.agent.v1.HotUnplugDiskReply
-	34, // 49: govirt.agent.v1.Agent.HotPlugController:output_type -> govirt.agent.v1.HotPlugControllerReply
-	37, // 50: govirt.agent.v1.Agent.GuestDisks:output_type -> govirt.agent.v1.GuestDisksReply
-	39, // 51: govirt.agent.v1.Agent.GuestExec:output_type -> govirt.agent.v1.GuestExecReply
-	42, // 52: govirt.agent.v1.Agent.CreateVolume:output_type -> govirt.agent.v1.CreateVolumeReply
-	44, // 53: govirt.agent.v1.Agent.RemoveVolume:output_type -> govirt.agent.v1.RemoveVolumeReply
-	11, // 54: govirt.agent.v1.Agent.SetSCSIPolicy:output_type -> govirt.agent.v1.SetSCSIPolicyReply
-	14, // 55: govirt.agent.v1.Agent.GetSCSIPolicyStats:output_type -> govirt.agent.v1.GetSCSIPolicyStatsReply
-	46, // 56: govirt.agent.v1.Agent.WatchEvents:output_type -> govirt.agent.v1.Event
-	40, // [40:57] is the sub-list for method output_type
-	23, // [23:40] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	53, // 22: govirt.agent.v1.Event.time:type_name -> google.protobuf.Timestamp
+	4,  // 23: govirt.agent.v1.PrepareMigrationRequest.vm:type_name -> govirt.agent.v1.VMSpec
+	2,  // 24: govirt.agent.v1.Agent.Ping:input_type -> govirt.agent.v1.PingRequest
+	17, // 25: govirt.agent.v1.Agent.StartVM:input_type -> govirt.agent.v1.StartVMRequest
+	19, // 26: govirt.agent.v1.Agent.ShutdownVM:input_type -> govirt.agent.v1.ShutdownVMRequest
+	21, // 27: govirt.agent.v1.Agent.DestroyVM:input_type -> govirt.agent.v1.DestroyVMRequest
+	23, // 28: govirt.agent.v1.Agent.ListVMs:input_type -> govirt.agent.v1.ListVMsRequest
+	26, // 29: govirt.agent.v1.Agent.GetLiveVM:input_type -> govirt.agent.v1.GetLiveVMRequest
+	29, // 30: govirt.agent.v1.Agent.HotPlugDisk:input_type -> govirt.agent.v1.HotPlugDiskRequest
+	29, // 31: govirt.agent.v1.Agent.ChangeMedia:input_type -> govirt.agent.v1.HotPlugDiskRequest
+	31, // 32: govirt.agent.v1.Agent.HotUnplugDisk:input_type -> govirt.agent.v1.HotUnplugDiskRequest
+	33, // 33: govirt.agent.v1.Agent.HotPlugController:input_type -> govirt.agent.v1.HotPlugControllerRequest
+	35, // 34: govirt.agent.v1.Agent.GuestDisks:input_type -> govirt.agent.v1.GuestDisksRequest
+	38, // 35: govirt.agent.v1.Agent.GuestExec:input_type -> govirt.agent.v1.GuestExecRequest
+	41, // 36: govirt.agent.v1.Agent.CreateVolume:input_type -> govirt.agent.v1.CreateVolumeRequest
+	43, // 37: govirt.agent.v1.Agent.RemoveVolume:input_type -> govirt.agent.v1.RemoveVolumeRequest
+	10, // 38: govirt.agent.v1.Agent.SetSCSIPolicy:input_type -> govirt.agent.v1.SetSCSIPolicyRequest
+	12, // 39: govirt.agent.v1.Agent.GetSCSIPolicyStats:input_type -> govirt.agent.v1.GetSCSIPolicyStatsRequest
+	47, // 40: govirt.agent.v1.Agent.PrepareMigration:input_type -> govirt.agent.v1.PrepareMigrationRequest
+	49, // 41: govirt.agent.v1.Agent.MigrateVM:input_type -> govirt.agent.v1.MigrateVMRequest
+	51, // 42: govirt.agent.v1.Agent.FinishIncoming:input_type -> govirt.agent.v1.FinishIncomingRequest
+	45, // 43: govirt.agent.v1.Agent.WatchEvents:input_type -> govirt.agent.v1.WatchRequest
+	3,  // 44: govirt.agent.v1.Agent.Ping:output_type -> govirt.agent.v1.PingReply
+	18, // 45: govirt.agent.v1.Agent.StartVM:output_type -> govirt.agent.v1.StartVMReply
+	20, // 46: govirt.agent.v1.Agent.ShutdownVM:output_type -> govirt.agent.v1.ShutdownVMReply
+	22, // 47: govirt.agent.v1.Agent.DestroyVM:output_type -> govirt.agent.v1.DestroyVMReply
+	24, // 48: govirt.agent.v1.Agent.ListVMs:output_type -> govirt.agent.v1.ListVMsReply
+	27, // 49: govirt.agent.v1.Agent.GetLiveVM:output_type -> govirt.agent.v1.LiveVM
+	30, // 50: govirt.agent.v1.Agent.HotPlugDisk:output_type -> govirt.agent.v1.HotPlugDiskReply
+	30, // 51: govirt.agent.v1.Agent.ChangeMedia:output_type -> govirt.agent.v1.HotPlugDiskReply
+	32, // 52: govirt.agent.v1.Agent.HotUnplugDisk:output_type -> govirt.agent.v1.HotUnplugDiskReply
+	34, // 53: govirt.agent.v1.Agent.HotPlugController:output_type -> govirt.agent.v1.HotPlugControllerReply
+	37, // 54: govirt.agent.v1.Agent.GuestDisks:output_type -> govirt.agent.v1.GuestDisksReply
+	39, // 55: govirt.agent.v1.Agent.GuestExec:output_type -> govirt.agent.v1.GuestExecReply
+	42, // 56: govirt.agent.v1.Agent.CreateVolume:output_type -> govirt.agent.v1.CreateVolumeReply
+	44, // 57: govirt.agent.v1.Agent.RemoveVolume:output_type -> govirt.agent.v1.RemoveVolumeReply
+	11, // 58: govirt.agent.v1.Agent.SetSCSIPolicy:output_type -> govirt.agent.v1.SetSCSIPolicyReply
+	14, // 59: govirt.agent.v1.Agent.GetSCSIPolicyStats:output_type -> govirt.agent.v1.GetSCSIPolicyStatsReply
+	48, // 60: govirt.agent.v1.Agent.PrepareMigration:output_type -> govirt.agent.v1.PrepareMigrationReply
+	50, // 61: govirt.agent.v1.Agent.MigrateVM:output_type -> govirt.agent.v1.MigrateVMReply
+	52, // 62: govirt.agent.v1.Agent.FinishIncoming:output_type -> govirt.agent.v1.FinishIncomingReply
+	46, // 63: govirt.agent.v1.Agent.WatchEvents:output_type -> govirt.agent.v1.Event
+	44, // [44:64] is the sub-list for method output_type
+	24, // [24:44] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -3161,7 +3475,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   45,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

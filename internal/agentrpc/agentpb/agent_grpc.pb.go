@@ -48,6 +48,9 @@ const (
 	Agent_RemoveVolume_FullMethodName       = "/govirt.agent.v1.Agent/RemoveVolume"
 	Agent_SetSCSIPolicy_FullMethodName      = "/govirt.agent.v1.Agent/SetSCSIPolicy"
 	Agent_GetSCSIPolicyStats_FullMethodName = "/govirt.agent.v1.Agent/GetSCSIPolicyStats"
+	Agent_PrepareMigration_FullMethodName   = "/govirt.agent.v1.Agent/PrepareMigration"
+	Agent_MigrateVM_FullMethodName          = "/govirt.agent.v1.Agent/MigrateVM"
+	Agent_FinishIncoming_FullMethodName     = "/govirt.agent.v1.Agent/FinishIncoming"
 	Agent_WatchEvents_FullMethodName        = "/govirt.agent.v1.Agent/WatchEvents"
 )
 
@@ -95,6 +98,17 @@ type AgentClient interface {
 	SetSCSIPolicy(ctx context.Context, in *SetSCSIPolicyRequest, opts ...grpc.CallOption) (*SetSCSIPolicyReply, error)
 	// GetSCSIPolicyStats reports what the proxies of a VM's LUNs saw.
 	GetSCSIPolicyStats(ctx context.Context, in *GetSCSIPolicyStatsRequest, opts ...grpc.CallOption) (*GetSCSIPolicyStatsReply, error)
+	// PrepareMigration readies this host for an incoming live migration of
+	// the VM: it starts the proxies of its policy-carrying LUNs and renders
+	// the domain as this host runs it. The reply says how the source's
+	// libvirtd reaches this host's.
+	PrepareMigration(ctx context.Context, in *PrepareMigrationRequest, opts ...grpc.CallOption) (*PrepareMigrationReply, error)
+	// MigrateVM live-migrates a VM of this host, peer to peer through its
+	// libvirtd, to a prepared destination; it returns once the VM runs there.
+	MigrateVM(ctx context.Context, in *MigrateVMRequest, opts ...grpc.CallOption) (*MigrateVMReply, error)
+	// FinishIncoming ends an incoming migration: ok keeps the VM, otherwise
+	// what PrepareMigration made is undone.
+	FinishIncoming(ctx context.Context, in *FinishIncomingRequest, opts ...grpc.CallOption) (*FinishIncomingReply, error)
 	// WatchEvents streams what libvirt reports about the agent's VMs. The
 	// first event is always EVENT_KIND_AGENT_CONNECTED: from then on nothing is
 	// missed, so the engine re-lists VMs after it and not before.
@@ -269,6 +283,36 @@ func (c *agentClient) GetSCSIPolicyStats(ctx context.Context, in *GetSCSIPolicyS
 	return out, nil
 }
 
+func (c *agentClient) PrepareMigration(ctx context.Context, in *PrepareMigrationRequest, opts ...grpc.CallOption) (*PrepareMigrationReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PrepareMigrationReply)
+	err := c.cc.Invoke(ctx, Agent_PrepareMigration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) MigrateVM(ctx context.Context, in *MigrateVMRequest, opts ...grpc.CallOption) (*MigrateVMReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MigrateVMReply)
+	err := c.cc.Invoke(ctx, Agent_MigrateVM_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) FinishIncoming(ctx context.Context, in *FinishIncomingRequest, opts ...grpc.CallOption) (*FinishIncomingReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FinishIncomingReply)
+	err := c.cc.Invoke(ctx, Agent_FinishIncoming_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *agentClient) WatchEvents(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[0], Agent_WatchEvents_FullMethodName, cOpts...)
@@ -332,6 +376,17 @@ type AgentServer interface {
 	SetSCSIPolicy(context.Context, *SetSCSIPolicyRequest) (*SetSCSIPolicyReply, error)
 	// GetSCSIPolicyStats reports what the proxies of a VM's LUNs saw.
 	GetSCSIPolicyStats(context.Context, *GetSCSIPolicyStatsRequest) (*GetSCSIPolicyStatsReply, error)
+	// PrepareMigration readies this host for an incoming live migration of
+	// the VM: it starts the proxies of its policy-carrying LUNs and renders
+	// the domain as this host runs it. The reply says how the source's
+	// libvirtd reaches this host's.
+	PrepareMigration(context.Context, *PrepareMigrationRequest) (*PrepareMigrationReply, error)
+	// MigrateVM live-migrates a VM of this host, peer to peer through its
+	// libvirtd, to a prepared destination; it returns once the VM runs there.
+	MigrateVM(context.Context, *MigrateVMRequest) (*MigrateVMReply, error)
+	// FinishIncoming ends an incoming migration: ok keeps the VM, otherwise
+	// what PrepareMigration made is undone.
+	FinishIncoming(context.Context, *FinishIncomingRequest) (*FinishIncomingReply, error)
 	// WatchEvents streams what libvirt reports about the agent's VMs. The
 	// first event is always EVENT_KIND_AGENT_CONNECTED: from then on nothing is
 	// missed, so the engine re-lists VMs after it and not before.
@@ -393,6 +448,15 @@ func (UnimplementedAgentServer) SetSCSIPolicy(context.Context, *SetSCSIPolicyReq
 }
 func (UnimplementedAgentServer) GetSCSIPolicyStats(context.Context, *GetSCSIPolicyStatsRequest) (*GetSCSIPolicyStatsReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSCSIPolicyStats not implemented")
+}
+func (UnimplementedAgentServer) PrepareMigration(context.Context, *PrepareMigrationRequest) (*PrepareMigrationReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method PrepareMigration not implemented")
+}
+func (UnimplementedAgentServer) MigrateVM(context.Context, *MigrateVMRequest) (*MigrateVMReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method MigrateVM not implemented")
+}
+func (UnimplementedAgentServer) FinishIncoming(context.Context, *FinishIncomingRequest) (*FinishIncomingReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method FinishIncoming not implemented")
 }
 func (UnimplementedAgentServer) WatchEvents(*WatchRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
@@ -706,6 +770,60 @@ func _Agent_GetSCSIPolicyStats_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_PrepareMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PrepareMigrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).PrepareMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_PrepareMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).PrepareMigration(ctx, req.(*PrepareMigrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_MigrateVM_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MigrateVMRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).MigrateVM(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_MigrateVM_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).MigrateVM(ctx, req.(*MigrateVMRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_FinishIncoming_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FinishIncomingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).FinishIncoming(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_FinishIncoming_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).FinishIncoming(ctx, req.(*FinishIncomingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Agent_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -787,6 +905,18 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSCSIPolicyStats",
 			Handler:    _Agent_GetSCSIPolicyStats_Handler,
+		},
+		{
+			MethodName: "PrepareMigration",
+			Handler:    _Agent_PrepareMigration_Handler,
+		},
+		{
+			MethodName: "MigrateVM",
+			Handler:    _Agent_MigrateVM_Handler,
+		},
+		{
+			MethodName: "FinishIncoming",
+			Handler:    _Agent_FinishIncoming_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

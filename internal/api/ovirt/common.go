@@ -37,6 +37,8 @@ type Action struct {
 	Force *Bool  `xml:"force,omitempty" json:"force,omitempty"`
 	Fault *Fault `xml:"fault,omitempty" json:"fault,omitempty"`
 	VM    *VM    `xml:"vm,omitempty" json:"vm,omitempty"`
+	// Host is the destination of a migrate action (by id or name).
+	Host *Ref `xml:"host,omitempty" json:"host,omitempty"`
 }
 
 // Version is a compatibility version.

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 
 	"github.com/govirt/govirt/internal/model"
@@ -268,5 +269,41 @@ func TestDeleteVMCascades(t *testing.T) {
 			}
 			return errors.Join(err1, err2, err3, err4)
 		})
+	})
+}
+
+func TestVMsWithDevice(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s store.Store) {
+		f := newFixture(t, s)
+		withSCSI, without, third := f.addVM(t, "vm1"), f.addVM(t, "vm2"), f.addVM(t, "vm3")
+		mustTx(t, s, func(ctx context.Context, tx store.Tx) error {
+			c := func(vmID, id string) model.VmDevice {
+				return model.VmDevice{ID: id, VMID: vmID, Type: model.DeviceTypeController, Device: model.DeviceVirtioSCSI, Plugged: true, Controller: &model.ControllerSpec{}}
+			}
+			c2 := c(withSCSI.ID, "c2")
+			c2.Controller = &model.ControllerSpec{Index: 1}
+			return errors.Join(tx.InsertDevice(ctx, c(withSCSI.ID, "c1")), tx.InsertDevice(ctx, c2),
+				tx.InsertDevice(ctx, c(third.ID, "c1")), tx.InsertDevice(ctx, diskDevice(without.ID, "d", 1)))
+		})
+		for _, tc := range []struct {
+			vmID string
+			want map[string]bool
+		}{
+			{"", map[string]bool{withSCSI.ID: true, third.ID: true}},
+			{withSCSI.ID, map[string]bool{withSCSI.ID: true}},
+			{without.ID, map[string]bool{}},
+			{"no-such-vm", map[string]bool{}},
+		} {
+			mustTx(t, s, func(ctx context.Context, tx store.Tx) error {
+				got, err := tx.VMsWithDevice(ctx, model.DeviceVirtioSCSI, tc.vmID)
+				if err != nil {
+					return err
+				}
+				if !maps.Equal(got, tc.want) {
+					t.Errorf("VMsWithDevice(virtio-scsi, %q) = %v, want %v", tc.vmID, got, tc.want)
+				}
+				return nil
+			})
+		}
 	})
 }

@@ -63,6 +63,27 @@ func (t *tx) ListDevicesOfVM(ctx context.Context, vmID string) ([]model.VmDevice
 	return devices.list(ctx, t, "vm_id = ?", 0, vmID)
 }
 
+// VMsWithDevice implements store.Devices.
+func (t *tx) VMsWithDevice(ctx context.Context, device, vmID string) (map[string]bool, error) {
+	q, args := "SELECT DISTINCT vm_id FROM vm_devices WHERE device = ?", []any{device}
+	if vmID != "" {
+		q, args = q+" AND vm_id = ?", append(args, vmID)
+	}
+	out := map[string]bool{}
+	err := t.queryRows(ctx, func(s scanner) error {
+		var id string
+		if err := s.Scan(&id); err != nil {
+			return err
+		}
+		out[id] = true
+		return nil
+	}, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("vms with a %s device: %w", device, err)
+	}
+	return out, nil
+}
+
 // InsertDevice fails with store.ErrConflict when the device is plugged and
 // another plugged device of the VM has its address or target device name.
 func (t *tx) InsertDevice(ctx context.Context, d model.VmDevice) error {

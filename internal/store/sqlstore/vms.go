@@ -13,21 +13,21 @@ var vms = &table[model.VM]{
 	name: "vms",
 	cols: []string{"id", "name", "description", "cluster_id", "template_id", "os_type",
 		"memory_bytes", "vcpus", "status", "host_id", "io_threads", "virtio_scsi_multi_queues",
-		"kernel", "initrd", "cmdline", "created_at"},
+		"kernel", "initrd", "cmdline", "created_at", "migrating_to", "migration_run"},
 	nkeys:   1,
 	nameCol: "name",
 	order:   byName,
 	values: func(vm model.VM) []any {
 		return []any{vm.ID, vm.Name, vm.Description, vm.ClusterID, vm.TemplateID, vm.OSType,
 			vm.MemoryBytes, vm.VCPUs, string(vm.Status), nullIfEmpty(vm.HostID), vm.IOThreads, vm.VirtioSCSIMultiQueues,
-			vm.Kernel, vm.Initrd, vm.Cmdline, micros(vm.CreatedAt)}
+			vm.Kernel, vm.Initrd, vm.Cmdline, micros(vm.CreatedAt), vm.MigratingTo, vm.MigrationRun}
 	},
 	scan: func(s scanner) (vm model.VM, err error) {
 		var host sql.NullString
 		var created int64
 		err = s.Scan(&vm.ID, &vm.Name, &vm.Description, &vm.ClusterID, &vm.TemplateID, &vm.OSType,
 			&vm.MemoryBytes, &vm.VCPUs, &vm.Status, &host, &vm.IOThreads, &vm.VirtioSCSIMultiQueues,
-			&vm.Kernel, &vm.Initrd, &vm.Cmdline, &created)
+			&vm.Kernel, &vm.Initrd, &vm.Cmdline, &created, &vm.MigratingTo, &vm.MigrationRun)
 		vm.HostID, vm.CreatedAt = host.String, fromMicros(created)
 		return vm, err
 	},

@@ -33,6 +33,8 @@ type EngineOptions struct {
 	// LogLevel is the engine's --log-level (empty: debug, for tests; the
 	// benchmark suite runs at info, as users do).
 	LogLevel string
+	// MigrationURI is the local host's --migration-uri (empty: none).
+	MigrationURI string
 	// MaxColdDisks is the local agent's --max-cold-disks (0: the agent
 	// decides by QEMU's argument limit): a low one makes every start with
 	// more disks go through the staged path.
@@ -57,6 +59,11 @@ func StartEngine(t *testing.T, opts EngineOptions) *EngineProc {
 		args: []string{"engine", "--local-host", "--virt-type", "qemu", "--state-dir", p.StateDir, "--listen", addr, "--log-level", level}}
 	if opts.DB != "" {
 		p.args = append(p.args, "--db", opts.DB)
+	}
+	if opts.MigrationURI != "" {
+		// Both test hosts share this machine's one filesystem, which
+		// libvirt cannot know is shared.
+		p.args = append(p.args, "--migration-uri", opts.MigrationURI, "--migration-trust-storage")
 	}
 	if opts.MaxColdDisks > 0 {
 		p.args = append(p.args, "--max-cold-disks", strconv.Itoa(opts.MaxColdDisks))

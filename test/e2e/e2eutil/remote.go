@@ -18,15 +18,40 @@ type RemoteAgent struct {
 	StateDir string
 }
 
+// RemoteAgentOptions change how StartRemoteAgentWith runs the agent.
+type RemoteAgentOptions struct {
+	// LibvirtSocket is the libvirtd it drives (empty: the system one).
+	LibvirtSocket string
+	// LibvirtURI is the driver it opens there (empty: qemu:///system).
+	LibvirtURI string
+	// MigrationURI is its --migration-uri (empty: none).
+	MigrationURI string
+}
+
 // StartRemoteAgent runs an agent waiting for enrolment; Secret reads the
 // bootstrap secret it printed.
 func StartRemoteAgent(t *testing.T) *RemoteAgent {
+	t.Helper()
+	return StartRemoteAgentWith(t, RemoteAgentOptions{})
+}
+
+// StartRemoteAgentWith is StartRemoteAgent with options.
+func StartRemoteAgentWith(t *testing.T, opts RemoteAgentOptions) *RemoteAgent {
 	t.Helper()
 	dir := SharedDir(t)
 	host, port, _ := strings.Cut(freeAddr(t), ":")
 	a := &RemoteAgent{Host: host, Port: port, StateDir: filepath.Join(dir, "agent-state")}
 	a.proc = proc{what: "agent", logPath: filepath.Join(dir, "remote-agent.log"), grace: 10 * time.Second,
 		args: []string{"agent", "--listen", a.Addr(), "--virt-type", "qemu", "--state-dir", a.StateDir, "--log-level", "debug"}}
+	if opts.LibvirtSocket != "" {
+		a.args = append(a.args, "--libvirt-socket", opts.LibvirtSocket)
+	}
+	if opts.LibvirtURI != "" {
+		a.args = append(a.args, "--libvirt-uri", opts.LibvirtURI)
+	}
+	if opts.MigrationURI != "" {
+		a.args = append(a.args, "--migration-uri", opts.MigrationURI, "--migration-trust-storage")
+	}
 	t.Cleanup(func() {
 		a.stop()
 		if t.Failed() {
