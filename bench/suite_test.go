@@ -47,6 +47,8 @@ type tier struct {
 	hotplugs   int   // sequential hot-plugs
 	concurrent int   // concurrent hot-plugs (0: none)
 	allocDisks int   // disks addressed by the allocation figures
+	stagedBoot int   // disks of the boot forced through the agent's staged start (0: none)
+	maxDisks   int   // disks of the one guest that reaches the per-VM maximum (0: none)
 	// ioConfigs and ioTests cap the data-path matrix (configurations,
 	// then dd tests of each).
 	ioConfigs, ioTests int
@@ -54,9 +56,9 @@ type tier struct {
 
 var tiers = map[string]tier{
 	"quick": {name: "quick", runs: 3, attachDisks: 300, listVMs: 500, bootDisks: []int{64}, hotplugs: 10,
-		allocDisks: 16383, ioConfigs: 1, ioTests: 2},
+		allocDisks: 16383, ioConfigs: 1, ioTests: 2, stagedBoot: 32},
 	"full": {name: "full", runs: 3, attachDisks: 1000, listVMs: 10000, bootDisks: []int{256, 1000, 4096}, hotplugs: 100,
-		concurrent: 32, allocDisks: 16383, ioConfigs: 2, ioTests: 4},
+		concurrent: 32, allocDisks: 16383, ioConfigs: 2, ioTests: 4, stagedBoot: 256, maxDisks: 16383},
 }
 
 // suite runs measurements and records them.
@@ -190,7 +192,8 @@ func TestSuite(t *testing.T) {
 		return
 	}
 	s := &suite{t: t, tier: tr, file: f, deadline: time.Now().Add(*flagBudget), expected: map[string]int{
-		"control/sqlite/": 5, "control/postgres/": 5, "guest/": len(tr.bootDisks) + 1 + min(tr.concurrent, 1) + tr.ioConfigs*tr.ioTests + 1,
+		"control/sqlite/": 5, "control/postgres/": 5, "guest/": len(tr.bootDisks) + 1 + min(tr.concurrent, 1) + tr.ioConfigs*tr.ioTests + 1 +
+			min(tr.stagedBoot, 1) + min(tr.maxDisks, 1),
 		"iscsi/proxy-guest": 1}}
 	s.allocation()
 	s.iscsiProxy()

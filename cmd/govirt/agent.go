@@ -34,6 +34,7 @@ type agentFlags struct {
 	stateDir      string
 	migrationURI  string
 	trustStorage  bool
+	maxColdDisks  int
 }
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -70,8 +71,13 @@ clients with the engine's certificate get in. --tls-cert, --tls-key and
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/govirt/agent", "directory for the agent's state (host id, consoles)")
 	fl.StringVar(&f.migrationURI, "migration-uri", "", "libvirt URI other hosts' libvirtd use to reach this host's for live migration, e.g. qemu+tls://HOST/system (default: none, the host takes no incoming migrations)")
 	fl.BoolVar(&f.trustStorage, "migration-trust-storage", false, "migrate VMs whose disks are on a filesystem libvirt does not know as shared (libvirt's --unsafe); the destination still checks it sees every volume")
+	fl.IntVar(&f.maxColdDisks, "max-cold-disks", 0, maxColdDisksHelp)
 	return cmd
 }
+
+// maxColdDisksHelp describes --max-cold-disks of the agent and the local host.
+const maxColdDisksHelp = "start VMs with more virtio-SCSI disks than this in stages (created paused, the rest attached, then run); " +
+	"0: only when QEMU's command line would pass the kernel's limit"
 
 func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
 	vt := vmspec.VirtType(f.virtType)
@@ -90,7 +96,7 @@ func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
 		return err
 	}
 	r, err := agentserver.Start(ctx, agentserver.Config{
-		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage},
+		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks},
 		Listen: f.listen, Creds: creds, LibvirtSocket: f.libvirtSocket, LibvirtURI: f.libvirtURI,
 	}, log)
 	if err != nil {

@@ -40,6 +40,7 @@ type engineFlags struct {
 	migrationURI  string
 	trustStorage  bool
 	debugListen   string
+	maxColdDisks  int
 }
 
 func newEngineCmd(g *globalFlags) *cobra.Command {
@@ -71,6 +72,7 @@ GOVIRT_ADMIN_PASSWORD, or generates one and prints it once.`,
 	fl.StringVar(&f.migrationURI, "migration-uri", "", "for --local-host: the libvirt URI other hosts' libvirtd use to reach this one's in a live migration (as govirt agent --migration-uri)")
 	fl.BoolVar(&f.trustStorage, "migration-trust-storage", false, "for --local-host: as govirt agent --migration-trust-storage")
 	fl.StringVar(&f.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off when empty)")
+	fl.IntVar(&f.maxColdDisks, "max-cold-disks", 0, maxColdDisksHelp+", for --local-host")
 	return cmd
 }
 
@@ -105,7 +107,7 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 		if err != nil {
 			return err
 		}
-		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage}, log)
+		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks}, log)
 		if err != nil {
 			return err
 		}

@@ -36,6 +36,14 @@ type Config struct {
 	// by other means or the single filesystem of a test machine. The
 	// destination still checks that it sees every volume at its path.
 	MigrationTrustStorage bool
+	// ArgBytes is the kernel's limit on the arguments of the QEMU processes
+	// libvirtd runs, which decides when a start is staged (staged.go).
+	// Zero: read from libvirtd's stack rlimit at each start.
+	ArgBytes int
+	// MaxColdDisks, when positive, stages any start with more virtio-SCSI
+	// disks than this, whatever their size: tests use it to prove the
+	// staged path with a few disks. Zero: decided by ArgBytes alone.
+	MaxColdDisks int
 }
 
 // Agent runs VMs on one host. It is safe for concurrent use.
@@ -49,6 +57,7 @@ type Agent struct {
 	// incoming are the VMs prepared for an incoming migration, not yet
 	// finished (migrate.go).
 	incoming ownedSet
+	staging  ownedSet // VMs created paused whose disks are still being attached
 }
 
 // New returns an agent driving hv.
@@ -111,7 +120,10 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 			a.stopLUNProxies(vm.ID)
 		}
 	}()
-	xml, err := domxml.Marshal(vm, a.xmlOptions(vm.ID))
+	cold, staged := splitStart(vm, a.startLimits())
+	first := vm
+	first.Disks = cold
+	xml, err := domxml.Marshal(first, a.xmlOptions(vm.ID))
 	if err != nil {
 		return err
 	}
@@ -119,14 +131,80 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 		return fmt.Errorf("reset console log: %w", err)
 	}
 	a.mine.add(vm.ID)
-	if err := a.hv.CreateDomain(ctx, xml); err != nil {
-		return fmt.Errorf("start vm %s: %w", vm.Name, err)
+	if len(staged) == 0 {
+		if err := a.hv.CreateDomain(ctx, xml, false); err != nil {
+			return fmt.Errorf("start vm %s: %w", vm.Name, err)
+		}
+	} else if err := a.startStaged(ctx, vm, xml, staged); err != nil {
+		return err
 	}
 	started = true
 	a.ctls.set(vm.ID, specControllers(vm))
 	a.watchVM(vm.ID)
-	a.log.Info("vm started", "vm", vm.ID, "name", vm.Name, "disks", len(vm.Disks))
+	a.log.Info("vm started", "vm", vm.ID, "name", vm.Name, "disks", len(vm.Disks), "staged", len(staged))
 	return nil
+}
+
+// startStaged creates the domain paused with the disks in its XML,
+// attaches the staged ones and lets it run. Until it runs, LiveVM refuses
+// to describe it (ErrStarting), so that nobody takes the disks not yet
+// attached for unplugged ones. On any failure the domain is destroyed: a
+// VM runs with all its disks or not at all.
+func (a *Agent) startStaged(ctx context.Context, vm vmspec.VM, xml string, staged []vmspec.Disk) (err error) {
+	a.staging.add(vm.ID)
+	defer a.staging.remove(vm.ID)
+	began := time.Now()
+	if err := a.hv.CreateDomain(ctx, xml, true); err != nil {
+		return fmt.Errorf("start vm %s (paused, %d disks to attach): %w", vm.Name, len(staged), err)
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		// The caller's context may be what failed: the cleanup gets its own.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if derr := a.hv.Destroy(dctx, vm.ID); derr != nil && !errors.Is(derr, ErrNotFound) {
+			a.log.Error("destroying a VM whose staged start failed", "vm", vm.ID, "err", derr)
+		}
+	}()
+	opts := a.xmlOptions(vm.ID)
+	lap := time.Now()
+	for i, d := range staged {
+		x, err := domxml.DiskXML(d, opts)
+		if err != nil {
+			return fmt.Errorf("start vm %s: disk %s: %w", vm.Name, d.ID, err)
+		}
+		if err := a.hv.AttachDevice(ctx, vm.ID, x); err != nil {
+			return fmt.Errorf("start vm %s: attach disk %s (%d of %d staged): %w", vm.Name, d.ID, i+1, len(staged), err)
+		}
+		if n := i + 1; n%stageLogEvery == 0 {
+			// libvirt's cost per attach grows with the domain (it saves the
+			// whole status XML each time): the log shows by how much.
+			a.log.Info("staged start: disks attached", "vm", vm.ID, "attached", n, "of", len(staged),
+				"domain_disks", len(vm.Disks)-len(staged)+n, "per_attach", (time.Since(lap) / stageLogEvery).Round(time.Millisecond))
+			lap = time.Now()
+		}
+	}
+	attached := time.Since(began)
+	if err := a.hv.Resume(ctx, vm.ID); err != nil {
+		return fmt.Errorf("start vm %s: resume after attaching %d disks: %w", vm.Name, len(staged), err)
+	}
+	a.log.Info("vm started in stages", "vm", vm.ID, "cold", len(vm.Disks)-len(staged), "attached", len(staged),
+		"took", attached.Round(time.Millisecond))
+	return nil
+}
+
+// stageLogEvery is how many staged attaches go between progress lines.
+const stageLogEvery = 500
+
+// startLimits are this host's limits for splitting a start.
+func (a *Agent) startLimits() startLimits {
+	lim := startLimits{ArgBytes: a.cfg.ArgBytes, MaxColdDisks: a.cfg.MaxColdDisks}
+	if lim.ArgBytes <= 0 {
+		lim.ArgBytes = hostArgBytes()
+	}
+	return lim
 }
 
 // proxiedVM starts the proxies of the VM's LUN disks with a SCSI command
@@ -192,6 +270,9 @@ func (a *Agent) ListVMs(ctx context.Context) ([]VMStatus, error) {
 
 // LiveVM reads a running VM's devices back from libvirt.
 func (a *Agent) LiveVM(ctx context.Context, id string) (LiveVM, error) {
+	if a.staging.has(id) {
+		return LiveVM{}, fmt.Errorf("%w: %s", ErrStarting, id)
+	}
 	live, err := a.owned(ctx, id)
 	if err != nil {
 		return LiveVM{}, err

@@ -5,8 +5,9 @@ import (
 	"sync"
 )
 
-// ownedSet remembers which VM ids this agent started or found tagged as its
-// own, so events of other agents' domains on a shared libvirtd are dropped.
+// ownedSet is a set of VM ids. Agent.mine remembers which VMs this agent
+// started or found tagged as its own, so events of other agents' domains on
+// a shared libvirtd are dropped; Agent.staging those still being started.
 type ownedSet struct {
 	mu  sync.Mutex
 	ids map[string]bool

@@ -29,6 +29,9 @@ type fakeHV struct {
 	// peer receives migrated domains; migrateErr fails migrations.
 	peer       *fakeHV
 	migrateErr error
+	attach     func(n int) error // fails the n-th attach (from 1) when it returns an error
+	attachN    int
+	during     func() // called at each attach, as the agent attaches
 }
 
 type fakeDom struct {
@@ -50,14 +53,18 @@ func (h *fakeHV) add(vm vmspec.VM, hostID string) {
 	h.doms[vm.ID] = fakeDom{vm: vm, hostID: hostID}
 }
 
-func (h *fakeHV) CreateDomain(_ context.Context, xml string) error {
+func (h *fakeHV) CreateDomain(_ context.Context, xml string, paused bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	live, err := domxml.ParseLive(xml)
 	if err != nil {
 		return err
 	}
-	h.record("create %s", live.UUID)
+	if paused {
+		h.record("create-paused %s", live.UUID)
+	} else {
+		h.record("create %s", live.UUID)
+	}
 	h.xmls = append(h.xmls, xml)
 	h.doms[live.UUID] = fakeDom{vm: vmspec.VM{ID: live.UUID, Name: live.Name}, hostID: live.HostID}
 	return nil
@@ -118,10 +125,26 @@ func (h *fakeHV) Destroy(_ context.Context, uuid string) error {
 }
 
 func (h *fakeHV) AttachDevice(_ context.Context, uuid, xml string) error {
+	if h.during != nil {
+		h.during()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.attachN++
+	if h.attach != nil {
+		if err := h.attach(h.attachN); err != nil {
+			return err
+		}
+	}
 	h.record("attach %s", uuid)
 	h.xmls = append(h.xmls, xml)
+	return nil
+}
+
+func (h *fakeHV) Resume(_ context.Context, uuid string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.record("resume %s", uuid)
 	return nil
 }
 
@@ -205,7 +228,7 @@ func (h *fakeHV) Migrate(ctx context.Context, uuid, destURI, destXML string, uns
 	if err != nil {
 		return err
 	}
-	if err := h.peer.CreateDomain(ctx, destXML); err != nil {
+	if err := h.peer.CreateDomain(ctx, destXML, false); err != nil {
 		return err
 	}
 	h.mu.Lock()

@@ -9,8 +9,11 @@ import (
 // boundary to the hypervisor: libvirtconn implements it over libvirt's RPC
 // protocol, and nothing else in the agent talks to libvirt.
 type Hypervisor interface {
-	// CreateDomain starts a transient domain from XML.
-	CreateDomain(ctx context.Context, xml string) error
+	// CreateDomain starts a transient domain from XML; paused creates it
+	// with its CPUs stopped (VIR_DOMAIN_START_PAUSED) until Resume.
+	CreateDomain(ctx context.Context, xml string, paused bool) error
+	// Resume lets a paused domain's CPUs run.
+	Resume(ctx context.Context, uuid string) error
 	// DomainXML returns the live XML of a running domain (ErrNotFound if none).
 	DomainXML(ctx context.Context, uuid string) (string, error)
 	// DomainOwner returns the host id in govirt's metadata of a running

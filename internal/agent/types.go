@@ -67,6 +67,9 @@ type Volume struct {
 var (
 	// ErrNotFound: no domain owned by this agent has that id.
 	ErrNotFound = errors.New("vm not found on this host")
+	// ErrStarting: the VM is still being started (its disks attached in
+	// stages), so its live devices are not yet what the engine sent.
+	ErrStarting = errors.New("vm is still starting")
 	// ErrAlreadyRunning: a domain with that id or name already runs.
 	ErrAlreadyRunning = errors.New("vm already running")
 	// ErrPCISlotsExhausted: the machine type has no PCI slot left for a device.

@@ -33,6 +33,7 @@ func errorRules() []errorRule {
 	return []errorRule{
 		{agent.ErrNotFound, codes.NotFound, "VM_NOT_FOUND"},
 		{agent.ErrAlreadyRunning, codes.AlreadyExists, "VM_ALREADY_RUNNING"},
+		{agent.ErrStarting, codes.FailedPrecondition, "VM_STARTING"},
 		{agent.ErrPCISlotsExhausted, codes.ResourceExhausted, "PCI_SLOTS_EXHAUSTED"},
 		{agent.ErrUnplugFailed, codes.Aborted, "UNPLUG_FAILED"},
 		{agent.ErrUnplugTimeout, codes.DeadlineExceeded, "UNPLUG_TIMEOUT"},

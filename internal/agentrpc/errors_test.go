@@ -28,6 +28,7 @@ func TestErrorsCrossTheWire(t *testing.T) {
 	}{
 		{agent.ErrNotFound, codes.NotFound},
 		{agent.ErrAlreadyRunning, codes.AlreadyExists},
+		{agent.ErrStarting, codes.FailedPrecondition},
 		{agent.ErrPCISlotsExhausted, codes.ResourceExhausted},
 		{agent.ErrUnplugFailed, codes.Aborted},
 		{agent.ErrUnplugTimeout, codes.DeadlineExceeded},

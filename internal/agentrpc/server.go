@@ -82,13 +82,13 @@ func (s *Server) Register(g *grpc.Server) {
 }
 
 // fail logs err and converts it to the status the client decodes. Errors the
-// engine caused (not found, invalid spec) are routine and logged at debug
+// engine caused (not found, invalid spec, a VM still starting) are routine and logged at debug
 // level; the rest at warn, since they are the agent's or the host's problem.
 func (s *Server) fail(ctx context.Context, method string, err error) error {
 	st := toStatus(err)
 	level := slog.LevelWarn
 	switch status.Code(st) {
-	case codes.NotFound, codes.AlreadyExists, codes.InvalidArgument, codes.Canceled:
+	case codes.NotFound, codes.AlreadyExists, codes.InvalidArgument, codes.Canceled, codes.FailedPrecondition:
 		level = slog.LevelDebug
 	}
 	s.log.LogAttrs(ctx, level, "agent rpc failed", slog.String("method", method),

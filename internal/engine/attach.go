@@ -60,7 +60,7 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 		if err := e.checkAttachable(ctx, tx, action, s, d); err != nil {
 			return err
 		}
-		s.disks[d.ID] = d
+		s.setDisk(d)
 		if err := attachmentRules(action, s, d, a); err != nil {
 			return err
 		}
@@ -82,12 +82,14 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 			}
 			return err
 		}
+		s.ownRows()
 		s.attachments = append(s.attachments, a)
 		dev := model.VmDevice{ID: d.ID, VMID: vmID, Type: model.DeviceTypeDisk, Device: deviceKind(d, a),
 			Alias: "ua-" + d.ID, Managed: true}
 		if err := tx.InsertDevice(ctx, dev); err != nil {
 			return err
 		}
+		s.ownRows()
 		s.devices = append(s.devices, dev)
 		if a.Active {
 			if err := e.reservePlug(ctx, tx, action, s, d.ID); err != nil {
@@ -193,6 +195,7 @@ func (e *Engine) reservePlug(ctx context.Context, tx store.Tx, action apperr.Act
 
 func (s *vmState) setAttachment(a model.DiskAttachment) {
 	if i := s.attachmentAt(a.DiskID); i >= 0 {
+		s.ownRows()
 		s.attachments[i] = a
 	}
 }
@@ -200,12 +203,14 @@ func (s *vmState) setAttachment(a model.DiskAttachment) {
 func (s *vmState) setDevice(d model.VmDevice) {
 	if d.Type == model.DeviceTypeDisk {
 		if i := s.deviceAt(d.ID); i >= 0 {
+			s.ownRows()
 			s.devices[i] = d
 		}
 		return
 	}
 	for i := range s.devices {
 		if s.devices[i].ID == d.ID && s.devices[i].Type == d.Type {
+			s.ownRows()
 			s.devices[i] = d
 		}
 	}

@@ -165,6 +165,7 @@ func (e *Engine) ensureCDROM(ctx context.Context, tx store.Tx, s *vmState, live 
 	if err := tx.InsertDevice(ctx, dev); err != nil {
 		return dev, err
 	}
+	s.ownRows()
 	s.devices = append(s.devices, dev)
 	return dev, nil
 }

@@ -112,6 +112,7 @@ func (e *Engine) rebuildControllers(ctx context.Context, tx store.Tx, s *vmState
 		if err := tx.UpdateDevice(ctx, d); err != nil {
 			return err
 		}
+		s.ownRows()
 		s.devices[i] = d
 	}
 	return nil

@@ -160,7 +160,7 @@ func (e *Engine) AddDiskAndAttach(ctx context.Context, vmID string, dp DiskParam
 		if err != nil {
 			return err
 		}
-		s.disks[d.ID] = d
+		s.setDisk(d)
 		if err := attachmentRules(action, s, d, a); err != nil {
 			return err
 		}

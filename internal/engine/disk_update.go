@@ -122,7 +122,7 @@ func (e *Engine) checkAttachmentsStillValid(ctx context.Context, tx store.Tx, ac
 		if err != nil {
 			return err
 		}
-		s.disks[d.ID] = d
+		s.setDisk(d)
 		if err := attachmentRules(action, s, d, a); err != nil {
 			return err
 		}

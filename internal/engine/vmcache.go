@@ -21,6 +21,10 @@ import (
 // process) and serves a load that finds the generation unchanged from
 // memory, one small query instead of three large ones.
 //
+// Entries are never changed once in the cache: a transaction shares an
+// entry's slices and copies them only before its first write (vmRows.own),
+// and every list it returns is a copy.
+//
 // A read-write transaction that took the VM's lock (LockVM) and then loaded
 // its rows keeps its copy in step with its own writes. At its end it reads
 // the generation again: if the number moved by exactly its own writes,
@@ -43,11 +47,67 @@ type vmRows struct {
 	// writes counts the writes of the transaction holding this copy, each
 	// of which moved the generation by one.
 	writes int64
+	// shared says the slices are the cache entry's: a transaction reads
+	// them as they are and copies them (own) only before its first write,
+	// so a load served from memory costs no copy of thousands of rows.
+	shared bool
+	// byID indexes disks by id, built once per entry and shared by every
+	// transaction that reads it (nil after a write: built again on need).
+	byID *diskIndex
 }
 
-func (r *vmRows) clone() *vmRows {
-	return &vmRows{gen: r.gen, devices: cloneDevices(r.devices), attachments: slices.Clone(r.attachments),
-		disks: cloneDisks(r.disks), writes: r.writes}
+// diskIndex is a read-only map of a VM's disks by id, and the positions
+// of its attachments and disk devices (vmState's rowIndex), built on first
+// use.
+type diskIndex struct {
+	once, posOnce sync.Once
+	m             map[string]model.Disk
+	missing       string // an attached disk not in m (see missingDisk)
+	atts, devs    map[string]int
+}
+
+// rowIndex returns the positions of r's attachments and disk devices, for
+// a vmState whose lists are copies of r's. The maps are shared: read only.
+func (r *vmRows) rowIndex() rowIndex {
+	if r.byID == nil {
+		r.byID = &diskIndex{}
+	}
+	ix := r.byID
+	ix.posOnce.Do(func() {
+		ix.atts, ix.devs = indexAttachments(r.attachments), indexDiskDevices(r.devices)
+	})
+	return rowIndex{atts: ix.atts, devs: ix.devs, nAtts: len(r.attachments), nDevs: len(r.devices), builtA: true, builtD: true}
+}
+
+// disksByID returns r's disks by id. The map is shared: read it only.
+func (r *vmRows) disksByID() map[string]model.Disk {
+	if r.byID == nil {
+		r.byID = &diskIndex{}
+	}
+	ix := r.byID
+	ix.once.Do(func() {
+		ix.m = make(map[string]model.Disk, len(r.disks))
+		for _, d := range r.disks {
+			ix.m[d.ID] = d
+		}
+		ix.missing = missingDisk(r.attachments, ix.m)
+	})
+	return ix.m
+}
+
+// own gives r slices of its own before the transaction changes them.
+func (r *vmRows) own() {
+	if r.shared {
+		r.devices, r.attachments, r.disks = cloneDevices(r.devices), slices.Clone(r.attachments), cloneDisks(r.disks)
+		r.shared = false
+	}
+	r.byID = nil
+}
+
+// share is a transaction's view of a cache entry: the same slices, to be
+// copied before any write.
+func (r *vmRows) share() *vmRows {
+	return &vmRows{gen: r.gen, devices: r.devices, attachments: r.attachments, disks: r.disks, shared: true, byID: r.byID}
 }
 
 func cloneDevices(in []model.VmDevice) []model.VmDevice {
@@ -104,6 +164,10 @@ func (c *vmCache) put(id string, r *vmRows) {
 	defer c.mu.Unlock()
 	if old, ok := c.m[id]; ok && old.gen > r.gen {
 		return
+	}
+	if r.byID == nil {
+		// Built on first use, once, by whichever transaction needs it.
+		r.byID = &diskIndex{}
 	}
 	if _, ok := c.m[id]; !ok && len(c.m) >= maxCachedVMs {
 		for k := range c.m {
@@ -198,8 +262,7 @@ func (t *cachingTx) load(ctx context.Context, vmID string) (*vmRows, error) {
 	}
 	var r *vmRows
 	if hit := t.c.cache.get(vmID); hit != nil && hit.gen == gen {
-		r = hit.clone()
-		r.writes = 0
+		r = hit.share()
 		if t.c.verify {
 			if err := t.check(ctx, vmID, r); err != nil {
 				return nil, err
@@ -278,6 +341,42 @@ func (t *cachingTx) ListAttachmentsOfVM(ctx context.Context, vmID string) ([]mod
 	return slices.Clone(r.attachments), nil
 }
 
+// sharedDisksOfVM is ListDisksOfVM by id without a copy: the map may be
+// the cache's, so the caller must not change it (disksOfVM, vmState).
+func (t *cachingTx) sharedDisksOfVM(ctx context.Context, vmID string) (map[string]model.Disk, error) {
+	r, err := t.load(ctx, vmID)
+	if err != nil {
+		return nil, err
+	}
+	return r.disksByID(), nil
+}
+
+// sharedRows is what loadVM takes from one load of a VM's rows.
+type sharedRows struct {
+	devices     []model.VmDevice
+	attachments []model.DiskAttachment
+	shared      bool // the lists are the cache's: read only
+	disks       map[string]model.Disk
+	idx         rowIndex
+	missing     string // an attached disk without its disk row (missingDisk)
+}
+
+// loadShared returns the VM's rows without copying them when they are a
+// cache entry's or this transaction does not change them; the rows it
+// keeps in step with its writes (changed in place) are copied.
+func (t *cachingTx) loadShared(ctx context.Context, vmID string) (sharedRows, error) {
+	r, err := t.load(ctx, vmID)
+	if err != nil {
+		return sharedRows{}, err
+	}
+	v := sharedRows{devices: r.devices, attachments: r.attachments, shared: true, disks: r.disksByID(), idx: r.rowIndex()}
+	if !r.shared && t.rows[vmID] == r {
+		v.devices, v.attachments, v.shared = cloneDevices(r.devices), slices.Clone(r.attachments), false
+	}
+	v.missing = r.byID.missing
+	return v, nil
+}
+
 func (t *cachingTx) ListDisksOfVM(ctx context.Context, vmID string) ([]model.Disk, error) {
 	r, err := t.load(ctx, vmID)
 	if err != nil {
@@ -294,6 +393,7 @@ func (t *cachingTx) InsertDevice(ctx context.Context, d model.VmDevice) error {
 		return err
 	}
 	if r := t.tracked(d.VMID); r != nil {
+		r.own()
 		r.devices = upsert(r.devices, cloneDevice(d), func(x model.VmDevice) string { return x.ID })
 		r.writes++
 	}
@@ -305,6 +405,7 @@ func (t *cachingTx) UpdateDevice(ctx context.Context, d model.VmDevice) error {
 		return err
 	}
 	if r := t.tracked(d.VMID); r != nil {
+		r.own()
 		r.devices = upsert(r.devices, cloneDevice(d), func(x model.VmDevice) string { return x.ID })
 		r.writes++
 	}
@@ -316,6 +417,7 @@ func (t *cachingTx) DeleteDevice(ctx context.Context, vmID, id string) error {
 		return err
 	}
 	if r := t.tracked(vmID); r != nil {
+		r.own()
 		r.devices = remove(r.devices, id, func(x model.VmDevice) string { return x.ID })
 		r.writes++
 	}
@@ -331,6 +433,7 @@ func (t *cachingTx) InsertAttachment(ctx context.Context, a model.DiskAttachment
 		if err != nil {
 			return err
 		}
+		r.own()
 		r.attachments = upsert(r.attachments, a, attachmentKey)
 		r.disks = upsert(r.disks, cloneDisk(d), func(x model.Disk) string { return x.ID })
 		r.writes++
@@ -343,6 +446,7 @@ func (t *cachingTx) UpdateAttachment(ctx context.Context, a model.DiskAttachment
 		return err
 	}
 	if r := t.tracked(a.VMID); r != nil {
+		r.own()
 		r.attachments = upsert(r.attachments, a, attachmentKey)
 		r.writes++
 	}
@@ -354,6 +458,7 @@ func (t *cachingTx) DeleteAttachment(ctx context.Context, vmID, diskID string) e
 		return err
 	}
 	if r := t.tracked(vmID); r != nil {
+		r.own()
 		r.attachments = remove(r.attachments, diskID, attachmentKey)
 		r.disks = remove(r.disks, diskID, func(x model.Disk) string { return x.ID })
 		r.writes++

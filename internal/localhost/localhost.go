@@ -39,6 +39,8 @@ type Config struct {
 	MigrationURI string
 	// MigrationTrustStorage: agent.Config.MigrationTrustStorage.
 	MigrationTrustStorage bool
+	// MaxColdDisks is the local agent's agent.Config.MaxColdDisks.
+	MaxColdDisks int
 }
 
 // Start runs the local agent and makes sure the engine knows it: data
@@ -54,7 +56,7 @@ func Start(ctx context.Context, eng *engine.Engine, st store.Store, cfg Config, 
 		return nil, err
 	}
 	r, err := agentserver.Start(ctx, agentserver.Config{
-		Agent:  agent.Config{HostID: hostID, VirtType: cfg.VirtType, StateDir: agentDir, MigrationURI: cfg.MigrationURI, MigrationTrustStorage: cfg.MigrationTrustStorage},
+		Agent:  agent.Config{HostID: hostID, VirtType: cfg.VirtType, StateDir: agentDir, MigrationURI: cfg.MigrationURI, MigrationTrustStorage: cfg.MigrationTrustStorage, MaxColdDisks: cfg.MaxColdDisks},
 		Listen: "unix:" + sock, LibvirtSocket: cfg.LibvirtSocket,
 	}, log)
 	if err != nil {

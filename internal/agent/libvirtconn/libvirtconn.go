@@ -87,8 +87,12 @@ func (c *Conn) lookup(id string) (libvirt.Domain, error) {
 }
 
 // CreateDomain implements agent.Hypervisor.
-func (c *Conn) CreateDomain(_ context.Context, xml string) error {
-	_, err := c.l.DomainCreateXML(xml, 0)
+func (c *Conn) CreateDomain(_ context.Context, xml string, paused bool) error {
+	var flags libvirt.DomainCreateFlags
+	if paused {
+		flags = libvirt.DomainStartPaused
+	}
+	_, err := c.l.DomainCreateXML(xml, flags)
 	return mapErr(err)
 }
 
@@ -172,6 +176,15 @@ func (c *Conn) Destroy(_ context.Context, id string) error {
 		return err
 	}
 	return mapErr(c.l.DomainDestroy(dom))
+}
+
+// Resume implements agent.Hypervisor.
+func (c *Conn) Resume(_ context.Context, id string) error {
+	dom, err := c.lookup(id)
+	if err != nil {
+		return err
+	}
+	return mapErr(c.l.DomainResume(dom))
 }
 
 // AttachDevice implements agent.Hypervisor.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,10 @@ type EngineOptions struct {
 	LogLevel string
 	// MigrationURI is the local host's --migration-uri (empty: none).
 	MigrationURI string
+	// MaxColdDisks is the local agent's --max-cold-disks (0: the agent
+	// decides by QEMU's argument limit): a low one makes every start with
+	// more disks go through the staged path.
+	MaxColdDisks int
 }
 
 // AdminPassword is admin@internal's password in end-to-end tests.
@@ -59,6 +64,9 @@ func StartEngine(t *testing.T, opts EngineOptions) *EngineProc {
 		// Both test hosts share this machine's one filesystem, which
 		// libvirt cannot know is shared.
 		p.args = append(p.args, "--migration-uri", opts.MigrationURI, "--migration-trust-storage")
+	}
+	if opts.MaxColdDisks > 0 {
+		p.args = append(p.args, "--max-cold-disks", strconv.Itoa(opts.MaxColdDisks))
 	}
 	t.Cleanup(func() {
 		p.stop()
