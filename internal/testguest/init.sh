@@ -4,8 +4,7 @@
 # set of block devices on the serial console as one GOVIRT-INVENTORY block.
 # Everything it runs comes from busybox (/bin/busybox), except qemu-ga and the
 # sg3-utils programs that the image builder copies in with their libraries.
-# Only shell builtins run in the 200 ms polling loop: forks are slow under TCG;
-# and nothing in it is quadratic in the number of disks (up to 16,383).
+# Only shell builtins run in the 200 ms polling loop: forks are slow under TCG.
 
 /bin/busybox mkdir -p /proc /sys /dev /run /tmp
 /bin/busybox mount -t proc proc /proc
@@ -82,71 +81,18 @@ attr() {
 	clean "$v"
 }
 
-# PRINTABLE holds the characters 32 to 126 in order (read_serials needs a
-# character's code); built with one fork.
-esc='' i=32
-while [ $i -lt 127 ]; do
-	esc="$esc\\$((i / 64))$((i / 8 % 8))$((i % 8))"
-	i=$((i + 1))
-done
-PRINTABLE=$(printf '%b' "$esc")
-
-# read_serials reads the unit serial numbers of the SCSI disks whose sysfs
-# vpd_pg80 files are listed in $SERIAL_FILES (space-separated) into S_<name>,
-# with one strings process per 128 disks instead of forks per disk: under
-# TCG a fork costs about a second once thousands of disks are probing.
-# strings prints the page's printable run; its 4-byte header (0 0x80 0
-# length) adds the length byte when that is printable, that is when the
-# first character is the one whose code is the length of the rest.
-read_serials() {
-	: >/run/serials
-	set -f
-	n=0 chunk=''
-	# shellcheck disable=SC2086 # splitting the list is the point
-	for f in $SERIAL_FILES; do
-		chunk="$chunk $f"
-		n=$((n + 1))
-		if [ $n -eq 128 ]; then
-			strings -f -n 1 $chunk >>/run/serials 2>/dev/null
-			n=0 chunk=''
-		fi
-	done
-	# shellcheck disable=SC2086 # as above
-	[ -n "$chunk" ] && strings -f -n 1 $chunk >>/run/serials 2>/dev/null
-	set +f
-	lastp=''
-	while IFS= read -r l; do
-		p=${l%%: *}
-		[ "$p" = "$lastp" ] && continue
-		lastp=$p
-		v=${l#*: }
-		n=${p#/sys/block/}
-		n=${n%%/*}
-		len=$((${#v} - 1))
-		# shellcheck disable=SC3057 # busybox ash has ${var:offset:length}
-		if [ $len -ge 32 ] && [ "${v%"${v#?}"}" = "${PRINTABLE:$((len - 32)):1}" ]; then
-			v=${v#?}
-		fi
-		eval "S_$n=\$v"
-	done </run/serials
-}
-
-# scsi_serial sets REPLY to SCSI device $1's (a sysfs device dir, of block
-# device $2) unit serial number: the one read_serials read, or else VPD page
-# 0x80 after its 4-byte header as the kernel caches it for disks, or (for
-# CD-ROMs, whose VPD pages the kernel does not read) as sg_vpd asks the
-# device.
+# scsi_serial prints a SCSI device's unit serial number: VPD page 0x80 after
+# its 4-byte header, as the kernel caches it for disks, or else (CD-ROMs,
+# whose VPD pages the kernel does not read) as sg_vpd asks the device.
 scsi_serial() {
-	eval "REPLY=\$S_$2"
-	[ -n "$REPLY" ] && return
 	if [ -r "$1/vpd_pg80" ]; then
-		REPLY=$(tail -c +5 "$1/vpd_pg80" 2>/dev/null | tr -d '\000')
+		tail -c +5 "$1/vpd_pg80" 2>/dev/null | tr -d '\000'
 		return
 	fi
-	REPLY=$(for g in "$1"/scsi_generic/*; do
+	for g in "$1"/scsi_generic/*; do
 		[ -e "$g" ] || continue
 		sg_vpd -p sn "/dev/${g##*/}" 2>/dev/null | sed -n 's/^ *Unit serial number: *//p'
-	done)
+	done
 }
 
 # disk_line describes block device $1 (a /sys/block path) as DISK, and writes
@@ -168,8 +114,7 @@ disk_line() {
 		done
 		attr "$d/device/vendor"; vendor=$REPLY
 		attr "$d/device/model"; model=$REPLY
-		scsi_serial "$d/device" "$name"
-		clean "$REPLY"; serial=$REPLY
+		clean "$(scsi_serial "$d/device")"; serial=$REPLY
 		[ "$serial" = - ] || idserial="0${vendor}_${model}_${serial}"
 		;;
 	esac
@@ -185,70 +130,29 @@ disk_line() {
 	DISK="name=$name hctl=$hctl vendor=$vendor model=$model serial=$serial size=$((sectors * 512))"
 }
 
-# signature sets CHANGED when the block devices' names and sizes differ from
-# the last call, using builtins only. It keeps them in chunks of 128 devices
-# (SIG_0, SIG_1, ...): appending to a shell string copies it, so one string
-# of 16,383 devices would cost quadratic time on every poll.
+# signature prints names and sizes into SIG, using builtins only.
 signature() {
-	CHANGED='' chunk=0 n=0 cur=''
+	SIG=
 	for d in /sys/block/sd* /sys/block/vd* /sys/block/sr*; do
 		[ -e "$d/size" ] || continue
 		read -r s <"$d/size" 2>/dev/null || s=gone
-		cur="$cur ${d##*/}:$s"
-		n=$((n + 1))
-		if [ $n -eq 128 ]; then
-			eval "[ \"\$SIG_$chunk\" = \"\$cur\" ] || { SIG_$chunk=\$cur; CHANGED=1; }"
-			chunk=$((chunk + 1)) n=0 cur=
-		fi
+		SIG="$SIG ${d##*/}:$s"
 	done
-	eval "[ \"\$SIG_$chunk\" = \"\$cur\" ] || { SIG_$chunk=\$cur; CHANGED=1; }"
-	[ "$chunk" = "$NCHUNKS" ] || { NCHUNKS=$chunk; CHANGED=1; }
 }
 
-# print_inventory writes one complete inventory block, a line per device
-# (the host's parser skips anything between the lines). A device listed in
-# the previous block under the same name, device number and size keeps its
-# line (L_name); the others are described again (a name absent from the
-# previous block is a new disk, even where another was unplugged), their
-# serials read together first (read_serials): under TCG thousands of forks
-# per change would take minutes.
+# print_inventory writes one complete inventory block with one printf.
 print_inventory() {
-	prev=$seq
 	seq=$((seq + 1))
-	count=0 SERIAL_FILES=''
+	count=0 body=
 	for d in /sys/block/sd* /sys/block/vd* /sys/block/sr*; do
 		[ -e "$d/size" ] || continue
+		disk_line "$d"
+		body="${body}GOVIRT-DISK seq=$seq $DISK
+"
 		count=$((count + 1))
-		name=${d##*/}
-		read -r sectors <"$d/size" 2>/dev/null || sectors=0
-		read -r majmin <"$d/dev" 2>/dev/null || majmin=
-		was=''
-		eval "was=\$K_$name"
-		if [ "$was" = "$prev $majmin $sectors" ]; then
-			eval "K_$name=\"$seq \$majmin \$sectors\""
-		else
-			eval "K_$name='' S_$name=''"
-			[ -r "$d/device/vpd_pg80" ] && SERIAL_FILES="$SERIAL_FILES $d/device/vpd_pg80"
-		fi
 	done
-	[ -n "$SERIAL_FILES" ] && read_serials
-	printf 'GOVIRT-INVENTORY BEGIN seq=%d count=%d\n' "$seq" "$count"
-	for d in /sys/block/sd* /sys/block/vd* /sys/block/sr*; do
-		[ -e "$d/size" ] || continue
-		name=${d##*/}
-		read -r sectors <"$d/size" 2>/dev/null || sectors=0
-		read -r majmin <"$d/dev" 2>/dev/null || majmin=
-		key="$seq $majmin $sectors"
-		was='' line=''
-		eval "was=\$K_$name line=\$L_$name"
-		if [ "$was" != "$key" ]; then
-			disk_line "$d"
-			line=$DISK
-			eval "L_$name=\$line K_$name=\$key"
-		fi
-		printf 'GOVIRT-DISK seq=%d %s\n' "$seq" "$line"
-	done
-	printf 'GOVIRT-INVENTORY END seq=%d\n' "$seq"
+	printf 'GOVIRT-INVENTORY BEGIN seq=%d count=%d\n%sGOVIRT-INVENTORY END seq=%d\n' \
+		"$seq" "$count" "$body" "$seq"
 }
 
 # start_acpid runs acpid, which turns the ACPI power button (libvirt's
@@ -277,10 +181,11 @@ else
 fi
 echo GOVIRT-READY
 
-seq=0 NCHUNKS=unset
+seq=0 last=unset
 while :; do
 	signature
-	if [ -n "$CHANGED" ]; then
+	if [ "$SIG" != "$last" ]; then
+		last=$SIG
 		print_inventory
 	fi
 	link_ports
