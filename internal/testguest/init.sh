@@ -81,14 +81,19 @@ attr() {
 	clean "$v"
 }
 
-# scsi_serial prints a SCSI device's unit serial number: VPD page 0x80 after
-# its 4-byte header, as the kernel caches it for disks, or else (CD-ROMs,
-# whose VPD pages the kernel does not read) as sg_vpd asks the device.
+# scsi_serial prints a SCSI device's (sysfs dir $1, block device $2) unit
+# serial number: VPD page 0x80 after its 4-byte header, as the kernel caches
+# it for disks, or else, for CD-ROMs (whose VPD pages the kernel does not
+# read), as sg_vpd asks the device. A disk without the page yet is still
+# being probed, or going away: an INQUIRY to it could hold the inventory
+# for the SCSI timeout and more (seen under hot-plug churn), so it gets no
+# serial now and the signature notices when its page appears.
 scsi_serial() {
 	if [ -r "$1/vpd_pg80" ]; then
 		tail -c +5 "$1/vpd_pg80" 2>/dev/null | tr -d '\000'
 		return
 	fi
+	case $2 in sr*) ;; *) return ;; esac
 	for g in "$1"/scsi_generic/*; do
 		[ -e "$g" ] || continue
 		sg_vpd -p sn "/dev/${g##*/}" 2>/dev/null | sed -n 's/^ *Unit serial number: *//p'
@@ -114,7 +119,7 @@ disk_line() {
 		done
 		attr "$d/device/vendor"; vendor=$REPLY
 		attr "$d/device/model"; model=$REPLY
-		clean "$(scsi_serial "$d/device")"; serial=$REPLY
+		clean "$(scsi_serial "$d/device" "$name")"; serial=$REPLY
 		[ "$serial" = - ] || idserial="0${vendor}_${model}_${serial}"
 		;;
 	esac
@@ -130,13 +135,16 @@ disk_line() {
 	DISK="name=$name hctl=$hctl vendor=$vendor model=$model serial=$serial size=$((sectors * 512))"
 }
 
-# signature prints names and sizes into SIG, using builtins only.
+# signature prints into SIG the names and sizes of the block devices and
+# whether each has its serial page yet, using builtins only.
 signature() {
 	SIG=
 	for d in /sys/block/sd* /sys/block/vd* /sys/block/sr*; do
 		[ -e "$d/size" ] || continue
 		read -r s <"$d/size" 2>/dev/null || s=gone
-		SIG="$SIG ${d##*/}:$s"
+		v=0
+		[ -r "$d/device/vpd_pg80" ] && v=1
+		SIG="$SIG ${d##*/}:$s:$v"
 	done
 }
 
