@@ -43,9 +43,16 @@ func Start(t testing.TB) *Browser {
 	if _, err := exec.LookPath(ChromiumPath); err != nil {
 		t.Fatalf("%s is missing (Debian package chromium; scripts/host-setup.sh installs it): %v", ChromiumPath, err)
 	}
+	// Not t.TempDir: Chromium's helper processes can still write into the
+	// profile for a moment after the browser exits, and TempDir's cleanup
+	// then fails the test ("directory not empty").
+	profile, err := os.MkdirTemp("", "govirt-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append([]chromedp.ExecAllocatorOption{},
 		chromedp.ExecPath(ChromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
@@ -56,7 +63,20 @@ func Start(t testing.TB) *Browser {
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+		for i := 0; ; i++ {
+			err := os.RemoveAll(profile)
+			if err == nil || i == 20 {
+				if err != nil {
+					t.Logf("browser profile %s left behind: %v", profile, err)
+				}
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	b := &Browser{Ctx: ctx, Artifacts: ArtifactsDir(t), t: t}
 	chromedp.ListenTarget(ctx, b.watch)
 	if err := chromedp.Run(ctx); err != nil {
