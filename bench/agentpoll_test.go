@@ -33,19 +33,7 @@ func (s *suite) agentPoll(g *guestEnv) {
 }
 
 func (g *guestEnv) agentPoll(ctx context.Context, r *benchreport.Result, count int) error {
-	if g.e == nil {
-		return fmt.Errorf("no engine")
-	}
-	const base = 8
-	vm, ids, err := g.newVM(ctx, fmt.Sprintf("poll-%d", time.Now().Unix()), base, count)
-	if err != nil {
-		return err
-	}
-	booted, plugs := ids[:base], ids[base:]
-	if _, _, err := g.startAndSee(ctx, vm.ID, booted); err != nil {
-		return err
-	}
-	live, err := g.liveXML(ctx, vm.ID)
+	vm, booted, plugs, live, err := g.bootedVM(ctx, fmt.Sprintf("poll-%d", time.Now().Unix()), 8, count)
 	if err != nil {
 		return err
 	}

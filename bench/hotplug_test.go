@@ -13,6 +13,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/govirt/govirt/internal/api/ovirt"
 	"github.com/govirt/govirt/internal/benchreport"
 )
 
@@ -23,20 +24,10 @@ import (
 // same moments of a noisy machine. With parallel 1 each sample is one disk;
 // otherwise one sample is a batch.
 func (g *guestEnv) hotplug(ctx context.Context, t *testing.T, r *benchreport.Result, count, parallel int) error {
-	if g.e == nil {
-		return fmt.Errorf("no engine")
+	vm, booted, plugs, live, err := g.bootedVM(ctx, fmt.Sprintf("hp%d-%d", parallel, time.Now().Unix()), 8, count)
+	if vm.ID != "" {
+		defer func() { _ = g.stop(context.WithoutCancel(ctx), vm.ID) }()
 	}
-	const base = 8
-	vm, ids, err := g.newVM(ctx, fmt.Sprintf("hp%d-%d", parallel, time.Now().Unix()), base, count)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = g.stop(context.WithoutCancel(ctx), vm.ID) }()
-	booted, plugs := ids[:base], ids[base:]
-	if _, _, err := g.startAndSee(ctx, vm.ID, booted); err != nil {
-		return err
-	}
-	live, err := g.liveXML(ctx, vm.ID)
 	if err != nil {
 		return err
 	}
@@ -93,6 +84,25 @@ func (g *guestEnv) hotplug(ctx context.Context, t *testing.T, r *benchreport.Res
 		}
 	}
 	return nil
+}
+
+// bootedVM creates a guest with base active disks and count inactive ones,
+// starts it until the guest sees the active ones, and returns it with the
+// active and inactive disk ids and its live domain XML.
+func (g *guestEnv) bootedVM(ctx context.Context, name string, base, count int) (ovirt.VM, []string, []string, *libvirtxml.Domain, error) {
+	if g.e == nil {
+		return ovirt.VM{}, nil, nil, nil, fmt.Errorf("no engine")
+	}
+	vm, ids, err := g.newVM(ctx, name, base, count)
+	if err != nil {
+		return vm, nil, nil, nil, err
+	}
+	booted, plugs := ids[:base], ids[base:]
+	if _, _, err := g.startAndSee(ctx, vm.ID, booted); err != nil {
+		return vm, nil, nil, nil, err
+	}
+	live, err := g.liveXML(ctx, vm.ID)
+	return vm, booted, plugs, live, err
 }
 
 // blankImage makes an empty 1 MiB qcow2 file for disk i of a raw domain.
