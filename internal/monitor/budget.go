@@ -15,6 +15,12 @@ import "time"
 // about 1/(1+dutyFactor).
 const dutyFactor = 9
 
+// pauseAfter is when work that started at start and took took may run
+// again: after a pause of dutyFactor times its cost.
+func pauseAfter(start time.Time, took time.Duration) time.Time {
+	return start.Add(took + dutyFactor*took)
+}
+
 // readBudget remembers, per VM, when its devices may be read again. Only
 // the monitor's poll loop uses it, so it needs no lock.
 type readBudget map[string]readSlot
@@ -36,7 +42,7 @@ func (b *readBudget) spent(hostID, vmID string, start time.Time, took time.Durat
 	if *b == nil {
 		*b = readBudget{}
 	}
-	(*b)[vmID] = readSlot{host: hostID, next: start.Add(took + dutyFactor*took)}
+	(*b)[vmID] = readSlot{host: hostID, next: pauseAfter(start, took)}
 }
 
 // forget drops the host's VMs that no longer run there.

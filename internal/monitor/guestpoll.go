@@ -49,7 +49,7 @@ func (g *guestPolls) answered(hostID, vmID, live string, unnamed int, asked time
 	if *g == nil {
 		*g = guestPolls{}
 	}
-	(*g)[vmID] = guestPoll{host: hostID, live: live, unnamed: unnamed, asked: asked, next: asked.Add(took + dutyFactor*took)}
+	(*g)[vmID] = guestPoll{host: hostID, live: live, unnamed: unnamed, asked: asked, next: pauseAfter(asked, took)}
 }
 
 // forget drops the host's VMs that no longer run there.
