@@ -110,6 +110,9 @@ func TestGuestBootInventoryAgentHotplug(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("boot %s", inv)
+	if len(inv.Boot) != 36 {
+		t.Errorf("the inventory names boot %q, not the kernel's boot_id", inv.Boot)
+	}
 	for _, d := range disks {
 		got, _ := inv.BySerial(d.Serial)
 		if err := wantDisk(d)(got); err != nil {

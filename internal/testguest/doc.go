@@ -11,7 +11,7 @@
 // The console protocol, one line each, possibly with junk before the marker:
 //
 //	GOVIRT-READY
-//	GOVIRT-INVENTORY BEGIN seq=<n> count=<k>
+//	GOVIRT-INVENTORY BEGIN seq=<n> count=<k> boot=<kernel boot_id>
 //	GOVIRT-DISK seq=<n> name=sda hctl=0:0:3:16684 vendor=QEMU model=QEMU_HARDDISK serial=s1 size=67108864
 //	GOVIRT-INVENTORY END seq=<n>
 //

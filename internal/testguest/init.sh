@@ -159,8 +159,8 @@ print_inventory() {
 "
 		count=$((count + 1))
 	done
-	printf 'GOVIRT-INVENTORY BEGIN seq=%d count=%d\n%sGOVIRT-INVENTORY END seq=%d\n' \
-		"$seq" "$count" "$body" "$seq"
+	printf 'GOVIRT-INVENTORY BEGIN seq=%d count=%d boot=%s\n%sGOVIRT-INVENTORY END seq=%d\n' \
+		"$seq" "$count" "$boot" "$body" "$seq"
 }
 
 # start_acpid runs acpid, which turns the ACPI power button (libvirt's
@@ -189,6 +189,9 @@ else
 fi
 echo GOVIRT-READY
 
+# boot names this boot in every inventory, so a test can tell a guest that
+# kept running (a live migration) from one that booted again.
+read -r boot </proc/sys/kernel/random/boot_id || boot=-
 seq=0 last=unset
 while :; do
 	signature

@@ -19,7 +19,11 @@ const (
 // Inventory is the set of block devices the guest saw at one moment; Seq
 // increases with each change the guest reported.
 type Inventory struct {
-	Seq   int
+	Seq int
+	// Boot is the guest kernel's boot_id: it changes only when the guest
+	// boots again, which Seq cannot tell (the guest may report any number
+	// of changes between two reads).
+	Boot  string
 	Disks []Disk
 }
 
@@ -99,6 +103,7 @@ type parser struct {
 	bad   bool // the open block had a garbled line
 	seq   int
 	count int
+	boot  string
 	disks []Disk
 }
 
@@ -124,7 +129,11 @@ func (p *parser) begin(rest string) {
 	kv, err := fields(rest)
 	seq, err1 := strconv.Atoi(kv["seq"])
 	count, err2 := strconv.Atoi(kv["count"])
-	*p = parser{open: err == nil && err1 == nil && err2 == nil, seq: seq, count: count}
+	boot := kv["boot"]
+	if boot == "-" {
+		boot = ""
+	}
+	*p = parser{open: err == nil && err1 == nil && err2 == nil, seq: seq, count: count, boot: boot}
 }
 
 func (p *parser) disk(rest string) {
@@ -144,7 +153,7 @@ func (p *parser) disk(rest string) {
 func (p *parser) end(rest string) (Inventory, bool) {
 	kv, err := fields(rest)
 	ok := err == nil && kv["seq"] == strconv.Itoa(p.seq) && !p.bad && len(p.disks) == p.count
-	inv := Inventory{Seq: p.seq, Disks: p.disks}
+	inv := Inventory{Seq: p.seq, Boot: p.boot, Disks: p.disks}
 	*p = parser{}
 	if !ok {
 		return Inventory{}, false

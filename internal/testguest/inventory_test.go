@@ -45,6 +45,11 @@ GOVIRT-INVENTORY END seq=1
 			want: []Inventory{inv1},
 		},
 		{
+			name: "boot id",
+			log:  "GOVIRT-INVENTORY BEGIN seq=3 count=0 boot=5d0c1e2a-9f4b-4a51-8c3e-2b7f0a9d1e64\nGOVIRT-INVENTORY END seq=3\n",
+			want: []Inventory{{Seq: 3, Boot: "5d0c1e2a-9f4b-4a51-8c3e-2b7f0a9d1e64", Disks: []Disk{}}},
+		},
+		{
 			name: "empty inventory",
 			log:  "GOVIRT-INVENTORY BEGIN seq=7 count=0\nGOVIRT-INVENTORY END seq=7\n",
 			want: []Inventory{{Seq: 7, Disks: []Disk{}}},
