@@ -4,7 +4,8 @@
 # set of block devices on the serial console as one GOVIRT-INVENTORY block.
 # Everything it runs comes from busybox (/bin/busybox), except qemu-ga and the
 # sg3-utils programs that the image builder copies in with their libraries.
-# Only shell builtins run in the 200 ms polling loop: forks are slow under TCG.
+# Only shell builtins run in the 200 ms polling loop, and an inventory forks
+# once however many disks it lists: forks are slow under TCG.
 
 /bin/busybox mkdir -p /proc /sys /dev /run /tmp
 /bin/busybox mount -t proc proc /proc
@@ -81,24 +82,29 @@ attr() {
 	clean "$v"
 }
 
-# scsi_serial prints a SCSI device's (sysfs dir $1, block device $2) unit
-# serial number: VPD page 0x80 after its 4-byte header, as the kernel caches
-# it for disks, or else, for CD-ROMs (whose VPD pages the kernel does not
-# read), as sg_vpd asks the device. A disk without the page yet is still
-# being probed, or going away: an INQUIRY to it could hold the inventory
-# for the SCSI timeout and more (seen under hot-plug churn), so it gets no
-# serial now and the signature notices when its page appears.
+# scsi_serial sets REPLY to a SCSI device's (sysfs dir $1, block device $2)
+# unit serial number: VPD page 0x80 after its 4-byte header, as the kernel
+# caches it for disks, read with builtins only (ash's read drops the header's
+# NUL bytes; the delimiter is \001 so that a length byte of 10 does not end
+# the line), or else, for CD-ROMs (whose VPD pages the kernel does not read),
+# as sg_vpd asks the device. A disk without the page yet is still being
+# probed, or going away: an INQUIRY to it could hold the inventory for the
+# SCSI timeout and more (seen under hot-plug churn), so it gets no serial now
+# and the signature notices when its page appears.
 scsi_serial() {
+	REPLY=
 	if [ -r "$1/vpd_pg80" ]; then
-		tail -c +5 "$1/vpd_pg80" 2>/dev/null | tr -d '\000'
+		IFS= read -r -d "$SOH" REPLY <"$1/vpd_pg80" 2>/dev/null
+		REPLY=${REPLY#??} # page code and length; the NULs are gone
 		return
 	fi
 	case $2 in sr*) ;; *) return ;; esac
 	for g in "$1"/scsi_generic/*; do
 		[ -e "$g" ] || continue
-		sg_vpd -p sn "/dev/${g##*/}" 2>/dev/null | sed -n 's/^ *Unit serial number: *//p'
+		REPLY=$(sg_vpd -p sn "/dev/${g##*/}" 2>/dev/null | sed -n 's/^ *Unit serial number: *//p')
 	done
 }
+SOH=$(printf '\001')
 
 # disk_line describes block device $1 (a /sys/block path) as DISK, and writes
 # the udev database entry qemu-ga reads the disk's serial from.
@@ -119,7 +125,8 @@ disk_line() {
 		done
 		attr "$d/device/vendor"; vendor=$REPLY
 		attr "$d/device/model"; model=$REPLY
-		clean "$(scsi_serial "$d/device" "$name")"; serial=$REPLY
+		scsi_serial "$d/device" "$name"
+		clean "$REPLY"; serial=$REPLY
 		[ "$serial" = - ] || idserial="0${vendor}_${model}_${serial}"
 		;;
 	esac
@@ -148,19 +155,24 @@ signature() {
 	done
 }
 
-# print_inventory writes one complete inventory block with one printf.
+# print_inventory writes one complete inventory block. Its disk lines are
+# gathered in a file (appending to a shell string is quadratic: thousands of
+# disks took minutes) and the block leaves in one cat, the only fork.
 print_inventory() {
 	seq=$((seq + 1))
-	count=0 body=
+	count=0
 	for d in /sys/block/sd* /sys/block/vd* /sys/block/sr*; do
 		[ -e "$d/size" ] || continue
 		disk_line "$d"
-		body="${body}GOVIRT-DISK seq=$seq $DISK
-"
+		echo "GOVIRT-DISK seq=$seq $DISK"
 		count=$((count + 1))
-	done
-	printf 'GOVIRT-INVENTORY BEGIN seq=%d count=%d boot=%s\n%sGOVIRT-INVENTORY END seq=%d\n' \
-		"$seq" "$count" "$boot" "$body" "$seq"
+	done >/run/inventory.body
+	{
+		echo "GOVIRT-INVENTORY BEGIN seq=$seq count=$count boot=$boot"
+		cat /run/inventory.body
+		echo "GOVIRT-INVENTORY END seq=$seq"
+	} >/run/inventory.block
+	cat /run/inventory.block
 }
 
 # start_acpid runs acpid, which turns the ACPI power button (libvirt's
