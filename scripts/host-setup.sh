@@ -95,6 +95,18 @@ done
 virsh -c qemu:///system version >/dev/null 2>&1 || die "libvirtd does not answer on /var/run/libvirt/libvirt-sock"
 log "libvirtd answers ($(virsh -c qemu:///system version 2>/dev/null | awk '/Running hypervisor/ {print $3, $4}'))"
 
+# QEMU inherits libvirtd's stack limit, and execve takes at most a quarter of
+# it for QEMU's arguments (and never more than 6 MiB): at Debian's 8 MiB a VM
+# can be created with about 3,000 disks, at 24 MiB with about 9,000. govirt's
+# agent reads the limit and starts larger VMs in stages (docs/HOSTS.md).
+# prlimit changes the running daemon, so running guests are not touched.
+libvirtd_stack=$((24 << 20))
+libvirtd_pid=$(cat /run/libvirtd.pid 2>/dev/null || pgrep -o -x libvirtd)
+if [ -n "$libvirtd_pid" ] && [ "$(awk '/^Max stack size/ {print $4}' "/proc/$libvirtd_pid/limits")" != "$libvirtd_stack" ]; then
+	prlimit --pid "$libvirtd_pid" --stack="$libvirtd_stack": || die "cannot raise libvirtd's stack limit"
+	log "libvirtd's stack limit raised to $((libvirtd_stack >> 20)) MiB (QEMU may take 6 MiB of arguments)"
+fi
+
 if ! running tgtd; then
 	log "starting tgtd on 127.0.0.1:3260"
 	install -d -m 0755 /var/run/tgtd
