@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,7 +104,9 @@ func (g *guestEnv) startOn(t *testing.T, opts e2eutil.EngineOptions) error {
 }
 
 // newVM creates a guest VM with n image disks attached (active unless
-// told), untimed, and returns it with the disk ids.
+// told), untimed, and returns it with the disk ids in attachment order.
+// Thousands of disks are attached by attachWorkers clients at once, so the
+// engine works while the clients wait for answers.
 func (g *guestEnv) newVM(ctx context.Context, name string, n, inactive int) (ovirt.VM, []string, error) {
 	mem := guestMemory(n)
 	vm, err := g.c.AddVM(ctx, ovirt.VM{Name: ovirt.Str(name), Cluster: &ovirt.Ref{Name: ovirt.Str("Default")}, Memory: ovirt.I(mem),
@@ -112,21 +115,61 @@ func (g *guestEnv) newVM(ctx context.Context, name string, n, inactive int) (ovi
 	if err != nil {
 		return vm, nil, err
 	}
-	ids := make([]string, 0, n+inactive)
+	ids := make([]string, n+inactive)
+	workers := 1
+	if n+inactive >= 2000 {
+		workers = attachWorkers
+	}
+	var (
+		done    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		first   error
+	)
+	next := make(chan int)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				a, err := g.c.Attach(wctx, vm.ID, ovirt.DiskAttachment{Interface: ovirt.Str("virtio_scsi"), Active: ovirt.B(i < n), Bootable: ovirt.B(false),
+					Disk: &ovirt.Disk{Name: ovirt.Str(fmt.Sprintf("%s-d%d", name, i)), Format: ovirt.Str("cow"), ProvisionedSize: ovirt.I(1 << 20),
+						StorageDomains: &ovirt.StorageDomains{StorageDomains: []ovirt.StorageDomain{{Name: ovirt.Str("local")}}}}})
+				if err != nil {
+					errOnce.Do(func() { first = fmt.Errorf("disk %d of %s: %w", i, name, err); cancel() })
+					continue
+				}
+				ids[i] = a.ID
+				if d := done.Add(1); d%2000 == 0 {
+					g.s.t.Logf("%s: %d disks attached", name, d)
+				}
+			}
+		}()
+	}
 	for i := range n + inactive {
-		a, err := g.c.Attach(ctx, vm.ID, ovirt.DiskAttachment{Interface: ovirt.Str("virtio_scsi"), Active: ovirt.B(i < n), Bootable: ovirt.B(false),
-			Disk: &ovirt.Disk{Name: ovirt.Str(fmt.Sprintf("%s-d%d", name, i)), Format: ovirt.Str("cow"), ProvisionedSize: ovirt.I(1 << 20),
-				StorageDomains: &ovirt.StorageDomains{StorageDomains: []ovirt.StorageDomain{{Name: ovirt.Str("local")}}}}})
-		if err != nil {
-			return vm, nil, fmt.Errorf("disk %d of %s: %w", i, name, err)
+		select {
+		case next <- i:
+		case <-wctx.Done():
 		}
-		ids = append(ids, a.ID)
-		if (i+1)%2000 == 0 {
-			g.s.t.Logf("%s: %d disks attached", name, i+1)
+		if wctx.Err() != nil {
+			break
 		}
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return vm, nil, first
+	}
+	if err := ctx.Err(); err != nil {
+		return vm, nil, err
 	}
 	return vm, ids, nil
 }
+
+// attachWorkers is how many clients attach a large VM's disks at once.
+const attachWorkers = 4
 
 // boot times govirt's start against virsh create of the same XML, runs
 // times each, alternating.

@@ -31,6 +31,7 @@ var (
 	flagOnly    = flag.String("only", "", "run only measurements whose id starts with this")
 	flagMerge   = flag.String("merge", "", "comma-separated results files to add to -results (a split run)")
 	flagReport  = flag.Bool("report-only", false, "measure nothing, only write -out from the results")
+	flagMax     = flag.Int("max-disks", 0, "disks of the one guest that reaches the per-VM maximum, instead of the tier's (a rehearsal)")
 )
 
 func TestMain(m *testing.M) { sqltest.Main(m) }
@@ -157,6 +158,9 @@ func TestSuite(t *testing.T) {
 	tr, ok := tiers[*flagTier]
 	if !ok {
 		t.Fatalf("unknown -tier %q: want quick or full", *flagTier)
+	}
+	if *flagMax > 0 {
+		tr.maxDisks = *flagMax
 	}
 	path := *flagResults
 	if path == "" {
