@@ -82,15 +82,13 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 			}
 			return err
 		}
-		s.ownRows()
-		s.attachments = append(s.attachments, a)
+		s.setAttachment(a)
 		dev := model.VmDevice{ID: d.ID, VMID: vmID, Type: model.DeviceTypeDisk, Device: deviceKind(d, a),
 			Alias: "ua-" + d.ID, Managed: true}
 		if err := tx.InsertDevice(ctx, dev); err != nil {
 			return err
 		}
-		s.ownRows()
-		s.devices = append(s.devices, dev)
+		s.setDevice(dev)
 		if a.Active {
 			if err := e.reservePlug(ctx, tx, action, s, d.ID); err != nil {
 				return err
@@ -171,8 +169,8 @@ func (e *Engine) reservePlug(ctx context.Context, tx store.Tx, action apperr.Act
 	s.setAttachment(a)
 	dev, _ := s.device(diskID)
 	dev.Plugged = true
-	if dev.TargetDev == "" || s.pluggedNames()[dev.TargetDev] {
-		dev.TargetDev = nextDeviceName(devicePrefix(a.Interface), s.pluggedNames())
+	if dev.TargetDev == "" || s.rows.nameTaken(dev.TargetDev) {
+		dev.TargetDev = s.rows.nextName(devicePrefix(a.Interface), "")
 	}
 	dev.Address = nil
 	if a.Interface == model.InterfaceVirtIOSCSI {
@@ -191,27 +189,4 @@ func (e *Engine) reservePlug(ctx context.Context, tx store.Tx, action apperr.Act
 	}
 	s.setDevice(dev)
 	return nil
-}
-
-func (s *vmState) setAttachment(a model.DiskAttachment) {
-	if i := s.attachmentAt(a.DiskID); i >= 0 {
-		s.ownRows()
-		s.attachments[i] = a
-	}
-}
-
-func (s *vmState) setDevice(d model.VmDevice) {
-	if d.Type == model.DeviceTypeDisk {
-		if i := s.deviceAt(d.ID); i >= 0 {
-			s.ownRows()
-			s.devices[i] = d
-		}
-		return
-	}
-	for i := range s.devices {
-		if s.devices[i].ID == d.ID && s.devices[i].Type == d.Type {
-			s.ownRows()
-			s.devices[i] = d
-		}
-	}
 }
