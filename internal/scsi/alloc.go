@@ -55,9 +55,10 @@ func (l Layout) validate() error {
 	return nil
 }
 
-// Slot is one virtio-scsi disk device of a VM as the engine persists it: the
-// allocator is rebuilt from these under the VM's lock for every change, so it
-// never needs to outlive a request.
+// Slot is one virtio-scsi disk device of a VM as the engine persists it: an
+// allocator is built from these (NewAllocator), and the engine keeps it in
+// step with its rows one slot at a time (Remove, Load) and forks it under the
+// VM's lock for every change (Fork).
 type Slot struct {
 	ID      string        // device id (the disk id)
 	Addr    *DriveAddress // nil: never addressed yet (or address forgotten)
@@ -93,8 +94,10 @@ var (
 )
 
 // Allocator assigns drive addresses to one VM's virtio-scsi disks. It is pure
-// and not safe for concurrent use: the engine builds one from the persisted
-// slots under the VM's lock, applies a change and persists Slots(), with a
+// and not safe for concurrent use, except that an allocator nobody changes any
+// more may be forked by several goroutines at once: the engine keeps one per
+// VM with its cached rows, forks it under the VM's lock for a change and
+// persists the device rows the change touched, with a
 // unique index on (vm, controller, bus, target, unit) of plugged devices as
 // the backstop against the duplicate units oVirt shipped (BZ 1206374,
 // 1905108, 2040361). The index must be partial (plugged rows only), because
