@@ -179,15 +179,25 @@ func values[V any](m pmap.Map[V]) iter.Seq[V] {
 
 // lists returns deep copies of the rows in the store's order.
 func (rs *rowSet) lists() ([]model.VmDevice, []model.DiskAttachment, []model.Disk) {
+	return rs.deviceList(), rs.atts.Values(), rs.diskList()
+}
+
+// deviceList returns deep copies of the devices in the store's order.
+func (rs *rowSet) deviceList() []model.VmDevice {
 	devs := make([]model.VmDevice, 0, rs.diskDevs.Len()+rs.otherDevs.Len())
 	for d := range rs.devices() {
 		devs = append(devs, cloneDevice(d))
 	}
+	return devs
+}
+
+// diskList returns deep copies of the disks in id order.
+func (rs *rowSet) diskList() []model.Disk {
 	disks := rs.disks.Values()
 	for i := range disks {
 		disks[i] = cloneDisk(disks[i])
 	}
-	return devs, rs.atts.Values(), disks
+	return disks
 }
 
 // missing is the id of an attached disk without its disk row, or "".

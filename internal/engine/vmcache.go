@@ -19,18 +19,21 @@ import (
 // process) and serves a load that finds the generation unchanged from
 // memory, one small query instead of three large ones.
 //
-// Entries are never changed once in the cache: a transaction shares an
-// entry's slices and copies them only before its first write (vmRows.own),
-// and every list it returns is a copy.
+// Entries are never changed once in the cache: their rows are persistent
+// maps (rowSet), so a transaction, or a command's vmState, that changes a
+// row makes a version of its own in O(log n) and the entry stays as it was;
+// the figures kept with the rows (counts, names, the address allocator)
+// are copied or forked before a version's first change. Every list handed
+// to callers outside the engine is a deep copy.
 //
 // A read-write transaction that took the VM's lock (LockVM) and then loaded
 // its rows keeps its copy in step with its own writes. At its end it reads
 // the generation again: if the number moved by exactly its own writes,
 // nobody else changed the rows (the lock keeps other writers out, and their
 // triggers would have moved it further), and after the commit the copy
-// becomes the cache's entry at that generation. Any other outcome drops the
-// copy, and the next load reads the database. Rows handed out are deep
-// copies: no caller can change the cache.
+// becomes the cache's entry at that generation, as it is: nothing is
+// copied or indexed again. Any other outcome drops the copy, and the next
+// load reads the database.
 
 // maxCachedVMs bounds the cache; beyond it an arbitrary entry goes.
 const maxCachedVMs = 4096
@@ -247,8 +250,7 @@ func (t *cachingTx) ListDevicesOfVM(ctx context.Context, vmID string) ([]model.V
 	if err != nil {
 		return nil, err
 	}
-	devs, _, _ := r.rows.lists()
-	return devs, nil
+	return r.rows.deviceList(), nil
 }
 
 func (t *cachingTx) ListAttachmentsOfVM(ctx context.Context, vmID string) ([]model.DiskAttachment, error) {
@@ -264,8 +266,7 @@ func (t *cachingTx) ListDisksOfVM(ctx context.Context, vmID string) ([]model.Dis
 	if err != nil {
 		return nil, err
 	}
-	_, _, disks := r.rows.lists()
-	return disks, nil
+	return r.rows.diskList(), nil
 }
 
 // loadRows returns the VM's rows without copying them (loadVM): a version
