@@ -85,21 +85,20 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 		s.setAttachment(a)
 		dev := model.VmDevice{ID: d.ID, VMID: vmID, Type: model.DeviceTypeDisk, Device: deviceKind(d, a),
 			Alias: "ua-" + d.ID, Managed: true}
-		if err := tx.InsertDevice(ctx, dev); err != nil {
-			return err
-		}
-		s.setDevice(dev)
+		s.setDevice(dev) // in s only: written once below, reserved and marked
 		if a.Active {
-			if err := e.reservePlug(ctx, tx, action, s, d.ID); err != nil {
+			if dev, err = reserveDevice(action, s, d.ID); err != nil {
 				return err
 			}
 			if running {
 				plug = &plugJob{vm: s.vm, diskID: d.ID}
-				if err := e.markPending(ctx, tx, s, d.ID, model.PendingPlug); err != nil {
-					return err
-				}
+				dev.Pending, dev.PendingRun = model.PendingPlug, e.runID // as markPending
 			}
 		}
+		if err := tx.InsertDevice(ctx, dev); err != nil {
+			return err
+		}
+		s.setDevice(dev)
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_ATTACH_DISK_TO_VM", VMID: vmID, DiskID: d.ID,
 			Message: fmt.Sprintf("Disk %s was successfully attached to VM %s by %s.", d.Alias, s.vm.Name, Caller(ctx))})
 	})
@@ -161,12 +160,27 @@ func (e *Engine) getAttachment(ctx context.Context, vmID, diskID string) (model.
 // database's unique index backs the allocator: two plugged devices never
 // share an address even if this code were wrong.
 func (e *Engine) reservePlug(ctx context.Context, tx store.Tx, action apperr.Action, s *vmState, diskID string) error {
+	dev, err := reserveDevice(action, s, diskID)
+	if err != nil {
+		return err
+	}
+	if err := tx.UpdateDevice(ctx, dev); err != nil {
+		return err
+	}
+	s.setDevice(dev)
+	return nil
+}
+
+// reserveDevice is reservePlug's decision: the disk's device row plugged,
+// named and addressed, for the caller to write (a new attachment inserts
+// it so, one statement instead of an insert and two updates).
+func reserveDevice(action apperr.Action, s *vmState, diskID string) (model.VmDevice, error) {
 	a, _ := s.attachment(diskID)
 	// The attachment itself is counted as plugged already; check the others.
 	a.Active = false
 	s.setAttachment(a)
 	if err := plugLimits(action, s, a.Interface); err != nil {
-		return err
+		return model.VmDevice{}, err
 	}
 	a.Active = true
 	s.setAttachment(a)
@@ -179,17 +193,13 @@ func (e *Engine) reservePlug(ctx context.Context, tx store.Tx, action apperr.Act
 	if a.Interface == model.InterfaceVirtIOSCSI {
 		alloc, err := s.allocator()
 		if err != nil {
-			return err
+			return model.VmDevice{}, err
 		}
 		addr, err := alloc.Plug(diskID, a.Bootable)
 		if err != nil {
-			return apperr.New(apperr.ExceededMaxVirtIOSCSIDisks, action, apperr.TypeDisk)
+			return model.VmDevice{}, apperr.New(apperr.ExceededMaxVirtIOSCSIDisks, action, apperr.TypeDisk)
 		}
 		dev.Address = &addr
 	}
-	if err := tx.UpdateDevice(ctx, dev); err != nil {
-		return err
-	}
-	s.setDevice(dev)
-	return nil
+	return dev, nil
 }
