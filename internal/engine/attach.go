@@ -7,6 +7,7 @@ import (
 
 	"github.com/govirt/govirt/internal/apperr"
 	"github.com/govirt/govirt/internal/model"
+	"github.com/govirt/govirt/internal/scsi"
 	"github.com/govirt/govirt/internal/store"
 )
 
@@ -40,11 +41,20 @@ func (p AttachParams) apply(a *model.DiskAttachment) {
 // it: into a running VM that is a hot-plug, which must succeed for the
 // attachment to stay.
 func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachParams) (model.DiskAttachment, error) {
+	a, _, err := e.AttachDiskAt(ctx, vmID, diskID, p)
+	return a, err
+}
+
+// AttachDiskAt is AttachDisk that also returns the drive address the
+// disk's device got (nil when it has none), so that the API can answer
+// without reading the rows back in another transaction.
+func (e *Engine) AttachDiskAt(ctx context.Context, vmID, diskID string, p AttachParams) (model.DiskAttachment, *scsi.DriveAddress, error) {
 	const action = apperr.ActionAttach
 	a := model.DiskAttachment{VMID: vmID, DiskID: diskID, Interface: model.InterfaceVirtIOSCSI, Active: true}
 	p.apply(&a)
 	unlock := e.locks.lock(vmID)
 	var plug *plugJob
+	var addr *scsi.DriveAddress
 	err := e.st.Tx(ctx, func(tx store.Tx) error {
 		if err := e.lockVM(ctx, tx, vmID, action); err != nil {
 			return err
@@ -99,22 +109,25 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 			return err
 		}
 		s.setDevice(dev)
+		addr = dev.Address
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_ATTACH_DISK_TO_VM", VMID: vmID, DiskID: d.ID,
 			Message: fmt.Sprintf("Disk %s was successfully attached to VM %s by %s.", d.Alias, s.vm.Name, Caller(ctx))})
 	})
 	unlock()
 	if err != nil {
-		return model.DiskAttachment{}, err
+		return model.DiskAttachment{}, nil, err
 	}
 	if plug == nil {
 		// The row as committed (the row cache's verifying mode checks that
 		// a row written reads back equal): no second transaction to read it.
-		return a, nil
+		return a, addr, nil
 	}
 	if err := e.runPlug(ctx, *plug, true); err != nil {
-		return model.DiskAttachment{}, err
+		return model.DiskAttachment{}, nil, err
 	}
-	return e.getAttachment(ctx, vmID, diskID)
+	// A plug that succeeded keeps the address it reserved.
+	a, err = e.getAttachment(ctx, vmID, diskID)
+	return a, addr, err
 }
 
 // checkAttachable: the disk is ready, not already on this VM, and on no
