@@ -144,24 +144,30 @@ func (s *Server) addAttachment(c *call) (int, any, error) {
 		if err := c.require(agAttachDisk, Object{Type: "disk", ID: diskID}); err != nil {
 			return 0, nil, err
 		}
-		if _, err := s.eng.AttachDisk(c.ctx, vmID, diskID, p); err != nil {
-			return 0, nil, err
-		}
-	} else {
-		dp, err := s.diskParams(c, *in.Disk)
+		a, addr, err := s.eng.AttachDiskAt(c.ctx, vmID, diskID, p)
 		if err != nil {
 			return 0, nil, err
 		}
-		if err := c.checkNewDisk(dp); err != nil {
-			return 0, nil, err
+		// Answered from what the engine wrote: reading it back took a
+		// transaction of three queries, a fifth of the request.
+		out := s.attachmentToWire(a, model.Disk{ID: diskID})
+		if addr != nil {
+			out.Address = ovirt.Str(addr.String())
 		}
-		a, err := s.eng.AddDiskAndAttach(c.ctx, vmID, dp, p)
-		if err != nil {
-			return 0, nil, err
-		}
-		diskID = a.DiskID
+		return http.StatusCreated, out, nil
 	}
-	a, err := s.attachmentAfterWrite(c, diskID)
+	dp, err := s.diskParams(c, *in.Disk)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := c.checkNewDisk(dp); err != nil {
+		return 0, nil, err
+	}
+	created, err := s.eng.AddDiskAndAttach(c.ctx, vmID, dp, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	a, err := s.attachmentAfterWrite(c, created.DiskID)
 	return http.StatusCreated, a, err
 }
 

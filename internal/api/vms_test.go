@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -240,5 +241,30 @@ func TestFaults(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Errorf("anonymous: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestAttachAnswerIsTheRow: the answer to attaching an existing disk is
+// built from what the engine wrote, not read back; it must be exactly what
+// reading the attachment answers, with and without an address.
+func TestAttachAnswerIsTheRow(t *testing.T) {
+	f := newAuthFixture(t, nil)
+	vm := f.create(f.admin, "/vms", `<vm><name>answer</name><cluster id="`+f.cluster+`"/><memory>268435456</memory>
+		<virtio_scsi><enabled>true</enabled></virtio_scsi></vm>`)
+	for i, body := range []string{
+		`<interface>virtio_scsi</interface><active>true</active>`,
+		`<interface>virtio_scsi</interface><active>false</active>`,
+		`<interface>virtio</interface><active>true</active><bootable>true</bootable>`,
+	} {
+		d := f.create(f.admin, "/disks", lunDiskXML(fmt.Sprint(900+i), "filtered"))
+		got := f.must(f.admin, http.StatusCreated, "POST", "/vms/"+vm+"/diskattachments",
+			`<disk_attachment><disk id="`+d+`"/>`+body+`</disk_attachment>`)
+		want := f.must(f.admin, http.StatusOK, "GET", "/vms/"+vm+"/diskattachments/"+d, "")
+		if got != want {
+			t.Errorf("attach %s answered\n%s\nreading it answers\n%s", body, got, want)
+		}
+		if i == 0 && !strings.Contains(got, "<address>") {
+			t.Errorf("active virtio-scsi attachment answered without its address: %s", got)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/govirt/govirt/internal/apperr"
 	"github.com/govirt/govirt/internal/model"
+	"github.com/govirt/govirt/internal/scsi"
 	"github.com/govirt/govirt/internal/store"
 )
 
@@ -40,11 +41,20 @@ func (p AttachParams) apply(a *model.DiskAttachment) {
 // it: into a running VM that is a hot-plug, which must succeed for the
 // attachment to stay.
 func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachParams) (model.DiskAttachment, error) {
+	a, _, err := e.AttachDiskAt(ctx, vmID, diskID, p)
+	return a, err
+}
+
+// AttachDiskAt is AttachDisk that also returns the drive address the
+// disk's device got (nil when it has none), so that the API can answer
+// without reading the rows back in another transaction.
+func (e *Engine) AttachDiskAt(ctx context.Context, vmID, diskID string, p AttachParams) (model.DiskAttachment, *scsi.DriveAddress, error) {
 	const action = apperr.ActionAttach
 	a := model.DiskAttachment{VMID: vmID, DiskID: diskID, Interface: model.InterfaceVirtIOSCSI, Active: true}
 	p.apply(&a)
 	unlock := e.locks.lock(vmID)
 	var plug *plugJob
+	var addr *scsi.DriveAddress
 	err := e.st.Tx(ctx, func(tx store.Tx) error {
 		if err := e.lockVM(ctx, tx, vmID, action); err != nil {
 			return err
@@ -82,39 +92,42 @@ func (e *Engine) AttachDisk(ctx context.Context, vmID, diskID string, p AttachPa
 			}
 			return err
 		}
-		s.ownRows()
-		s.attachments = append(s.attachments, a)
+		s.setAttachment(a)
 		dev := model.VmDevice{ID: d.ID, VMID: vmID, Type: model.DeviceTypeDisk, Device: deviceKind(d, a),
 			Alias: "ua-" + d.ID, Managed: true}
-		if err := tx.InsertDevice(ctx, dev); err != nil {
-			return err
-		}
-		s.ownRows()
-		s.devices = append(s.devices, dev)
+		s.setDevice(dev) // in s only: written once below, reserved and marked
 		if a.Active {
-			if err := e.reservePlug(ctx, tx, action, s, d.ID); err != nil {
+			if dev, err = reserveDevice(action, s, d.ID); err != nil {
 				return err
 			}
 			if running {
 				plug = &plugJob{vm: s.vm, diskID: d.ID}
-				if err := e.markPending(ctx, tx, s, d.ID, model.PendingPlug); err != nil {
-					return err
-				}
+				dev.Pending, dev.PendingRun = model.PendingPlug, e.runID // as markPending
 			}
 		}
+		if err := tx.InsertDevice(ctx, dev); err != nil {
+			return err
+		}
+		s.setDevice(dev)
+		addr = dev.Address
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_ATTACH_DISK_TO_VM", VMID: vmID, DiskID: d.ID,
 			Message: fmt.Sprintf("Disk %s was successfully attached to VM %s by %s.", d.Alias, s.vm.Name, Caller(ctx))})
 	})
 	unlock()
 	if err != nil {
-		return model.DiskAttachment{}, err
+		return model.DiskAttachment{}, nil, err
 	}
-	if plug != nil {
-		if err := e.runPlug(ctx, *plug, true); err != nil {
-			return model.DiskAttachment{}, err
-		}
+	if plug == nil {
+		// The row as committed (the row cache's verifying mode checks that
+		// a row written reads back equal): no second transaction to read it.
+		return a, addr, nil
 	}
-	return e.getAttachment(ctx, vmID, diskID)
+	if err := e.runPlug(ctx, *plug, true); err != nil {
+		return model.DiskAttachment{}, nil, err
+	}
+	// A plug that succeeded keeps the address it reserved.
+	a, err = e.getAttachment(ctx, vmID, diskID)
+	return a, addr, err
 }
 
 // checkAttachable: the disk is ready, not already on this VM, and on no
@@ -160,31 +173,9 @@ func (e *Engine) getAttachment(ctx context.Context, vmID, diskID string) (model.
 // database's unique index backs the allocator: two plugged devices never
 // share an address even if this code were wrong.
 func (e *Engine) reservePlug(ctx context.Context, tx store.Tx, action apperr.Action, s *vmState, diskID string) error {
-	a, _ := s.attachment(diskID)
-	// The attachment itself is counted as plugged already; check the others.
-	a.Active = false
-	s.setAttachment(a)
-	if err := plugLimits(action, s, a.Interface); err != nil {
+	dev, err := reserveDevice(action, s, diskID)
+	if err != nil {
 		return err
-	}
-	a.Active = true
-	s.setAttachment(a)
-	dev, _ := s.device(diskID)
-	dev.Plugged = true
-	if dev.TargetDev == "" || s.pluggedNames()[dev.TargetDev] {
-		dev.TargetDev = nextDeviceName(devicePrefix(a.Interface), s.pluggedNames())
-	}
-	dev.Address = nil
-	if a.Interface == model.InterfaceVirtIOSCSI {
-		alloc, err := s.allocator()
-		if err != nil {
-			return err
-		}
-		addr, err := alloc.Plug(diskID, a.Bootable)
-		if err != nil {
-			return apperr.New(apperr.ExceededMaxVirtIOSCSIDisks, action, apperr.TypeDisk)
-		}
-		dev.Address = &addr
 	}
 	if err := tx.UpdateDevice(ctx, dev); err != nil {
 		return err
@@ -193,25 +184,35 @@ func (e *Engine) reservePlug(ctx context.Context, tx store.Tx, action apperr.Act
 	return nil
 }
 
-func (s *vmState) setAttachment(a model.DiskAttachment) {
-	if i := s.attachmentAt(a.DiskID); i >= 0 {
-		s.ownRows()
-		s.attachments[i] = a
+// reserveDevice is reservePlug's decision: the disk's device row plugged,
+// named and addressed, for the caller to write (a new attachment inserts
+// it so, one statement instead of an insert and two updates).
+func reserveDevice(action apperr.Action, s *vmState, diskID string) (model.VmDevice, error) {
+	a, _ := s.attachment(diskID)
+	// The attachment itself is counted as plugged already; check the others.
+	a.Active = false
+	s.setAttachment(a)
+	if err := plugLimits(action, s, a.Interface); err != nil {
+		return model.VmDevice{}, err
 	}
-}
-
-func (s *vmState) setDevice(d model.VmDevice) {
-	if d.Type == model.DeviceTypeDisk {
-		if i := s.deviceAt(d.ID); i >= 0 {
-			s.ownRows()
-			s.devices[i] = d
+	a.Active = true
+	s.setAttachment(a)
+	dev, _ := s.device(diskID)
+	dev.Plugged = true
+	if dev.TargetDev == "" || s.rows.nameTaken(dev.TargetDev) {
+		dev.TargetDev = s.rows.nextName(devicePrefix(a.Interface), "")
+	}
+	dev.Address = nil
+	if a.Interface == model.InterfaceVirtIOSCSI {
+		alloc, err := s.allocator()
+		if err != nil {
+			return model.VmDevice{}, err
 		}
-		return
-	}
-	for i := range s.devices {
-		if s.devices[i].ID == d.ID && s.devices[i].Type == d.Type {
-			s.ownRows()
-			s.devices[i] = d
+		addr, err := alloc.Plug(diskID, a.Bootable)
+		if err != nil {
+			return model.VmDevice{}, apperr.New(apperr.ExceededMaxVirtIOSCSIDisks, action, apperr.TypeDisk)
 		}
+		dev.Address = &addr
 	}
+	return dev, nil
 }

@@ -182,13 +182,14 @@ func BenchmarkHotPlugIntoLargeVM(b *testing.B) {
 				b.Fatal(err)
 			}
 			disks := benchLUNs(b, v, "plug", 64)
-			i := 0
+			i, refills := 0, 0
 			var cpu time.Duration
 			b.ResetTimer()
 			for b.Loop() {
 				if i == len(disks) {
 					b.StopTimer()
-					disks, i = benchLUNs(b, v, fmt.Sprint("plug", b.N), 64), 0
+					refills++ // each batch needs LUNs of its own
+					disks, i = benchLUNs(b, v, fmt.Sprint("plug", refills), 64), 0
 					b.StartTimer()
 				}
 				before := processCPU(b)

@@ -17,10 +17,8 @@ const CDROMID = "00000000-0000-0000-0000-000000000000"
 
 // cdrom returns the VM's CD-ROM device row, if it has one.
 func (s *vmState) cdrom() (model.VmDevice, bool) {
-	for _, d := range s.devices {
-		if d.ID == CDROMID && d.Device == model.DeviceCDROM {
-			return d, true
-		}
+	if d, ok := s.device(CDROMID); ok && d.Device == model.DeviceCDROM {
+		return d, true
 	}
 	return model.VmDevice{}, false
 }
@@ -155,18 +153,17 @@ func (e *Engine) ensureCDROM(ctx context.Context, tx store.Tx, s *vmState, live 
 			return dev, apperr.New(apperr.ExceededMaxVirtIOSCSIDisks, apperr.ActionUpdate, apperr.TypeVM)
 		}
 		dev.Address = &addr
-		dev.TargetDev = nextDeviceName(scsi.PrefixSCSI, s.pluggedNames())
+		dev.TargetDev = s.rows.nextName(scsi.PrefixSCSI, "")
 	} else {
 		if live {
 			return dev, apperr.New(apperr.HotPlugIDENotSupported, apperr.ActionUpdate, apperr.TypeVM)
 		}
-		dev.TargetDev = nextDeviceName(scsi.PrefixIDE, s.pluggedNames())
+		dev.TargetDev = s.rows.nextName(scsi.PrefixIDE, "")
 	}
 	if err := tx.InsertDevice(ctx, dev); err != nil {
 		return dev, err
 	}
-	s.ownRows()
-	s.devices = append(s.devices, dev)
+	s.setDevice(dev)
 	return dev, nil
 }
 

@@ -43,32 +43,6 @@ func controllerIndexes(specs []model.ControllerSpec) []uint16 {
 	return out
 }
 
-// allocator builds the address allocator from the VM's device rows.
-func (s *vmState) allocator() (*scsi.Allocator, error) {
-	var idx []uint16
-	for _, c := range s.controllers() {
-		idx = append(idx, uint16(c.Controller.Index))
-	}
-	var slots []scsi.Slot
-	for _, d := range s.devices {
-		if d.Type != model.DeviceTypeDisk {
-			continue
-		}
-		if d.ID == CDROMID {
-			if d.Address != nil {
-				slots = append(slots, scsi.Slot{ID: d.ID, Addr: d.Address, Plugged: d.Plugged})
-			}
-			continue
-		}
-		a, ok := s.attachment(d.ID)
-		if !ok || a.Interface != model.InterfaceVirtIOSCSI {
-			continue
-		}
-		slots = append(slots, scsi.Slot{ID: d.ID, Addr: d.Address, Plugged: d.Plugged, Boot: a.Bootable})
-	}
-	return scsi.NewAllocator(scsi.DefaultLayout, idx, slots)
-}
-
 // rebuildControllers replaces the VM's controller rows by want (nil: none)
 // and moves disks whose controller disappears, keeping every other address.
 func (e *Engine) rebuildControllers(ctx context.Context, tx store.Tx, s *vmState, want []model.ControllerSpec) error {
@@ -95,10 +69,7 @@ func (e *Engine) rebuildControllers(ctx context.Context, tx store.Tx, s *vmState
 			return err
 		}
 	}
-	for i, d := range s.devices {
-		if d.Type != model.DeviceTypeDisk {
-			continue
-		}
+	for d := range s.rows.diskDevices() {
 		addr, ok := alloc.Address(d.ID)
 		_, wasMoved := moved[d.ID]
 		switch {
@@ -112,8 +83,7 @@ func (e *Engine) rebuildControllers(ctx context.Context, tx store.Tx, s *vmState
 		if err := tx.UpdateDevice(ctx, d); err != nil {
 			return err
 		}
-		s.ownRows()
-		s.devices[i] = d
+		s.setDevice(d)
 	}
 	return nil
 }
@@ -125,9 +95,7 @@ func (e *Engine) moveCDROMToIDE(ctx context.Context, tx store.Tx, s *vmState) er
 	if !ok || d.Address == nil {
 		return nil
 	}
-	used := s.pluggedNames()
-	delete(used, d.TargetDev)
-	d.Address, d.TargetDev = nil, nextDeviceName(scsi.PrefixIDE, used)
+	d.Address, d.TargetDev = nil, s.rows.nextName(scsi.PrefixIDE, d.TargetDev)
 	if err := tx.UpdateDevice(ctx, d); err != nil {
 		return err
 	}

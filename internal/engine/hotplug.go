@@ -75,7 +75,7 @@ func (e *Engine) UpdateAttachment(ctx context.Context, vmID, diskID string, p At
 		}
 		if dev, ok := s.device(diskID); ok && dev.Pending != model.PendingNone {
 			// A plug or unplug of this disk waits for its host.
-			return apperr.New(apperr.DiskIsLocked, action, apperr.TypeDisk, "diskAlias", s.disks[diskID].Alias)
+			return apperr.New(apperr.DiskIsLocked, action, apperr.TypeDisk, "diskAlias", s.disk(diskID).Alias)
 		}
 		a := old
 		p.apply(&a)
@@ -88,10 +88,10 @@ func (e *Engine) UpdateAttachment(ctx context.Context, vmID, diskID string, p At
 		if running && configChanged(old, a) {
 			return apperr.New(apperr.VMIsNotDown, action, apperr.TypeDisk)
 		}
-		if err := attachmentRules(action, s, s.disks[diskID], a); err != nil {
+		if err := attachmentRules(action, s, s.disk(diskID), a); err != nil {
 			return err
 		}
-		if err := checkReservation(ctx, tx, action, s.disks[diskID], a); err != nil {
+		if err := checkReservation(ctx, tx, action, s.disk(diskID), a); err != nil {
 			return err
 		}
 		if p.Active != nil && *p.Active == old.Active && (action == apperr.ActionHotPlug || action == apperr.ActionHotUnplug) && running {
@@ -140,7 +140,7 @@ func configChanged(old, a model.DiskAttachment) bool {
 }
 
 func attachmentMessage(s *vmState, diskID string, old, a model.DiskAttachment, user string) string {
-	alias := s.disks[diskID].Alias
+	alias := s.disk(diskID).Alias
 	switch {
 	case a.Active && !old.Active:
 		return fmt.Sprintf("VM %s disk %s was plugged by %s.", s.vm.Name, alias, user)
@@ -161,7 +161,7 @@ func (e *Engine) applyAttachment(ctx context.Context, tx store.Tx, action apperr
 	if a.Interface != old.Interface || a.Bootable != old.Bootable {
 		// New interface or boot role: a new name and address, chosen by
 		// plugging the device again below.
-		dev.Device = deviceKind(s.disks[a.DiskID], a)
+		dev.Device = deviceKind(s.disk(a.DiskID), a)
 		dev.Address, dev.TargetDev, dev.Plugged = nil, "", false
 		if err := tx.UpdateDevice(ctx, dev); err != nil {
 			return err
@@ -208,7 +208,7 @@ func (e *Engine) runPlug(ctx context.Context, j plugJob, plug bool) error {
 		if !plug {
 			return nil // an unplug names the disk only
 		}
-		domains, err := storageDomainOfDisk(ctx, tx, s.disks[j.diskID])
+		domains, err := storageDomainOfDisk(ctx, tx, s.disk(j.diskID))
 		if err != nil {
 			return err
 		}

@@ -95,8 +95,8 @@ func migrateRules(in migrateInput) (model.Host, error) {
 // SCSI reservation: its reservation lives in the source host's initiator,
 // so the VM cannot move (oVirt's rule).
 func usesReservation(s *vmState) string {
-	for _, a := range s.attachments {
-		if d := s.disks[a.DiskID]; a.Active && a.UsesSCSIReservation && d.PassThrough() {
+	for a := range s.rows.attachments() {
+		if d := s.disk(a.DiskID); a.Active && a.UsesSCSIReservation && d.PassThrough() {
 			return d.Alias
 		}
 	}
@@ -106,9 +106,9 @@ func usesReservation(s *vmState) string {
 // pendingDisk returns the alias of a disk whose plug or unplug waits for
 // the host.
 func pendingDisk(s *vmState) string {
-	for _, d := range s.devices {
+	for d := range s.rows.devices() {
 		if d.Type == model.DeviceTypeDisk && d.Pending != model.PendingNone {
-			return s.disks[d.ID].Alias
+			return s.disk(d.ID).Alias
 		}
 	}
 	return ""

@@ -15,13 +15,3 @@ func devicePrefix(i model.DiskInterface) string {
 	}
 	return scsi.PrefixSCSI
 }
-
-// nextDeviceName returns the lowest free name with prefix. used holds the
-// target devs of the VM's plugged devices; libvirt needs them unique.
-func nextDeviceName(prefix string, used map[string]bool) string {
-	for i := 0; ; i++ {
-		if n := scsi.DeviceName(prefix, i); !used[n] {
-			return n
-		}
-	}
-}

@@ -38,7 +38,7 @@ func (e *Engine) finishPlug(ctx context.Context, j plugJob, plug bool, hostErr e
 		if !ok || !okDev {
 			return nil // detached meanwhile
 		}
-		alias := s.disks[j.diskID].Alias
+		alias := s.disk(j.diskID).Alias
 		dev.Pending, dev.PendingRun = model.PendingNone, ""
 		// Success of a plug, failure of an unplug: the disk stays plugged.
 		if (hostErr == nil) == plug {
@@ -117,7 +117,7 @@ func (e *Engine) DetachDisk(ctx context.Context, vmID, diskID string, removeDisk
 		if err := tx.DeleteAttachment(ctx, vmID, diskID); err != nil {
 			return err
 		}
-		d := s.disks[diskID]
+		d := s.disk(diskID)
 		if err := e.audit(ctx, tx, model.AuditEvent{Code: "USER_DETACH_DISK_FROM_VM", VMID: vmID, DiskID: diskID,
 			Message: fmt.Sprintf("Disk %s was successfully detached from VM %s by %s.", d.Alias, s.vm.Name, Caller(ctx))}); err != nil {
 			return err

@@ -70,7 +70,7 @@ func (e *Engine) leaveInDoubt(ctx context.Context, j plugJob, plug bool, hostErr
 // settleInterrupted finishes or undoes each interrupted change of a running
 // VM by whether the live domain has the device (present).
 func (e *Engine) settleInterrupted(ctx context.Context, tx store.Tx, s *vmState, present map[string]bool) error {
-	for _, dev := range s.devices {
+	for dev := range s.rows.devices() {
 		if !e.interrupted(dev) {
 			continue
 		}
@@ -100,7 +100,7 @@ func (e *Engine) settleInterrupted(ctx context.Context, tx store.Tx, s *vmState,
 			verb = "does not hold"
 		}
 		if err := e.audit(ctx, tx, model.AuditEvent{Code: "VM_DEVICE_CHANGE_SETTLED", Severity: "warning", VMID: s.vm.ID, DiskID: dev.ID,
-			Message: fmt.Sprintf("The interrupted %s of disk %s in VM %s was %s: the running VM %s the disk.", op, s.disks[dev.ID].Alias, s.vm.Name, outcome, verb)}); err != nil {
+			Message: fmt.Sprintf("The interrupted %s of disk %s in VM %s was %s: the running VM %s the disk.", op, s.disk(dev.ID).Alias, s.vm.Name, outcome, verb)}); err != nil {
 			return err
 		}
 	}
@@ -124,8 +124,8 @@ func (e *Engine) adoptAppeared(ctx context.Context, tx store.Tx, s *vmState, liv
 			continue
 		}
 		dev.Plugged, dev.Address = true, addr
-		if s.pluggedNames()[dev.TargetDev] || dev.TargetDev == "" {
-			dev.TargetDev = nextDeviceName(devicePrefix(a.Interface), s.pluggedNames())
+		if s.rows.nameTaken(dev.TargetDev) || dev.TargetDev == "" {
+			dev.TargetDev = s.rows.nextName(devicePrefix(a.Interface), "")
 		}
 		if err := tx.UpdateDevice(ctx, dev); err != nil {
 			return err
@@ -137,7 +137,7 @@ func (e *Engine) adoptAppeared(ctx context.Context, tx store.Tx, s *vmState, liv
 		}
 		s.setAttachment(a)
 		if err := e.audit(ctx, tx, model.AuditEvent{Code: "VM_DEVICE_PLUGGED_EXTERNALLY", Severity: "warning", VMID: s.vm.ID, DiskID: id,
-			Message: fmt.Sprintf("Disk %s is plugged into the running VM %s although govirt had it unplugged; it is now active.", s.disks[id].Alias, s.vm.Name)}); err != nil {
+			Message: fmt.Sprintf("Disk %s is plugged into the running VM %s although govirt had it unplugged; it is now active.", s.disk(id).Alias, s.vm.Name)}); err != nil {
 			return err
 		}
 	}
@@ -149,7 +149,7 @@ func addressTaken(s *vmState, addr *scsi.DriveAddress) bool {
 	if addr == nil {
 		return false
 	}
-	for _, d := range s.devices {
+	for d := range s.rows.devices() {
 		if d.Plugged && d.Address != nil && *d.Address == *addr {
 			return true
 		}

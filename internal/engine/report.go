@@ -140,16 +140,12 @@ func (e *Engine) ReportGuestDisks(ctx context.Context, vmID string, disks []Gues
 		if err != nil || vm.Status != model.VMUp {
 			return err // a late report about a VM that stopped meanwhile
 		}
-		atts, err := tx.ListAttachmentsOfVM(ctx, vmID)
+		rows, err := rowsOfVM(ctx, tx, vmID)
 		if err != nil {
 			return err
 		}
-		byID, err := disksOfVM(ctx, tx, vmID)
-		if err != nil {
-			return err
-		}
-		for _, a := range atts {
-			d, ok := byID[a.DiskID]
+		for a := range rows.attachments() {
+			d, ok := rows.disks.Get(a.DiskID)
 			if !ok {
 				return fmt.Errorf("disk %s of vm %s: %w", a.DiskID, vmID, store.ErrNotFound)
 			}
@@ -258,7 +254,7 @@ func (e *Engine) ReportLiveDisks(ctx context.Context, vmID string, r LiveReport)
 				return err
 			}
 			if err := e.audit(ctx, tx, model.AuditEvent{Code: "VM_DEVICE_ADDRESS_CHANGED", Severity: "warning", VMID: vmID, DiskID: l.ID,
-				Message: fmt.Sprintf("Disk %s of VM %s sits at %v, not %v: the host's address was taken.", s.disks[l.ID].Alias, s.vm.Name, *l.Address, old)}); err != nil {
+				Message: fmt.Sprintf("Disk %s of VM %s sits at %v, not %v: the host's address was taken.", s.disk(l.ID).Alias, s.vm.Name, *l.Address, old)}); err != nil {
 				return err
 			}
 		}
@@ -281,5 +277,5 @@ func (e *Engine) markUnplugged(ctx context.Context, tx store.Tx, s *vmState, id 
 		return err
 	}
 	return e.audit(ctx, tx, model.AuditEvent{Code: "VM_DEVICE_UNPLUGGED_EXTERNALLY", Severity: "warning", VMID: s.vm.ID, DiskID: id,
-		Message: fmt.Sprintf("Disk %s was unplugged from VM %s outside govirt; it is now inactive.", s.disks[id].Alias, s.vm.Name)})
+		Message: fmt.Sprintf("Disk %s was unplugged from VM %s outside govirt; it is now inactive.", s.disk(id).Alias, s.vm.Name)})
 }

@@ -39,7 +39,7 @@ func (e *Engine) RunVMOn(ctx context.Context, id string, preferred []string) (mo
 		if !s.vm.Status.IsDown() {
 			return apperr.New(apperr.VMIsRunning, action, apperr.TypeVM)
 		}
-		for _, d := range s.disks {
+		for d := range s.rows.attachedDisks() {
 			if a, _ := s.attachment(d.ID); a.Active && d.Status == model.DiskLocked {
 				return apperr.New(apperr.DiskIsLocked, action, apperr.TypeVM, "diskAlias", d.Alias)
 			}

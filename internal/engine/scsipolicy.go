@@ -320,7 +320,7 @@ func withPolicies(ctx context.Context, tx store.Tx, s *vmState, vs *vmspec.VM) e
 
 // withPolicy sets one spec disk's policy, if it is a pass-through iSCSI LUN.
 func withPolicy(ctx context.Context, tx store.Tx, s *vmState, out *vmspec.Disk) error {
-	d, ok := s.disks[out.ID]
+	d, ok := s.rows.disks.Get(out.ID)
 	if !ok || out.Device != vmspec.DeviceLUN || out.ISCSI == nil {
 		return nil
 	}

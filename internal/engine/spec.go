@@ -22,7 +22,7 @@ func storageDomainsOf(ctx context.Context, tx store.Tx, s *vmState) (map[string]
 		}
 		out[sd.ID] = sd
 	}
-	for _, d := range s.disks {
+	for d := range s.rows.attachedDisks() {
 		if d.IsLUN() || out[d.StorageDomainID].ID != "" {
 			continue
 		}
@@ -60,7 +60,7 @@ func buildSpec(s *vmState, domains map[string]model.StorageDomain, virtType vmsp
 		GuestAgent: true,
 	}
 	perController := map[int]int{}
-	for _, dev := range s.devices {
+	for dev := range s.rows.devices() {
 		if dev.Type != model.DeviceTypeDisk || !dev.Plugged {
 			continue
 		}
@@ -122,17 +122,9 @@ func plugSpec(s *vmState, diskID string, domains map[string]model.StorageDomain)
 		return d, nil, nil
 	}
 	index := int(d.Address.Controller)
-	disks := 0
-	for _, o := range s.devices {
-		if o.Type == model.DeviceTypeDisk && o.Plugged && o.ID != CDROMID && o.Address != nil && int(o.Address.Controller) == index {
-			if oa, ok := s.attachment(o.ID); ok && oa.Active {
-				disks++
-			}
-		}
-	}
 	for _, c := range s.controllers() {
 		if c.Controller.Index == index {
-			cs := controllerSpec(s, *c.Controller, disks)
+			cs := controllerSpec(s, *c.Controller, s.rows.disksOnController(index))
 			return d, &cs, nil
 		}
 	}
@@ -154,7 +146,7 @@ func diskOrder(a, b vmspec.Disk) bool {
 }
 
 func diskSpec(s *vmState, dev model.VmDevice, a model.DiskAttachment, domains map[string]model.StorageDomain) (vmspec.Disk, error) {
-	d := s.disks[dev.ID]
+	d := s.disk(dev.ID)
 	out := vmspec.Disk{
 		ID: d.ID, TargetDev: dev.TargetDev, Address: dev.Address, Serial: d.ID,
 		ReadOnly: a.ReadOnly, Shareable: d.Shareable, Discard: a.PassDiscard, Device: vmspec.DeviceDisk,

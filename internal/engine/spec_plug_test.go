@@ -53,7 +53,7 @@ func TestPlugSpecMatchesTheFullSpec(t *testing.T) {
 						return err
 					}
 					for _, id := range ids {
-						one, err := storageDomainOfDisk(v.ctx, tx, s.disks[id])
+						one, err := storageDomainOfDisk(v.ctx, tx, s.disk(id))
 						if err != nil {
 							return err
 						}

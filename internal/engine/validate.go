@@ -80,7 +80,7 @@ func attachmentRules(action apperr.Action, s *vmState, d model.Disk, a model.Dis
 		}
 	}
 	if a.Bootable {
-		for _, other := range s.attachments {
+		for other := range s.rows.attachments() {
 			if other.Bootable && other.DiskID != a.DiskID {
 				return apperr.New(apperr.OnlyOneBootDisk, action, typ)
 			}

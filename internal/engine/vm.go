@@ -179,7 +179,7 @@ func (e *Engine) RemoveVM(ctx context.Context, id string, removeDisks bool) erro
 			return err
 		}
 		if removeDisks {
-			for _, d := range s.disks {
+			for d := range s.rows.attachedDisks() {
 				others, err := tx.ListAttachmentsOfDisk(ctx, d.ID)
 				if err != nil {
 					return err

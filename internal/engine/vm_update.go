@@ -99,7 +99,7 @@ func (e *Engine) checkOSChange(ctx context.Context, tx store.Tx, action apperr.A
 		return apperr.New(apperr.OSDoesNotSupportVirtIOSCSI, action, apperr.TypeVM, "osName", o.Name)
 	}
 	var ifaces []model.DiskInterface
-	for _, a := range s.attachments {
+	for a := range s.rows.attachments() {
 		if !slices.Contains(ifaces, a.Interface) {
 			ifaces = append(ifaces, a.Interface)
 		}

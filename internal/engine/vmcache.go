@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/govirt/govirt/internal/model"
@@ -21,129 +19,38 @@ import (
 // process) and serves a load that finds the generation unchanged from
 // memory, one small query instead of three large ones.
 //
-// Entries are never changed once in the cache: a transaction shares an
-// entry's slices and copies them only before its first write (vmRows.own),
-// and every list it returns is a copy.
+// Entries are never changed once in the cache: their rows are persistent
+// maps (rowSet), so a transaction, or a command's vmState, that changes a
+// row makes a version of its own in O(log n) and the entry stays as it was;
+// the figures kept with the rows (counts, names, the address allocator)
+// are copied or forked before a version's first change. Every list handed
+// to callers outside the engine is a deep copy.
 //
 // A read-write transaction that took the VM's lock (LockVM) and then loaded
 // its rows keeps its copy in step with its own writes. At its end it reads
 // the generation again: if the number moved by exactly its own writes,
 // nobody else changed the rows (the lock keeps other writers out, and their
 // triggers would have moved it further), and after the commit the copy
-// becomes the cache's entry at that generation. Any other outcome drops the
-// copy, and the next load reads the database. Rows handed out are deep
-// copies: no caller can change the cache.
+// becomes the cache's entry at that generation, as it is: nothing is
+// copied or indexed again. Any other outcome drops the copy, and the next
+// load reads the database.
 
 // maxCachedVMs bounds the cache; beyond it an arbitrary entry goes.
 const maxCachedVMs = 4096
 
-// vmRows is one VM's rows at a generation, each slice in the order the
-// store lists it (ids byte-wise).
+// vmRows is one VM's rows at a generation.
 type vmRows struct {
-	gen         int64
-	devices     []model.VmDevice
-	attachments []model.DiskAttachment
-	disks       []model.Disk
+	gen  int64
+	rows rowSet
 	// writes counts the writes of the transaction holding this copy, each
 	// of which moved the generation by one.
 	writes int64
-	// shared says the slices are the cache entry's: a transaction reads
-	// them as they are and copies them (own) only before its first write,
-	// so a load served from memory costs no copy of thousands of rows.
-	shared bool
-	// byID indexes disks by id, built once per entry and shared by every
-	// transaction that reads it (nil after a write: built again on need).
-	byID *diskIndex
 }
 
-// diskIndex is a read-only map of a VM's disks by id, and the positions
-// of its attachments and disk devices (vmState's rowIndex), built on first
-// use.
-type diskIndex struct {
-	once, posOnce sync.Once
-	m             map[string]model.Disk
-	missing       string // an attached disk not in m (see missingDisk)
-	atts, devs    map[string]int
-}
-
-// rowIndex returns the positions of r's attachments and disk devices, for
-// a vmState whose lists are copies of r's. The maps are shared: read only.
-func (r *vmRows) rowIndex() rowIndex {
-	if r.byID == nil {
-		r.byID = &diskIndex{}
-	}
-	ix := r.byID
-	ix.posOnce.Do(func() {
-		ix.atts, ix.devs = indexAttachments(r.attachments), indexDiskDevices(r.devices)
-	})
-	return rowIndex{atts: ix.atts, devs: ix.devs, nAtts: len(r.attachments), nDevs: len(r.devices), builtA: true, builtD: true}
-}
-
-// disksByID returns r's disks by id. The map is shared: read it only.
-func (r *vmRows) disksByID() map[string]model.Disk {
-	if r.byID == nil {
-		r.byID = &diskIndex{}
-	}
-	ix := r.byID
-	ix.once.Do(func() {
-		ix.m = make(map[string]model.Disk, len(r.disks))
-		for _, d := range r.disks {
-			ix.m[d.ID] = d
-		}
-		ix.missing = missingDisk(r.attachments, ix.m)
-	})
-	return ix.m
-}
-
-// own gives r slices of its own before the transaction changes them.
-func (r *vmRows) own() {
-	if r.shared {
-		r.devices, r.attachments, r.disks = cloneDevices(r.devices), slices.Clone(r.attachments), cloneDisks(r.disks)
-		r.shared = false
-	}
-	r.byID = nil
-}
-
-// share is a transaction's view of a cache entry: the same slices, to be
-// copied before any write.
+// share is a transaction's view of a cache entry: the same rows, whose
+// next change makes versions of its own (rowSet).
 func (r *vmRows) share() *vmRows {
-	return &vmRows{gen: r.gen, devices: r.devices, attachments: r.attachments, disks: r.disks, shared: true, byID: r.byID}
-}
-
-func cloneDevices(in []model.VmDevice) []model.VmDevice {
-	out := make([]model.VmDevice, len(in))
-	for i, d := range in {
-		out[i] = cloneDevice(d)
-	}
-	return out
-}
-
-func cloneDevice(d model.VmDevice) model.VmDevice {
-	if d.Address != nil {
-		a := *d.Address
-		d.Address = &a
-	}
-	if d.Controller != nil {
-		c := *d.Controller
-		d.Controller = &c
-	}
-	return d
-}
-
-func cloneDisks(in []model.Disk) []model.Disk {
-	out := make([]model.Disk, len(in))
-	for i, d := range in {
-		out[i] = cloneDisk(d)
-	}
-	return out
-}
-
-func cloneDisk(d model.Disk) model.Disk {
-	if d.LUN != nil {
-		l := *d.LUN
-		d.LUN = &l
-	}
-	return d
+	return &vmRows{gen: r.gen, rows: r.rows.share()}
 }
 
 // vmCache holds the committed entries.
@@ -162,12 +69,10 @@ func (c *vmCache) get(id string) *vmRows {
 func (c *vmCache) put(id string, r *vmRows) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// Published: from now on only read, by any number of transactions.
+	r.rows.owned = false
 	if old, ok := c.m[id]; ok && old.gen > r.gen {
 		return
-	}
-	if r.byID == nil {
-		// Built on first use, once, by whichever transaction needs it.
-		r.byID = &diskIndex{}
 	}
 	if _, ok := c.m[id]; !ok && len(c.m) >= maxCachedVMs {
 		for k := range c.m {
@@ -255,7 +160,7 @@ func (t *cachingTx) load(ctx context.Context, vmID string) (*vmRows, error) {
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		// As the lists of a missing VM: empty.
-		return &vmRows{devices: []model.VmDevice{}, attachments: []model.DiskAttachment{}, disks: []model.Disk{}}, nil
+		return &vmRows{rows: rowsFromLists(nil, nil, nil)}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -289,23 +194,34 @@ func (t *cachingTx) load(ctx context.Context, vmID string) (*vmRows, error) {
 
 // read loads the rows from the database.
 func (t *cachingTx) read(ctx context.Context, vmID string, gen int64) (*vmRows, error) {
-	r := &vmRows{gen: gen}
-	var err error
-	if r.devices, err = t.Tx.ListDevicesOfVM(ctx, vmID); err != nil {
+	devs, atts, disks, err := t.readLists(ctx, vmID)
+	if err != nil {
 		return nil, err
 	}
-	if r.attachments, err = t.Tx.ListAttachmentsOfVM(ctx, vmID); err != nil {
-		return nil, err
-	}
-	if r.disks, err = t.Tx.ListDisksOfVM(ctx, vmID); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return &vmRows{gen: gen, rows: rowsFromLists(devs, atts, disks)}, nil
 }
 
-// check compares rows served from memory with the database's.
+func (t *cachingTx) readLists(ctx context.Context, vmID string) ([]model.VmDevice, []model.DiskAttachment, []model.Disk, error) {
+	devs, err := t.Tx.ListDevicesOfVM(ctx, vmID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	atts, err := t.Tx.ListAttachmentsOfVM(ctx, vmID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	disks, err := t.Tx.ListDisksOfVM(ctx, vmID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return devs, atts, disks, nil
+}
+
+// check compares rows served from memory with the database's, and the
+// figures kept with them (rowSums, the allocator) with ones computed
+// afresh from the database's rows.
 func (t *cachingTx) check(ctx context.Context, vmID string, r *vmRows) error {
-	db, err := t.read(ctx, vmID, r.gen)
+	devs, atts, disks, err := t.readLists(ctx, vmID)
 	if err != nil {
 		return err
 	}
@@ -314,13 +230,17 @@ func (t *cachingTx) check(ctx context.Context, vmID string, r *vmRows) error {
 	if gen, err := t.Tx.VMGeneration(ctx, vmID); err != nil || gen != r.gen {
 		return err
 	}
+	gotDevs, gotAtts, gotDisks := r.rows.lists()
 	for _, c := range []struct {
 		what      string
 		got, want any
-	}{{"devices", r.devices, db.devices}, {"attachments", r.attachments, db.attachments}, {"disks", r.disks, db.disks}} {
+	}{{"devices", gotDevs, devs}, {"attachments", gotAtts, atts}, {"disks", gotDisks, disks}} {
 		if !reflect.DeepEqual(c.got, c.want) {
 			return fmt.Errorf("vm %s: cached %s at generation %d differ from the database's:\n%+v\n%+v", vmID, c.what, r.gen, c.got, c.want)
 		}
+	}
+	if err := sameSums(&r.rows, rowsFromLists(devs, atts, disks)); err != nil {
+		return fmt.Errorf("vm %s at generation %d: %w", vmID, r.gen, err)
 	}
 	return nil
 }
@@ -330,7 +250,7 @@ func (t *cachingTx) ListDevicesOfVM(ctx context.Context, vmID string) ([]model.V
 	if err != nil {
 		return nil, err
 	}
-	return cloneDevices(r.devices), nil
+	return r.rows.deviceList(), nil
 }
 
 func (t *cachingTx) ListAttachmentsOfVM(ctx context.Context, vmID string) ([]model.DiskAttachment, error) {
@@ -338,43 +258,7 @@ func (t *cachingTx) ListAttachmentsOfVM(ctx context.Context, vmID string) ([]mod
 	if err != nil {
 		return nil, err
 	}
-	return slices.Clone(r.attachments), nil
-}
-
-// sharedDisksOfVM is ListDisksOfVM by id without a copy: the map may be
-// the cache's, so the caller must not change it (disksOfVM, vmState).
-func (t *cachingTx) sharedDisksOfVM(ctx context.Context, vmID string) (map[string]model.Disk, error) {
-	r, err := t.load(ctx, vmID)
-	if err != nil {
-		return nil, err
-	}
-	return r.disksByID(), nil
-}
-
-// sharedRows is what loadVM takes from one load of a VM's rows.
-type sharedRows struct {
-	devices     []model.VmDevice
-	attachments []model.DiskAttachment
-	shared      bool // the lists are the cache's: read only
-	disks       map[string]model.Disk
-	idx         rowIndex
-	missing     string // an attached disk without its disk row (missingDisk)
-}
-
-// loadShared returns the VM's rows without copying them when they are a
-// cache entry's or this transaction does not change them; the rows it
-// keeps in step with its writes (changed in place) are copied.
-func (t *cachingTx) loadShared(ctx context.Context, vmID string) (sharedRows, error) {
-	r, err := t.load(ctx, vmID)
-	if err != nil {
-		return sharedRows{}, err
-	}
-	v := sharedRows{devices: r.devices, attachments: r.attachments, shared: true, disks: r.disksByID(), idx: r.rowIndex()}
-	if !r.shared && t.rows[vmID] == r {
-		v.devices, v.attachments, v.shared = cloneDevices(r.devices), slices.Clone(r.attachments), false
-	}
-	v.missing = r.byID.missing
-	return v, nil
+	return r.rows.atts.Values(), nil
 }
 
 func (t *cachingTx) ListDisksOfVM(ctx context.Context, vmID string) ([]model.Disk, error) {
@@ -382,21 +266,37 @@ func (t *cachingTx) ListDisksOfVM(ctx context.Context, vmID string) ([]model.Dis
 	if err != nil {
 		return nil, err
 	}
-	return cloneDisks(r.disks), nil
+	return r.rows.diskList(), nil
+}
+
+// loadRows returns the VM's rows without copying them (loadVM): a version
+// of the cache entry's or of this transaction's own, which the caller may
+// change without changing either.
+func (t *cachingTx) loadRows(ctx context.Context, vmID string) (rowSet, error) {
+	r, err := t.load(ctx, vmID)
+	if err != nil {
+		return rowSet{}, err
+	}
+	return r.rows.share(), nil
 }
 
 // tracked is the transaction's copy of a VM's rows, nil if it keeps none.
 func (t *cachingTx) tracked(vmID string) *vmRows { return t.rows[vmID] }
 
+// mirror applies one of the transaction's writes to its copy of the VM's
+// rows, if it keeps one.
+func (t *cachingTx) mirror(vmID string, change func(rs *rowSet)) {
+	if r := t.tracked(vmID); r != nil {
+		change(&r.rows)
+		r.writes++
+	}
+}
+
 func (t *cachingTx) InsertDevice(ctx context.Context, d model.VmDevice) error {
 	if err := t.Tx.InsertDevice(ctx, d); err != nil {
 		return err
 	}
-	if r := t.tracked(d.VMID); r != nil {
-		r.own()
-		r.devices = upsert(r.devices, cloneDevice(d), func(x model.VmDevice) string { return x.ID })
-		r.writes++
-	}
+	t.mirror(d.VMID, func(rs *rowSet) { rs.setDevice(d) })
 	return nil
 }
 
@@ -404,11 +304,7 @@ func (t *cachingTx) UpdateDevice(ctx context.Context, d model.VmDevice) error {
 	if err := t.Tx.UpdateDevice(ctx, d); err != nil {
 		return err
 	}
-	if r := t.tracked(d.VMID); r != nil {
-		r.own()
-		r.devices = upsert(r.devices, cloneDevice(d), func(x model.VmDevice) string { return x.ID })
-		r.writes++
-	}
+	t.mirror(d.VMID, func(rs *rowSet) { rs.setDevice(d) })
 	return nil
 }
 
@@ -416,11 +312,7 @@ func (t *cachingTx) DeleteDevice(ctx context.Context, vmID, id string) error {
 	if err := t.Tx.DeleteDevice(ctx, vmID, id); err != nil {
 		return err
 	}
-	if r := t.tracked(vmID); r != nil {
-		r.own()
-		r.devices = remove(r.devices, id, func(x model.VmDevice) string { return x.ID })
-		r.writes++
-	}
+	t.mirror(vmID, func(rs *rowSet) { rs.deleteDevice(id) })
 	return nil
 }
 
@@ -428,15 +320,15 @@ func (t *cachingTx) InsertAttachment(ctx context.Context, a model.DiskAttachment
 	if err := t.Tx.InsertAttachment(ctx, a); err != nil {
 		return err
 	}
-	if r := t.tracked(a.VMID); r != nil {
+	if t.tracked(a.VMID) != nil {
 		d, err := t.Tx.GetDisk(ctx, a.DiskID)
 		if err != nil {
 			return err
 		}
-		r.own()
-		r.attachments = upsert(r.attachments, a, attachmentKey)
-		r.disks = upsert(r.disks, cloneDisk(d), func(x model.Disk) string { return x.ID })
-		r.writes++
+		t.mirror(a.VMID, func(rs *rowSet) {
+			rs.setDisk(d)
+			rs.setAttachment(a)
+		})
 	}
 	return nil
 }
@@ -445,11 +337,7 @@ func (t *cachingTx) UpdateAttachment(ctx context.Context, a model.DiskAttachment
 	if err := t.Tx.UpdateAttachment(ctx, a); err != nil {
 		return err
 	}
-	if r := t.tracked(a.VMID); r != nil {
-		r.own()
-		r.attachments = upsert(r.attachments, a, attachmentKey)
-		r.writes++
-	}
+	t.mirror(a.VMID, func(rs *rowSet) { rs.setAttachment(a) })
 	return nil
 }
 
@@ -457,12 +345,10 @@ func (t *cachingTx) DeleteAttachment(ctx context.Context, vmID, diskID string) e
 	if err := t.Tx.DeleteAttachment(ctx, vmID, diskID); err != nil {
 		return err
 	}
-	if r := t.tracked(vmID); r != nil {
-		r.own()
-		r.attachments = remove(r.attachments, diskID, attachmentKey)
-		r.disks = remove(r.disks, diskID, func(x model.Disk) string { return x.ID })
-		r.writes++
-	}
+	t.mirror(vmID, func(rs *rowSet) {
+		rs.deleteAttachment(diskID)
+		rs.deleteDisk(diskID)
+	})
 	return nil
 }
 
@@ -474,7 +360,7 @@ func (t *cachingTx) UpdateDisk(ctx context.Context, d model.Disk) error {
 		return err
 	}
 	for id, r := range t.rows {
-		if _, ok := slices.BinarySearchFunc(r.disks, d.ID, func(x model.Disk, id string) int { return strings.Compare(x.ID, id) }); ok {
+		if r.rows.disks.Has(d.ID) {
 			delete(t.rows, id)
 		}
 	}
@@ -521,25 +407,4 @@ func (t *cachingTx) publish() {
 	for id, r := range t.rows {
 		t.c.cache.put(id, r)
 	}
-}
-
-func attachmentKey(a model.DiskAttachment) string { return a.DiskID }
-
-// upsert replaces the element with v's key or inserts v in key order.
-func upsert[T any](s []T, v T, key func(T) string) []T {
-	i, found := slices.BinarySearchFunc(s, key(v), func(x T, k string) int { return strings.Compare(key(x), k) })
-	if found {
-		s[i] = v
-		return s
-	}
-	return slices.Insert(s, i, v)
-}
-
-// remove deletes the element with key k.
-func remove[T any](s []T, k string, key func(T) string) []T {
-	i, found := slices.BinarySearchFunc(s, k, func(x T, k string) int { return strings.Compare(key(x), k) })
-	if found {
-		return slices.Delete(s, i, i+1)
-	}
-	return s
 }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"slices"
 	"testing"
 
 	"github.com/govirt/govirt/internal/apperr"
@@ -53,17 +52,4 @@ func TestVMCacheSeesOtherWriters(t *testing.T) {
 		})
 		notErr(t, err)
 	})
-}
-
-func TestUpsertRemoveKeepOrder(t *testing.T) {
-	key := func(s string) string { return s }
-	s := []string{"b", "d"}
-	for _, add := range []string{"c", "a", "e", "d"} {
-		s = upsert(s, add, key)
-	}
-	s = remove(s, "c", key)
-	s = remove(s, "x", key)
-	if want := []string{"a", "b", "d", "e"}; !slices.Equal(s, want) {
-		t.Errorf("got %v, want %v", s, want)
-	}
 }

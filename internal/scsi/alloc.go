@@ -55,9 +55,10 @@ func (l Layout) validate() error {
 	return nil
 }
 
-// Slot is one virtio-scsi disk device of a VM as the engine persists it: the
-// allocator is rebuilt from these under the VM's lock for every change, so it
-// never needs to outlive a request.
+// Slot is one virtio-scsi disk device of a VM as the engine persists it: an
+// allocator is built from these (NewAllocator), and the engine keeps it in
+// step with its rows one slot at a time (Remove, Load) and forks it under the
+// VM's lock for every change (Fork).
 type Slot struct {
 	ID      string        // device id (the disk id)
 	Addr    *DriveAddress // nil: never addressed yet (or address forgotten)
@@ -88,11 +89,15 @@ var (
 	// ErrBadInput: a bad layout, a duplicate controller index, or an empty or
 	// duplicate device id.
 	ErrBadInput = errors.New("invalid allocator input")
+
+	errNeedsAddress = fmt.Errorf("%w: a plugged slot without an address can only be loaded by NewAllocator", ErrBadInput)
 )
 
 // Allocator assigns drive addresses to one VM's virtio-scsi disks. It is pure
-// and not safe for concurrent use: the engine builds one from the persisted
-// slots under the VM's lock, applies a change and persists Slots(), with a
+// and not safe for concurrent use, except that an allocator nobody changes any
+// more may be forked by several goroutines at once: the engine keeps one per
+// VM with its cached rows, forks it under the VM's lock for a change and
+// persists the device rows the change touched, with a
 // unique index on (vm, controller, bus, target, unit) of plugged devices as
 // the backstop against the duplicate units oVirt shipped (BZ 1206374,
 // 1905108, 2040361). The index must be partial (plugged rows only), because
@@ -105,7 +110,7 @@ type Allocator struct {
 	layout  Layout
 	ctrls   []*allocCtrl // ascending index
 	byIndex map[uint16]*allocCtrl
-	devs    map[string]*allocDev
+	devs    devTable
 	outside map[DriveAddress]string // plugged addresses outside the layout -> device id
 	kept    map[DriveAddress]int    // layout addresses -> how many unplugged devices remember them
 	plugged int
@@ -186,7 +191,7 @@ func newEmpty(l Layout, controllers []uint16, n int) (*Allocator, error) {
 	a := &Allocator{
 		layout:  l,
 		byIndex: make(map[uint16]*allocCtrl, len(idx)),
-		devs:    make(map[string]*allocDev, n),
+		devs:    newDevTable(n),
 		outside: map[DriveAddress]string{},
 		kept:    map[DriveAddress]int{},
 	}
@@ -207,11 +212,11 @@ func (a *Allocator) load(s Slot, d *allocDev) error {
 	if s.ID == "" {
 		return fmt.Errorf("%w: empty device id", ErrBadInput)
 	}
-	if a.devs[s.ID] != nil {
+	if _, ok := a.devs.get(s.ID); ok {
 		return fmt.Errorf("%w: device listed twice", ErrBadInput)
 	}
 	d.boot = s.Boot
-	a.devs[s.ID] = d
+	a.devs.put(s.ID, d)
 	if s.Addr == nil {
 		return nil
 	}
@@ -264,7 +269,7 @@ func (a *Allocator) Plug(id string, boot bool) (DriveAddress, error) {
 	if id == "" {
 		return DriveAddress{}, fmt.Errorf("%w: empty device id", ErrBadInput)
 	}
-	d := a.devs[id]
+	d := a.devs.mut(id)
 	switch {
 	case d != nil && d.plugged:
 		return DriveAddress{}, fmt.Errorf("%w: %q", ErrAlreadyPlugged, id)
@@ -279,7 +284,7 @@ func (a *Allocator) Plug(id string, boot bool) (DriveAddress, error) {
 	}
 	if d == nil {
 		d = &allocDev{}
-		a.devs[id] = d
+		a.devs.put(id, d)
 	} else if d.hasAddr {
 		a.forget(d.addr)
 	}
@@ -346,7 +351,7 @@ func (a *Allocator) search(c *allocCtrl) int {
 // Unplug marks id unplugged. It keeps the address as remembered, so that a
 // later Plug returns it unless a plugged device took it meanwhile.
 func (a *Allocator) Unplug(id string) error {
-	d := a.devs[id]
+	d := a.devs.mut(id)
 	switch {
 	case d == nil:
 		return fmt.Errorf("%w: %q", ErrUnknownDevice, id)
@@ -361,7 +366,7 @@ func (a *Allocator) Unplug(id string) error {
 // Remove forgets id entirely (the disk was detached from the VM), freeing or
 // un-remembering its address.
 func (a *Allocator) Remove(id string) error {
-	d := a.devs[id]
+	d := a.devs.mut(id)
 	switch {
 	case d == nil:
 		return fmt.Errorf("%w: %q", ErrUnknownDevice, id)
@@ -370,7 +375,7 @@ func (a *Allocator) Remove(id string) error {
 	case d.hasAddr:
 		a.forget(d.addr)
 	}
-	delete(a.devs, id)
+	a.devs.del(id)
 	return nil
 }
 
@@ -409,7 +414,8 @@ func (a *Allocator) SetControllers(controllers []uint16) (moved map[string]Drive
 	}
 	moved = make(map[string]DriveAddress, len(movers))
 	for _, id := range movers {
-		moved[id] = b.devs[id].addr
+		d, _ := b.devs.get(id)
+		moved[id] = d.addr
 	}
 	*a = *b
 	return moved, nil
@@ -418,8 +424,8 @@ func (a *Allocator) SetControllers(controllers []uint16) (moved map[string]Drive
 // Address returns the address id holds (plugged) or remembers (unplugged);
 // false when id is unknown or has no address.
 func (a *Allocator) Address(id string) (DriveAddress, bool) {
-	d := a.devs[id]
-	if d == nil || !d.hasAddr {
+	d, ok := a.devs.get(id)
+	if !ok || !d.hasAddr {
 		return DriveAddress{}, false
 	}
 	return d.addr, true
@@ -429,13 +435,11 @@ func (a *Allocator) Address(id string) (DriveAddress, bool) {
 // address then id (devices without an address last), so that output and
 // persisted rows are deterministic.
 func (a *Allocator) Slots() []Slot {
-	out := make([]Slot, 0, len(a.devs))
-	addrs := make([]DriveAddress, 0, len(a.devs))
-	for id, d := range a.devs {
+	var out []Slot
+	for id, d := range a.devs.all() {
 		s := Slot{ID: id, Plugged: d.plugged, Boot: d.boot}
 		if d.hasAddr {
-			addrs = append(addrs, d.addr)
-			s.Addr = &addrs[len(addrs)-1]
+			s.Addr = &d.addr // d is this iteration's copy
 		}
 		out = append(out, s)
 	}

@@ -24,7 +24,7 @@ func checkInternal(t allocFataler, a *Allocator) {
 	plugged, counts := 0, map[uint16]int{}
 	used, kept := map[uint16]allocBits{}, map[uint16]allocBits{}
 	keptN, outside := map[DriveAddress]int{}, map[DriveAddress]string{}
-	for id, d := range a.devs {
+	for id, d := range a.devs.all() {
 		if !d.hasAddr {
 			if d.plugged {
 				t.Fatalf("plugged device %q has no address", id)
@@ -306,6 +306,14 @@ type allocMachine struct {
 	ref   *refAlloc
 	pool  []string
 	bulks int
+	// forks are allocators forked from, with their slots at the fork:
+	// they must never change again.
+	forks []forked
+}
+
+type forked struct {
+	a     *Allocator
+	slots []Slot
 }
 
 // stably runs op and fails if any device other than the ones mayChange
@@ -314,7 +322,7 @@ type allocMachine struct {
 func (m *allocMachine) stably(t *rapid.T, mayChange func(id string, old DriveAddress) bool, op func()) {
 	t.Helper()
 	before := map[string]DriveAddress{}
-	for id, d := range m.a.devs {
+	for id, d := range m.a.devs.all() {
 		if d.hasAddr {
 			before[id] = d.addr
 		}
@@ -332,7 +340,7 @@ func (m *allocMachine) plug(t *rapid.T, id string, boot bool) {
 	// A device whose remembered address is free must get it back.
 	old, had := m.a.Address(id)
 	keep := had && m.a.byIndex[old.Controller] != nil
-	for other, d := range m.a.devs {
+	for other, d := range m.a.devs.all() {
 		keep = keep && !(d.plugged && other != id && d.addr == old)
 	}
 	m.stably(t, func(other string, _ DriveAddress) bool { return other == id && !keep }, func() {
@@ -380,6 +388,12 @@ func (m *allocMachine) check(t *rapid.T) {
 		t.Fatalf("allocator and model disagree (-model +allocator):\n%s", diff)
 	}
 	checkInternal(t, m.a)
+	for i, f := range m.forks {
+		if got := f.a.Slots(); !slices.EqualFunc(got, f.slots, sameSlot) {
+			t.Fatalf("fork %d changed the allocator it was forked from (-before +after):\n%s", i, cmp.Diff(f.slots, got))
+		}
+		checkInternal(t, f.a)
+	}
 	// Slots round-trips into an equal allocator.
 	b, err := NewAllocator(m.a.layout, m.ref.ctrls, slots)
 	if err != nil {
@@ -455,6 +469,25 @@ func TestAllocatorProperties(t *testing.T) {
 						if err == nil && got != want {
 							t.Fatalf("Plug(%q) = %v, model says %v", id, got, want)
 						}
+					}
+				})
+			},
+			"fork": func(t *rapid.T) { // the engine forks its kept allocator per command
+				m.forks = append(m.forks, forked{a: m.a, slots: m.a.Slots()})
+				m.a = m.a.Fork()
+			},
+			"reload": func(t *rapid.T) { // the engine follows a changed row: Remove, then Load
+				id := pick(t)
+				slot, ok := slotMap(m.a.Slots())[id]
+				if !ok {
+					return
+				}
+				m.stably(t, func(string, DriveAddress) bool { return false }, func() {
+					if err := m.a.Remove(id); err != nil {
+						t.Fatalf("Remove(%q): %v", id, err)
+					}
+					if err := m.a.Load(slot); err != nil {
+						t.Fatalf("Load(%+v): %v", slot, err)
 					}
 				})
 			},

@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -464,5 +465,66 @@ func TestNoIOImports(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestLoadRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    Slot
+		want error
+	}{
+		{"plugged without address", Slot{ID: "x", Plugged: true}, ErrBadInput},
+		{"empty id", Slot{Addr: dap(0, 0, 3)}, ErrBadInput},
+		{"twice", Slot{ID: "a", Addr: dap(0, 0, 5)}, ErrBadInput},
+		{"taken address", Slot{ID: "y", Addr: dap(0, 0, 1), Plugged: true}, ErrAddressConflict},
+		{"missing controller", Slot{ID: "y", Addr: dap(7, 0, 1), Plugged: true}, ErrBadAddress},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := NewAllocator(DefaultLayout, []uint16{0}, []Slot{{ID: "a", Addr: dap(0, 0, 1), Plugged: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Load(tc.s); !errors.Is(err, tc.want) {
+				t.Errorf("Load(%+v) = %v, want %v", tc.s, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestForkIsolated: changing a fork, or forking often enough that it
+// merges its changes into a new base, leaves the original as it was.
+func TestForkIsolated(t *testing.T) {
+	a, err := NewAllocator(DefaultLayout, []uint16{0, 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if _, err := a.Plug(fmt.Sprint("d", i), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orig := a.Slots()
+	b := a
+	for i := range 150 {
+		b = b.Fork()
+		id := fmt.Sprint("d", i)
+		if err := b.Unplug(id); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Remove(fmt.Sprint("d", 299-i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Plug(fmt.Sprint("n", i), false); err != nil {
+			t.Fatal(err)
+		}
+		checkInternal(t, b)
+	}
+	if got := a.Slots(); !slices.EqualFunc(got, orig, sameSlot) {
+		t.Errorf("the original allocator changed under its forks")
+	}
+	checkInternal(t, a)
+	if got, want := len(b.Slots()), 300; got != want {
+		t.Errorf("fork has %d devices, want %d", got, want)
 	}
 }
