@@ -239,11 +239,13 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host, c *agentrpc.Client
 		}
 		live, ok := m.reconcileDevices(ctx, c, id)
 		m.reads.spent(h.ID, id, start, time.Since(start))
+		m.Log.Debug("monitor: live devices read", "vm", id, "ok", ok, "took", time.Since(start).Round(time.Millisecond))
 		if !ok || !m.guests.due(id, live, time.Now()) {
 			continue
 		}
 		asked := time.Now()
 		disks, err := c.GuestDisks(ctx, id)
+		m.Log.Debug("monitor: guest disks asked", "vm", id, "disks", len(disks), "err", err, "took", time.Since(asked).Round(time.Millisecond))
 		if err != nil {
 			continue // no guest agent (yet): ask again at the next poll
 		}
