@@ -37,6 +37,8 @@ func TestConfigureDisks(t *testing.T) {
 		Source: fileSrc(1), Target: &libvirtxml.DomainDiskTarget{Dev: "sda", Bus: "scsi"},
 		Serial: diskID(1), Alias: alias(1), Address: drive(0, 0, 0, 300),
 		Boot: &libvirtxml.DomainDeviceBoot{Order: 1},
+		// An image is one layer: libvirt must not open it to look for more.
+		BackingStore: &libvirtxml.DomainDiskBackingStore{Source: &libvirtxml.DomainDiskSource{}},
 	}
 	qcowDirect := qcowXML
 	qcowDirect.Boot = nil

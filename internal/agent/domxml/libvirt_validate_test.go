@@ -16,6 +16,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
+	"libvirt.org/go/libvirtxml"
 
 	"github.com/govirt/govirt/internal/vmspec"
 )
@@ -108,6 +109,7 @@ func checkDefined(t *testing.T, l *libvirt.Libvirt, dom libvirt.Domain, vm vmspe
 			t.Errorf("libvirt dropped alias %s", d.Alias())
 		}
 	}
+	checkSingleLayer(t, doc)
 	if opts.HostID == "" {
 		return
 	}
@@ -117,6 +119,24 @@ func checkDefined(t *testing.T, l *libvirt.Libvirt, dom libvirt.Domain, vm vmspe
 	}
 	if host, err := HostIDFromMetadata(md); err != nil || host != opts.HostID {
 		t.Errorf("HostIDFromMetadata(%q) = %q, %v; want %q", md, host, err, opts.HostID)
+	}
+}
+
+// checkSingleLayer: libvirt took every image's empty <backingStore/> as
+// the end of its chain (it keeps the element and probes nothing at start).
+func checkSingleLayer(t *testing.T, doc string) {
+	t.Helper()
+	var dom libvirtxml.Domain
+	if err := dom.Unmarshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dom.Devices.Disks {
+		if d.Source == nil || d.Source.File == nil || d.Source.File.File == "" {
+			continue
+		}
+		if b := d.BackingStore; b == nil || b.Source == nil || b.Source.File != nil || b.Index != 0 {
+			t.Errorf("disk %s: libvirt has backing store %+v, want the empty end of chain", d.Source.File.File, b)
+		}
 	}
 }
 
