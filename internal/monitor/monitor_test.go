@@ -43,8 +43,8 @@ func TestOnlyManagedHostsGetHeartbeats(t *testing.T) {
 func TestGuestAgentAskedOnlyWhenTheAnswerCanHaveChanged(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	var g guestPolls
-	if !g.due("h", "vm", "a", 1, t0) {
-		t.Fatal("a VM never asked, on a host whose guests were never asked, is not due")
+	if g.due("h", "vm", "a", 1, t0) || !g.due("h", "vm", "a", 1, t0.Add(10*firstCostPerDisk)) {
+		t.Fatal("a 1-disk VM first seen is not due ten times a question's first estimate later")
 	}
 	g.answered("h", "vm", "a", 1, 0, t0, 0)
 	cases := []struct {
@@ -110,7 +110,8 @@ func TestFirstQuestionWaitsForWhatItWillCost(t *testing.T) {
 		{"big VM, ten times the expected cost later", "h", "big", 200, 60 * time.Second, true},
 		{"first sight of a 2-disk VM (60 ms expected)", "h", "small", 2, 0, false},
 		{"small VM, 0.6 s later", "h", "small", 2, 600 * time.Millisecond, true},
-		{"a host whose guests were never asked", "new", "vm", 200, 0, true},
+		{"first sight on a host whose guests never answered", "new", "vm", 200, 0, false},
+		{"that VM, ten times the first estimate later", "new", "vm", 200, 10 * 200 * firstCostPerDisk, true},
 	}
 	for _, c := range cases {
 		if got := g.due(c.host, c.vm, "sig", c.disks, t1.Add(c.at)); got != c.want {
