@@ -30,7 +30,7 @@ import (
 
 // firstCostPerDisk is what a question is taken to cost per disk on a host
 // whose guests have not answered yet: about what a TCG guest takes
-// (30-40 ms per disk measured with 64 and 256 disks). A KVM guest answers
+// (22-69 ms per disk measured with 64 and 256 disks). A KVM guest answers
 // far faster; its first answer sets the host's estimate.
 const firstCostPerDisk = 40 * time.Millisecond
 
