@@ -228,8 +228,25 @@ func (g *guestEnv) startAndSee(ctx context.Context, vmID string, ids []string) (
 	if _, err := g.c.StartVM(ctx, vmID); err != nil {
 		return 0, testguest.Inventory{}, err
 	}
-	inv, err := testguest.WaitInventory(ctx, g.e.ConsolePath(vmID), seesAll(ids))
-	return time.Since(start), inv, err
+	return g.see(ctx, "govirt", start, g.e.ConsolePath(vmID), ids)
+}
+
+// see waits until the guest on console sees every disk and logs when its
+// boot passed each phase since start: the start call answered (the
+// domain runs), GOVIRT-READY (modules loaded, qemu-ga starting), all seen.
+func (g *guestEnv) see(ctx context.Context, who string, start time.Time, console string, ids []string) (time.Duration, testguest.Inventory, error) {
+	created := time.Since(start)
+	if err := testguest.WaitReady(ctx, console); err != nil {
+		return 0, testguest.Inventory{}, err
+	}
+	ready := time.Since(start)
+	inv, err := testguest.WaitInventory(ctx, console, seesAll(ids))
+	took := time.Since(start)
+	if err == nil {
+		g.s.t.Logf("boot %s, %d disks: running after %v, GOVIRT-READY after %v, sees all after %v", who, len(ids),
+			created.Round(time.Millisecond), ready.Round(time.Millisecond), took.Round(time.Millisecond))
+	}
+	return took, inv, err
 }
 
 func (g *guestEnv) stop(ctx context.Context, vmID string) error {
@@ -269,8 +286,7 @@ func (g *guestEnv) virshCreateAndSee(ctx context.Context, d *libvirtxml.Domain, 
 	if err := virsh(ctx, "create", xmlPath); err != nil {
 		return 0, testguest.Inventory{}, err
 	}
-	inv, err := testguest.WaitInventory(ctx, console, seesAll(ids))
-	return time.Since(start), inv, err
+	return g.see(ctx, "virsh", start, console, ids)
 }
 
 // liveXML is the domain as govirt had libvirt run it, in the form virsh

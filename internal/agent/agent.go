@@ -97,6 +97,7 @@ func (a *Agent) xmlOptions(vmID string) domxml.Options {
 // StartVM starts vm as a transient domain: the engine, not libvirt, keeps
 // the definition.
 func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
+	began := time.Now()
 	if vm.VirtType == "" {
 		vm.VirtType = a.cfg.VirtType
 	}
@@ -131,6 +132,7 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 		return fmt.Errorf("reset console log: %w", err)
 	}
 	a.mine.add(vm.ID)
+	created := time.Now()
 	if len(staged) == 0 {
 		if err := a.hv.CreateDomain(ctx, xml, false); err != nil {
 			return fmt.Errorf("start vm %s: %w", vm.Name, err)
@@ -142,6 +144,8 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 	a.ctls.set(vm.ID, specControllers(vm))
 	a.watchVM(vm.ID)
 	a.log.Info("vm started", "vm", vm.ID, "name", vm.Name, "disks", len(vm.Disks), "staged", len(staged))
+	a.log.Debug("start vm: timings", "vm", vm.ID, "prepare", created.Sub(began).Round(time.Millisecond),
+		"create", time.Since(created).Round(time.Millisecond), "xml_bytes", len(xml))
 	return nil
 }
 

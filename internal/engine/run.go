@@ -25,6 +25,7 @@ func (e *Engine) RunVM(ctx context.Context, id string) (model.VM, error) {
 // least loaded up host of its cluster.
 func (e *Engine) RunVMOn(ctx context.Context, id string, preferred []string) (model.VM, error) {
 	const action = apperr.ActionRun
+	began := time.Now()
 	unlock := e.locks.lock(id)
 	var spec vmspec.VM
 	var vm model.VM
@@ -70,10 +71,13 @@ func (e *Engine) RunVMOn(ctx context.Context, id string, preferred []string) (mo
 	if err != nil {
 		return model.VM{}, err
 	}
+	specced := time.Now()
 	h, err := e.vmHost(ctx, vm)
 	if err == nil {
 		err = h.StartVM(ctx, spec)
 	}
+	e.log.Debug("run vm: timings", "vm", id, "disks", len(spec.Disks), "spec", specced.Sub(began).Round(time.Millisecond),
+		"host_start", time.Since(specced).Round(time.Millisecond))
 	if err != nil {
 		_ = e.setStatus(ctx, vm, model.VMDown, "USER_FAILED_RUN_VM", fmt.Sprintf("Failed to run VM %s: %v", vm.Name, err))
 		return model.VM{}, apperr.New(apperr.HostCallFailed, action, apperr.TypeVM, "detail", err.Error())

@@ -237,15 +237,21 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host, c *agentrpc.Client
 		if !m.reads.due(id, start) {
 			continue
 		}
-		live, ok := m.reconcileDevices(ctx, c, id)
+		live, nlive, ok := m.reconcileDevices(ctx, c, id)
 		m.reads.spent(h.ID, id, start, time.Since(start))
-		if !ok || !m.guests.due(id, live, time.Now()) {
+		m.Log.Debug("monitor: live devices read", "vm", id, "ok", ok, "took", time.Since(start).Round(time.Millisecond))
+		if !ok || !m.guests.due(h.ID, id, live, nlive, time.Now()) {
 			continue
 		}
 		asked := time.Now()
 		disks, err := c.GuestDisks(ctx, id)
+		took := time.Since(asked)
+		m.Log.Debug("monitor: guest disks asked", "vm", id, "disks", len(disks), "err", err, "took", took.Round(time.Millisecond))
 		if err != nil {
-			continue // no guest agent (yet): ask again at the next poll
+			// No guest agent (yet), or it did not answer in time: ask
+			// again after the pause a question of this cost earns.
+			m.guests.failed(h.ID, id, nlive, asked, took)
+			continue
 		}
 		gd := make([]engine.GuestDisk, len(disks))
 		for i, d := range disks {
@@ -254,9 +260,10 @@ func (m *Monitor) pollHost(ctx context.Context, h model.Host, c *agentrpc.Client
 		unnamed, err := m.Engine.ReportGuestDisks(ctx, id, gd)
 		if err != nil {
 			m.Log.Warn("monitor: report guest disks", "vm", id, "err", err)
+			m.guests.failed(h.ID, id, nlive, asked, took)
 			continue
 		}
-		m.guests.answered(h.ID, id, live, unnamed, asked, time.Since(asked))
+		m.guests.answered(h.ID, id, live, nlive, unnamed, asked, took)
 	}
 	m.guests.forget(h.ID, running)
 	m.reads.forget(h.ID, running)
@@ -294,11 +301,12 @@ func (m *Monitor) graceMissing(ctx context.Context, hostID string, running map[s
 }
 
 // reconcileDevices compares a running VM's live disks with the engine's
-// plugged device rows and reports differences that persist.
-func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID string) (liveDisks string, ok bool) {
+// plugged device rows and reports differences that persist. It returns
+// the live disks' signature and how many there are.
+func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID string) (liveDisks string, n int, ok bool) {
 	live, err := c.LiveVM(ctx, vmID)
 	if err != nil {
-		return "", false
+		return "", 0, false
 	}
 	var devs []model.VmDevice
 	if err := m.Store.View(ctx, func(tx store.Tx) error {
@@ -306,7 +314,7 @@ func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID
 		devs, err = tx.ListDevicesOfVM(ctx, vmID)
 		return err
 	}); err != nil {
-		return "", false
+		return "", 0, false
 	}
 	present := map[string]bool{}
 	var report []engine.LiveDisk
@@ -350,5 +358,5 @@ func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID
 	if err := m.Engine.ReportLiveDisks(ctx, vmID, engine.LiveReport{Live: report, Gone: gone, Appeared: appeared}); err != nil {
 		m.Log.Warn("monitor: report live disks", "vm", vmID, "err", err)
 	}
-	return liveSignature(report), true
+	return liveSignature(report), len(report), true
 }

@@ -43,10 +43,10 @@ func TestOnlyManagedHostsGetHeartbeats(t *testing.T) {
 func TestGuestAgentAskedOnlyWhenTheAnswerCanHaveChanged(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	var g guestPolls
-	if !g.due("vm", "a", t0) {
-		t.Fatal("a VM never asked is not due")
+	if g.due("h", "vm", "a", 1, t0) || !g.due("h", "vm", "a", 1, t0.Add(10*firstCostPerDisk)) {
+		t.Fatal("a 1-disk VM first seen is not due ten times a question's first estimate later")
 	}
-	g.answered("h", "vm", "a", 0, t0, 0)
+	g.answered("h", "vm", "a", 1, 0, t0, 0)
 	cases := []struct {
 		name string
 		live string
@@ -58,33 +58,100 @@ func TestGuestAgentAskedOnlyWhenTheAnswerCanHaveChanged(t *testing.T) {
 		{"the refresh is due", "a", t0.Add(guestRefresh), true},
 	}
 	for _, c := range cases {
-		if got := g.due("vm", c.live, c.at); got != c.want {
+		if got := g.due("h", "vm", c.live, 1, c.at); got != c.want {
 			t.Errorf("%s: due %v, want %v", c.name, got, c.want)
 		}
 	}
-	g.answered("h", "vm", "a,b", 1, t0, 0)
-	if !g.due("vm", "a,b", t0.Add(time.Second)) {
+	g.answered("h", "vm", "a,b", 2, 1, t0, 0)
+	if !g.due("h", "vm", "a,b", 2, t0.Add(time.Second)) {
 		t.Error("a VM with a disk the guest does not show yet is not asked again")
 	}
 	// A guest that took 3 s to answer is left alone for 30 s, even with
 	// disks to name or a disk that came.
-	g.answered("h", "slow", "a", 5, t0, 3*time.Second)
+	g.answered("h", "slow", "a", 1, 5, t0, 3*time.Second)
 	for _, c := range []struct {
 		live string
 		at   time.Duration
 		want bool
 	}{{"a", 4 * time.Second, false}, {"a,b", 29 * time.Second, false}, {"a", 30 * time.Second, true}} {
-		if got := g.due("slow", c.live, t0.Add(c.at)); got != c.want {
+		if got := g.due("h", "slow", c.live, 1, t0.Add(c.at)); got != c.want {
 			t.Errorf("slow guest, live %q at +%v: due %v, want %v", c.live, c.at, got, c.want)
 		}
 	}
-	g.answered("other", "vm2", "x", 0, t0, 0)
+	g.answered("other", "vm2", "x", 1, 0, t0, 0)
 	g.forget("h", map[string]bool{})
-	if _, ok := g["vm"]; ok {
+	if _, ok := g.vms["vm"]; ok {
 		t.Error("a VM that stopped is remembered")
 	}
-	if _, ok := g["vm2"]; !ok {
+	if _, ok := g.vms["vm2"]; !ok {
 		t.Error("another host's VM was forgotten")
+	}
+}
+
+// A VM that just started is not asked at once when its host's guests are
+// known to be slow to answer: the question would come while the guest is
+// still finding its disks (a 256-disk guest under TCG spent 8-10 s on it).
+func TestFirstQuestionWaitsForWhatItWillCost(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var g guestPolls
+	g.answered("h", "old", "a", 100, 0, t0, 3*time.Second) // 30 ms per disk
+	g.forget("h", map[string]bool{})
+	t1 := t0.Add(time.Hour)
+	cases := []struct {
+		name  string
+		host  string
+		vm    string
+		disks int
+		at    time.Duration // after the VM was first seen at t1
+		want  bool
+	}{
+		{"first sight of a 200-disk VM (6 s expected)", "h", "big", 200, 0, false},
+		{"big VM, 59 s later", "h", "big", 200, 59 * time.Second, false},
+		{"big VM, ten times the expected cost later", "h", "big", 200, 60 * time.Second, true},
+		{"first sight of a 2-disk VM (60 ms expected)", "h", "small", 2, 0, false},
+		{"small VM, 0.6 s later", "h", "small", 2, 600 * time.Millisecond, true},
+		{"first sight on a host whose guests never answered", "new", "vm", 200, 0, false},
+		{"that VM, ten times the first estimate later", "new", "vm", 200, 10 * 200 * firstCostPerDisk, true},
+	}
+	for _, c := range cases {
+		if got := g.due(c.host, c.vm, "sig", c.disks, t1.Add(c.at)); got != c.want {
+			t.Errorf("%s: due %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// A question that failed is asked again, but after the pause its cost
+// earns: a guest whose answer timed out after 10 s spent those 10 s.
+func TestFailedQuestionsArePausedAndRetried(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var g guestPolls
+	g.failed("h", "vm", 256, t0, 2*time.Millisecond) // no guest agent yet
+	if !g.due("h", "vm", "sig", 256, t0.Add(2*time.Second)) {
+		t.Error("a guest without an agent yet is not asked at the next poll")
+	}
+	g.failed("h", "vm", 256, t0, 10*time.Second) // timed out
+	for _, c := range []struct {
+		at   time.Duration
+		want bool
+	}{{12 * time.Second, false}, {99 * time.Second, false}, {100 * time.Second, true}} {
+		if got := g.due("h", "vm", "sig", 256, t0.Add(c.at)); got != c.want {
+			t.Errorf("after a 10 s timeout, at +%v: due %v, want %v", c.at, got, c.want)
+		}
+	}
+	// An answer ends the retries; a fast failure does not lower the
+	// host's estimate, a slow one raised it.
+	g.answered("h", "vm", "sig", 256, 0, t0.Add(100*time.Second), 0)
+	if g.due("h", "vm", "sig", 256, t0.Add(101*time.Second)) {
+		t.Error("a guest that answered is asked again with nothing changed")
+	}
+	g.perDisk["h"] = 10 * time.Millisecond
+	g.failed("h", "vm3", 10, t0, time.Millisecond)
+	if got := g.perDisk["h"]; got != 10*time.Millisecond {
+		t.Errorf("a fast failure changed the estimate to %v", got)
+	}
+	g.failed("h", "vm3", 10, t0, time.Second)
+	if got := g.perDisk["h"]; got != 100*time.Millisecond {
+		t.Errorf("a 1 s failure over 10 disks left the estimate at %v, want 100ms", got)
 	}
 }
 
