@@ -4,8 +4,8 @@
 # set of block devices on the serial console as one GOVIRT-INVENTORY block.
 # Everything it runs comes from busybox (/bin/busybox), except qemu-ga and the
 # sg3-utils programs that the image builder copies in with their libraries.
-# Only shell builtins run in the 200 ms polling loop, and an inventory forks
-# once however many disks it lists: forks are slow under TCG.
+# Only shell builtins run in the 200 ms polling loop and in an inventory of
+# disks: forks are slow under TCG.
 
 /bin/busybox mkdir -p /proc /sys /dev /run /tmp
 /bin/busybox mount -t proc proc /proc
@@ -155,9 +155,10 @@ signature() {
 	done
 }
 
-# print_inventory writes one complete inventory block. Its disk lines are
-# gathered in a file (appending to a shell string is quadratic: thousands of
-# disks took minutes) and the block leaves in one cat, the only fork.
+# print_inventory writes one complete inventory block with one printf, as
+# one write to the console. Its disk lines are gathered in a file (appending
+# to a shell string is quadratic: thousands of disks took minutes), which
+# the shell's read takes back whole (-d "": up to the end of the file).
 print_inventory() {
 	seq=$((seq + 1))
 	count=0
@@ -167,12 +168,10 @@ print_inventory() {
 		echo "GOVIRT-DISK seq=$seq $DISK"
 		count=$((count + 1))
 	done >/run/inventory.body
-	{
-		echo "GOVIRT-INVENTORY BEGIN seq=$seq count=$count boot=$boot"
-		cat /run/inventory.body
-		echo "GOVIRT-INVENTORY END seq=$seq"
-	} >/run/inventory.block
-	cat /run/inventory.block
+	body=
+	IFS= read -r -d "" body </run/inventory.body
+	printf 'GOVIRT-INVENTORY BEGIN seq=%d count=%d boot=%s\n%sGOVIRT-INVENTORY END seq=%d\n' \
+		"$seq" "$count" "$boot" "$body" "$seq"
 }
 
 # start_acpid runs acpid, which turns the ACPI power button (libvirt's
