@@ -142,17 +142,31 @@ disk_line() {
 	DISK="name=$name hctl=$hctl vendor=$vendor model=$model serial=$serial size=$((sectors * 512))"
 }
 
-# signature prints into SIG the names and sizes of the block devices and
-# whether each has its serial page yet, using builtins only.
+# signature sets CHANGED when the block devices' names, sizes or serial
+# pages (present or not) differ from the last call, using builtins only. It
+# keeps them in chunks of 128 devices (SIG_0, SIG_1, ...): appending to one
+# shell string copies it, so a string of thousands of devices would cost
+# quadratic time on every 200 ms poll.
 signature() {
-	SIG=
+	CHANGED='' chunk=0 n=0 cur=''
 	for d in /sys/block/sd* /sys/block/vd* /sys/block/sr*; do
 		[ -e "$d/size" ] || continue
 		read -r s <"$d/size" 2>/dev/null || s=gone
 		v=0
 		[ -r "$d/device/vpd_pg80" ] && v=1
-		SIG="$SIG ${d##*/}:$s:$v"
+		cur="$cur ${d##*/}:$s:$v"
+		n=$((n + 1))
+		[ $n -eq 128 ] && keep_chunk
 	done
+	keep_chunk
+	[ "$chunk" = "$NCHUNKS" ] || { NCHUNKS=$chunk; CHANGED=1; }
+}
+
+# keep_chunk compares chunk number $chunk of the signature ($cur) with the
+# last one, keeps it and starts the next.
+keep_chunk() {
+	eval "[ \"\$SIG_$chunk\" = \"\$cur\" ] || { SIG_$chunk=\$cur; CHANGED=1; }"
+	chunk=$((chunk + 1)) n=0 cur=''
 }
 
 # print_inventory writes one complete inventory block with one printf, as
@@ -203,13 +217,10 @@ echo GOVIRT-READY
 # boot names this boot in every inventory, so a test can tell a guest that
 # kept running (a live migration) from one that booted again.
 read -r boot </proc/sys/kernel/random/boot_id || boot=-
-seq=0 last=unset
+seq=0
 while :; do
 	signature
-	if [ "$SIG" != "$last" ]; then
-		last=$SIG
-		print_inventory
-	fi
+	[ -n "$CHANGED" ] && print_inventory
 	link_ports
 	sleep 0.2
 done
