@@ -24,6 +24,7 @@ packages=(
 	tgt sg3-utils busybox-static cpio
 	libiscsi-bin
 	protobuf-compiler iproute2 procps
+	iptables
 	chromium fonts-liberation
 )
 # The portal is built with npm (scripts/portal.sh); Debian's Node.js where

@@ -1,0 +1,345 @@
+package divert_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/govirt/govirt/internal/netfilter/divert"
+	"github.com/govirt/govirt/internal/netfilter/nfqueue"
+	"github.com/govirt/govirt/internal/netfilter/tcpip"
+)
+
+// These tests run on the real kernel: iptables rules, NFQUEUE, loopback TCP.
+// They need root and the iptables command, and fail (never skip) without.
+
+func requireKernel(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Fatalf("divert kernel tests need root (iptables rules, NFQUEUE): running as uid %d", os.Geteuid())
+	}
+	for _, bin := range []string{"iptables", "ip6tables"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			tb.Fatalf("divert kernel tests need %s (Debian package iptables, installed by scripts/host-setup.sh): %v", bin, err)
+		}
+	}
+}
+
+// freePort returns a TCP port of 127.0.0.1 nobody listens on.
+func freePort(tb testing.TB) uint16 {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+// setup is one divert on loopback: a target listener and the rules.
+type setup struct {
+	d      divert.Divert
+	target net.Listener
+}
+
+func newSetup(tb testing.TB) *setup {
+	tb.Helper()
+	requireKernel(tb)
+	target, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { target.Close() })
+	s := &setup{
+		target: target,
+		d: divert.Divert{
+			Target:    target.Addr().(*net.TCPAddr).AddrPort(),
+			FrontPort: freePort(tb),
+			Queue:     uint16(20000 + rand.IntN(10000)), // apart from other tests and other users
+		},
+	}
+	ctx := context.Background()
+	if err := divert.Add(ctx, s.d); err != nil {
+		tb.Fatalf("Add(%+v): %v", s.d, err)
+	}
+	tb.Cleanup(func() {
+		if err := divert.Delete(context.Background(), s.d); err != nil {
+			tb.Errorf("Delete(%+v): %v", s.d, err)
+		}
+	})
+	return s
+}
+
+func (s *setup) front() string {
+	return netip.AddrPortFrom(s.d.Target.Addr(), s.d.FrontPort).String()
+}
+
+// connect dials the front port and accepts the target's side.
+func (s *setup) connect(tb testing.TB) (client, server net.Conn) {
+	tb.Helper()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := s.target.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	client, err := net.Dial("tcp", s.front())
+	if err != nil {
+		tb.Fatalf("dial front port %s: %v", s.front(), err)
+	}
+	server, ok := <-accepted
+	if !ok {
+		tb.Fatal("target accept failed")
+	}
+	tb.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// guard is a stand-in for the SCSI guard: it accepts every packet and
+// rewrites each 'X' of a payload to 'Y', keeping the checksum right.
+type guard struct {
+	q          *nfqueue.Queue
+	done       chan error
+	packets    atomic.Int64 // queued packets
+	payload    atomic.Int64 // of which carried payload
+	pureAcks   atomic.Int64 // of which had neither payload nor SYN: must stay 0
+	notReady   atomic.Int64 // of which came with ChecksumNotReady
+	rewritten  atomic.Int64
+	maxLen     atomic.Int64
+	overrunErr atomic.Int64
+}
+
+func startGuard(tb testing.TB, num uint16) *guard {
+	tb.Helper()
+	q, err := nfqueue.Open(num)
+	if err != nil {
+		tb.Fatalf("nfqueue.Open(%d): %v", num, err)
+	}
+	g := &guard{q: q, done: make(chan error, 1)}
+	go func() { g.done <- g.run() }()
+	tb.Cleanup(func() { g.stop(tb) })
+	return g
+}
+
+func (g *guard) run() error {
+	for {
+		p, err := g.q.Read()
+		if errors.Is(err, nfqueue.ErrClosed) {
+			return nil
+		}
+		if errors.Is(err, nfqueue.ErrOverrun) {
+			g.overrunErr.Add(1)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		g.packets.Add(1)
+		if int64(len(p.Data)) > g.maxLen.Load() {
+			g.maxLen.Store(int64(len(p.Data)))
+		}
+		if p.ChecksumNotReady {
+			g.notReady.Add(1)
+		}
+		seg, err := tcpip.Parse(p.Data)
+		if err != nil {
+			return err
+		}
+		payload := seg.Payload(p.Data)
+		if len(payload) > 0 {
+			g.payload.Add(1)
+		} else if seg.Flags&tcpip.FlagSYN == 0 {
+			g.pureAcks.Add(1)
+		}
+		var data []byte
+		if i := bytes.IndexByte(payload, 'X'); i >= 0 {
+			for ; i < len(payload); i++ {
+				if payload[i] == 'X' {
+					if err := tcpip.Rewrite(p.Data, seg, i, []byte{'Y'}, p.ChecksumNotReady); err != nil {
+						return err
+					}
+				}
+			}
+			g.rewritten.Add(1)
+			data = p.Data
+		}
+		if err := g.q.Verdict(p.ID, true, data); err != nil {
+			return err
+		}
+	}
+}
+
+func (g *guard) stop(tb testing.TB) {
+	tb.Helper()
+	if err := g.q.Close(); err != nil {
+		tb.Errorf("Close: %v", err)
+	}
+	if err := <-g.done; err != nil {
+		tb.Errorf("guard: %v", err)
+	}
+	g.done <- nil // a second stop returns at once
+}
+
+func TestDivertRewritesQueuedPayloadAndFailsClosed(t *testing.T) {
+	s := newSetup(t)
+	g := startGuard(t, s.d.Queue)
+	client, server := s.connect(t)
+
+	// A request through the guard arrives rewritten; the reply comes back.
+	req := []byte("SCSI command X with X twice")
+	if _, err := client.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(req))
+	if _, err := io.ReadFull(server, got); err != nil {
+		t.Fatalf("target read: %v", err)
+	}
+	if want := bytes.ReplaceAll(req, []byte("X"), []byte("Y")); !bytes.Equal(got, want) {
+		t.Fatalf("target received %q, want %q", got, want)
+	}
+	if _, err := server.Write([]byte("status")); err != nil {
+		t.Fatal(err)
+	}
+	reply := make([]byte, 6)
+	if _, err := io.ReadFull(client, reply); err != nil || string(reply) != "status" {
+		t.Fatalf("client read %q, %v; want status", reply, err)
+	}
+	if g.rewritten.Load() == 0 {
+		t.Fatal("the guard rewrote no packet")
+	}
+
+	// A bulk transfer from the target: the client only ACKs, and pure ACKs
+	// are not queued.
+	before := g.packets.Load()
+	segsBefore := segsOut(t, client)
+	const bulk = 16 << 20
+	go func() { server.Write(make([]byte, bulk)) }()
+	if _, err := io.ReadFull(client, make([]byte, bulk)); err != nil {
+		t.Fatalf("bulk read: %v", err)
+	}
+	acks := segsOut(t, client) - segsBefore
+	if acks == 0 {
+		t.Fatal("the client sent no segment during the bulk transfer: TCP_INFO broken?")
+	}
+	if queued := g.packets.Load() - before; queued != 0 {
+		t.Fatalf("%d packets queued during a bulk transfer to the client, whose %d segments were all pure ACKs", queued, acks)
+	}
+	if n := g.pureAcks.Load(); n != 0 {
+		t.Fatalf("%d pure ACKs were queued", n)
+	}
+
+	// Bulk data from the client (iSCSI writes) goes through the queue whole.
+	big := bytes.Repeat([]byte("abcdefgX"), 1<<20)
+	go func() { client.Write(big) }()
+	got = make([]byte, len(big))
+	if _, err := io.ReadFull(server, got); err != nil {
+		t.Fatalf("target bulk read: %v", err)
+	}
+	if !bytes.Equal(got, bytes.ReplaceAll(big, []byte("X"), []byte("Y"))) {
+		t.Fatal("bulk data from the client arrived altered other than X to Y")
+	}
+	t.Logf("queued %d packets (%d with payload, %d checksum-not-ready, largest %d bytes), %d overrun errors",
+		g.packets.Load(), g.payload.Load(), g.notReady.Load(), g.maxLen.Load(), g.overrunErr.Load())
+
+	// Fail closed: with the rules in place and no reader, nothing reaches
+	// the target. The bytes sent meanwhile arrive once a reader is back,
+	// retransmitted, and only then.
+	g.stop(t)
+	var reopened atomic.Bool
+	arrived := make(chan bool, 1)
+	go func() {
+		b := make([]byte, 5)
+		_, err := io.ReadFull(server, b)
+		arrived <- err == nil && reopened.Load() && string(b) == "after"
+	}()
+	if _, err := client.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // room for the bytes to leak if the queue failed open
+	reopened.Store(true)
+	startGuard(t, s.d.Queue)
+	if ok := <-arrived; !ok {
+		t.Fatal("bytes sent while no reader was bound reached the target before the queue was reopened (fail open), or never arrived")
+	}
+
+	// Delete: List no longer shows it and the front port is refused.
+	if err := divert.Delete(context.Background(), s.d); err != nil {
+		t.Fatal(err)
+	}
+	list, err := divert.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range list {
+		if d == s.d {
+			t.Fatalf("List still shows %+v after Delete", d)
+		}
+	}
+	c, err := net.Dial("tcp", s.front())
+	if err == nil {
+		c.Close()
+		t.Fatalf("dial %s after Delete connected, want refused", s.front())
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial %s after Delete: %v, want connection refused", s.front(), err)
+	}
+}
+
+// segsOut is the number of segments the connection has sent (TCP_INFO).
+func segsOut(t *testing.T, c net.Conn) uint32 {
+	t.Helper()
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var segs uint32
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		info, err := unixTCPInfo(int(fd))
+		segs, serr = info, err
+	})
+	if err != nil || serr != nil {
+		t.Fatalf("TCP_INFO: %v %v", err, serr)
+	}
+	return segs
+}
+
+func TestAddIsIdempotentAndListed(t *testing.T) {
+	s := newSetup(t)
+	ctx := context.Background()
+	if err := divert.Add(ctx, s.d); err != nil {
+		t.Fatalf("second Add: %v", err)
+	}
+	list, err := divert.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range list {
+		if d == s.d {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("List shows %+v %d times after two Adds, want once; all: %+v", s.d, n, list)
+	}
+	if err := divert.Delete(ctx, s.d); err != nil {
+		t.Fatal(err)
+	}
+	if err := divert.Delete(ctx, s.d); err != nil {
+		t.Fatalf("Delete of a deleted divert: %v", err)
+	}
+}

@@ -1,0 +1,258 @@
+package divert
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Chains of their own keep govirt's rules apart from everyone else's; the
+// built-in chains jump to them first.
+const (
+	queueTable    = "mangle"
+	queueChain    = "GOVIRT-SCSI-Q"
+	natTable      = "nat"
+	natChain      = "GOVIRT-SCSI-NAT"
+	mssTable      = "mangle"
+	mssChain      = "GOVIRT-SCSI-MSS"
+	commentPrefix = "govirt-scsi:"
+
+	// clampMSS keeps every segment the initiator sends within what NFQUEUE
+	// can copy whole (65531 bytes from the IP header, NFQNL_MAX_COPY_RANGE):
+	// on loopback (MTU 65536) TCP would otherwise send 65535-byte packets
+	// the guard could never see whole.
+	clampMSS = 65000
+)
+
+// chainRule is one rule of a divert and where it goes.
+type chainRule struct {
+	table, chain string
+	hook         string // the built-in chain that jumps to chain
+	spec         []string
+}
+
+// rules are d's rules in the order Add installs them: the MSS clamp, the
+// queue rule, the DNAT rule. Delete removes them in the reverse order.
+func (d Divert) rules() ([]chainRule, error) {
+	q, err := d.queueRule()
+	if err != nil {
+		return nil, err
+	}
+	return []chainRule{
+		{mssTable, mssChain, "PREROUTING", d.mssRule()},
+		{queueTable, queueChain, "OUTPUT", q},
+		{natTable, natChain, "OUTPUT", d.natRule()},
+	}, nil
+}
+
+// validate refuses a Divert that cannot be installed.
+func (d Divert) validate() error {
+	switch {
+	case !d.Target.IsValid() || d.Target.Addr().IsUnspecified():
+		return fmt.Errorf("divert: target %v is not an address and port", d.Target)
+	case d.Target.Port() == 0:
+		return fmt.Errorf("divert: target %v has no port", d.Target)
+	case d.FrontPort == 0:
+		return errors.New("divert: front port 0")
+	case d.Target.Addr().Zone() != "":
+		return fmt.Errorf("divert: target %v has a zone, which iptables cannot match", d.Target)
+	}
+	return nil
+}
+
+// addr is the target address as iptables prints it: unmapped, with a prefix length.
+func (d Divert) addr() netip.Addr { return d.Target.Addr().Unmap() }
+
+func (d Divert) ipVersion() int {
+	if d.addr().Is4() {
+		return 4
+	}
+	return 6
+}
+
+// binary is the iptables command for the target's family.
+func (d Divert) binary() string {
+	if d.ipVersion() == 4 {
+		return "iptables"
+	}
+	return "ip6tables"
+}
+
+func (d Divert) comment() string { return commentPrefix + strconv.Itoa(int(d.Queue)) }
+
+// match is what both rules of a divert select: TCP to the front port of the target's address.
+func (d Divert) match() []string {
+	return []string{"-d", netip.PrefixFrom(d.addr(), d.addr().BitLen()).String(),
+		"-p", "tcp", "-m", "tcp", "--dport", strconv.Itoa(int(d.FrontPort))}
+}
+
+// queueRule is the mangle rule that queues the initiator's segments that
+// carry payload or SYN. No --queue-bypass: without a reader the kernel
+// drops them (fail closed).
+func (d Divert) queueRule() ([]string, error) {
+	code, err := bytecode(d.ipVersion())
+	if err != nil {
+		return nil, err
+	}
+	r := append(d.match(), "-m", "bpf", "--bytecode", code, "-m", "comment", "--comment", d.comment(),
+		"-j", "NFQUEUE", "--queue-num", strconv.Itoa(int(d.Queue)))
+	return r, nil
+}
+
+// mssRule lowers the MSS the target announces in its SYN-ACK on the
+// diverted connections (conntrack knows them by their original destination,
+// the front port), so that the initiator's segments fit in NFQUEUE's copy
+// range. PREROUTING sees the SYN-ACK from a local target (through lo) and
+// from a remote one alike. TCPMSS never raises an MSS.
+func (d Divert) mssRule() []string {
+	a := d.addr().String()
+	return []string{"-s", netip.PrefixFrom(d.addr(), d.addr().BitLen()).String(), "-p", "tcp", "-m", "tcp",
+		"--tcp-flags", "SYN,ACK", "SYN,ACK", "-m", "conntrack", "--ctorigdst", a,
+		"--ctorigdstport", strconv.Itoa(int(d.FrontPort)), "-m", "comment", "--comment", d.comment(),
+		"-j", "TCPMSS", "--set-mss", strconv.Itoa(clampMSS)}
+}
+
+// natRule is the nat rule that sends the front port to the real portal.
+func (d Divert) natRule() []string {
+	to := netip.AddrPortFrom(d.addr(), d.Target.Port()).String()
+	return append(d.match(), "-m", "comment", "--comment", d.comment(), "-j", "DNAT", "--to-destination", to)
+}
+
+// splitArgs splits one line of `iptables -S` into words, honouring the
+// double quotes around the bpf bytecode and comments.
+func splitArgs(line string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '"':
+			quoted, inWord = !quoted, true
+		case c == '\\' && quoted && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+		case (c == ' ' || c == '\t') && !quoted:
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quoted {
+		return nil, fmt.Errorf("unterminated quote in %q", line)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// listedRule is what List needs from one rule of govirt's chains.
+type listedRule struct {
+	dst   netip.Addr
+	dport uint16
+	queue uint16
+	to    netip.AddrPort // the DNAT destination; invalid for a queue rule
+}
+
+// parseRules reads the `iptables -S <chain>` output of one of govirt's
+// chains; lines that are not govirt's divert rules are ignored.
+func parseRules(out string) ([]listedRule, error) {
+	var rules []listedRule
+	for line := range strings.SplitSeq(out, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "-A ") {
+			continue
+		}
+		words, err := splitArgs(line)
+		if err != nil {
+			return nil, err
+		}
+		r, ok, err := parseRule(words)
+		if err != nil {
+			return nil, fmt.Errorf("rule %q: %w", line, err)
+		}
+		if ok {
+			rules = append(rules, r)
+		}
+	}
+	return rules, nil
+}
+
+// parseRule reads one rule's words; ok is false for a rule without
+// govirt's comment.
+func parseRule(words []string) (r listedRule, ok bool, err error) {
+	var comment, dst, dport, to string
+	for i := 0; i+1 < len(words); i++ {
+		switch words[i] {
+		case "--comment":
+			comment = words[i+1]
+		case "-d":
+			dst = words[i+1]
+		case "--dport":
+			dport = words[i+1]
+		case "--to-destination":
+			to = words[i+1]
+		}
+	}
+	q, found := strings.CutPrefix(comment, commentPrefix)
+	if !found {
+		return r, false, nil
+	}
+	queue, err := strconv.ParseUint(q, 10, 16)
+	if err != nil {
+		return r, false, fmt.Errorf("queue number in comment %q: %w", comment, err)
+	}
+	prefix, err := netip.ParsePrefix(dst)
+	if err != nil {
+		return r, false, fmt.Errorf("destination: %w", err)
+	}
+	port, err := strconv.ParseUint(dport, 10, 16)
+	if err != nil {
+		return r, false, fmt.Errorf("destination port: %w", err)
+	}
+	r = listedRule{dst: prefix.Addr(), dport: uint16(port), queue: uint16(queue)}
+	if to != "" {
+		if r.to, err = netip.ParseAddrPort(to); err != nil {
+			return r, false, fmt.Errorf("DNAT destination: %w", err)
+		}
+	}
+	return r, true, nil
+}
+
+// merge pairs the queue rules with the DNAT rules into Diverts. A queue rule
+// without its DNAT rule (a divert half added or half deleted) is listed with
+// target port 0: its front port is blocked until Delete or Add completes it.
+// A DNAT rule without its queue rule is listed as it is: Add completes it.
+func merge(queueRules, natRules []listedRule) []Divert {
+	type key struct {
+		dst          netip.Addr
+		dport, queue uint16
+	}
+	var out []Divert
+	seen := map[key]bool{}
+	for _, r := range natRules {
+		k := key{r.dst, r.dport, r.queue}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, Divert{Target: netip.AddrPortFrom(r.to.Addr(), r.to.Port()), FrontPort: r.dport, Queue: r.queue})
+	}
+	for _, r := range queueRules {
+		k := key{r.dst, r.dport, r.queue}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, Divert{Target: netip.AddrPortFrom(r.dst, 0), FrontPort: r.dport, Queue: r.queue})
+	}
+	return out
+}
