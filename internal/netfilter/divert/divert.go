@@ -88,21 +88,20 @@ func List(ctx context.Context) ([]Divert, error) {
 	var all []Divert
 	for _, bin := range []string{"iptables", "ip6tables"} {
 		ipt := iptables{bin: bin}
-		qout, err := ipt.listChain(ctx, queueTable, queueChain)
-		if err != nil {
-			return nil, err
-		}
-		nout, err := ipt.listChain(ctx, natTable, natChain)
-		if err != nil {
-			return nil, err
-		}
-		qrules, err := parseRules(qout)
-		if err != nil {
-			return nil, fmt.Errorf("divert: %s -t %s -S %s: %w", bin, queueTable, queueChain, err)
-		}
-		nrules, err := parseRules(nout)
-		if err != nil {
-			return nil, fmt.Errorf("divert: %s -t %s -S %s: %w", bin, natTable, natChain, err)
+		var qrules, nrules []listedRule
+		for _, c := range []struct {
+			table, chain string
+			into         *[]listedRule
+		}{{mssTable, mssChain, &qrules}, {queueTable, queueChain, &qrules}, {natTable, natChain, &nrules}} {
+			out, err := ipt.listChain(ctx, c.table, c.chain)
+			if err != nil {
+				return nil, err
+			}
+			rules, err := parseRules(out)
+			if err != nil {
+				return nil, fmt.Errorf("divert: %s -t %s -S %s: %w", bin, c.table, c.chain, err)
+			}
+			*c.into = append(*c.into, rules...)
 		}
 		all = append(all, merge(qrules, nrules)...)
 	}

@@ -35,10 +35,10 @@ func requireKernel(tb testing.TB) {
 	}
 }
 
-// freePort returns a TCP port of 127.0.0.1 nobody listens on.
-func freePort(tb testing.TB) uint16 {
+// freePort returns a TCP port of addr nobody listens on.
+func freePort(tb testing.TB, addr string) uint16 {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,10 +52,12 @@ type setup struct {
 	target net.Listener
 }
 
-func newSetup(tb testing.TB) *setup {
+// newSetup diverts a front port of addr (127.0.0.1 or ::1) to a target
+// listening on addr.
+func newSetup(tb testing.TB, addr string) *setup {
 	tb.Helper()
 	requireKernel(tb)
-	target, err := net.Listen("tcp", "127.0.0.1:0")
+	target, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -64,8 +66,8 @@ func newSetup(tb testing.TB) *setup {
 		target: target,
 		d: divert.Divert{
 			Target:    target.Addr().(*net.TCPAddr).AddrPort(),
-			FrontPort: freePort(tb),
-			Queue:     uint16(20000 + rand.IntN(10000)), // apart from other tests and other users
+			FrontPort: freePort(tb, addr),
+			Queue:     uint16(50000 + rand.IntN(10000)), // apart from the nfqueue tests (40000-49999) and the agent (below)
 		},
 	}
 	ctx := context.Background()
@@ -194,7 +196,13 @@ func (g *guard) stop(tb testing.TB) {
 }
 
 func TestDivertRewritesQueuedPayloadAndFailsClosed(t *testing.T) {
-	s := newSetup(t)
+	for _, addr := range []string{"127.0.0.1", "::1"} {
+		t.Run(addr, func(t *testing.T) { testDivert(t, addr) })
+	}
+}
+
+func testDivert(t *testing.T, addr string) {
+	s := newSetup(t, addr)
 	g := startGuard(t, s.d.Queue)
 	client, server := s.connect(t)
 
@@ -318,7 +326,7 @@ func segsOut(t *testing.T, c net.Conn) uint32 {
 }
 
 func TestAddIsIdempotentAndListed(t *testing.T) {
-	s := newSetup(t)
+	s := newSetup(t, "127.0.0.1")
 	ctx := context.Background()
 	if err := divert.Add(ctx, s.d); err != nil {
 		t.Fatalf("second Add: %v", err)

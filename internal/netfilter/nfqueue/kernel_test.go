@@ -42,7 +42,7 @@ func newUDPQueue(t *testing.T) *udpQueue {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { send.Close() })
-	u := &udpQueue{num: uint16(30000 + rand.IntN(10000)), recv: recv, send: send}
+	u := &udpQueue{num: uint16(40000 + rand.IntN(10000)), recv: recv, send: send}
 	rule := []string{"-p", "udp", "-d", "127.0.0.1/32",
 		"--dport", strconv.Itoa(recv.LocalAddr().(*net.UDPAddr).Port),
 		"-m", "comment", "--comment", "govirt-nfqueue-test", "-j", "NFQUEUE", "--queue-num", strconv.Itoa(int(u.num))}
