@@ -283,9 +283,22 @@ func testDivert(t *testing.T, addr string) {
 		t.Fatal("bytes sent while no reader was bound reached the target before the queue was reopened (fail open), or never arrived")
 	}
 
-	// Delete: List no longer shows it and the front port is refused.
+	// Delete: the open connection is cut (not left to flow on unguarded),
+	// List no longer shows the divert and the front port is refused.
 	if err := divert.Delete(context.Background(), s.d); err != nil {
 		t.Fatal(err)
+	}
+	// Either side may already have been reset by the other's segment: the
+	// writes may fail, the reads must.
+	client.Write([]byte("late"))
+	server.Write([]byte("y"))
+	client.SetReadDeadline(time.Now().Add(30 * time.Second)) // against a hang only
+	server.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, err := server.Read(make([]byte, 16)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("target read on its connection after Delete: %d bytes, %v; want the connection reset", n, err)
+	}
+	if n, err := client.Read(make([]byte, 16)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("client read on its connection after Delete: %d bytes, %v; want the connection reset", n, err)
 	}
 	list, err := divert.List(context.Background())
 	if err != nil {
