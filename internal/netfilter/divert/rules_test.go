@@ -152,13 +152,13 @@ func TestRules(t *testing.T) {
 		want []chainRule
 	}{
 		{d4, "iptables", []chainRule{
-			{"mangle", "GOVIRT-SCSI-MSS", "PREROUTING", strings.Fields("-s 192.0.2.10/32 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 192.0.2.10 --ctorigdstport 40001 -m comment --comment govirt-scsi:7 -j TCPMSS --set-mss 65000")},
+			{"mangle", "GOVIRT-SCSI-MSS", "PREROUTING", strings.Fields("-s 192.0.2.10/32 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 192.0.2.10 --ctorigdstport 40001 -m comment --comment govirt-scsi:7 -j TCPMSS --set-mss 32000")},
 			{"mangle", "GOVIRT-SCSI-Q", "OUTPUT", append(strings.Fields("-d 192.0.2.10/32 -p tcp -m tcp --dport 40001 -m bpf --bytecode"), code4,
 				"-m", "comment", "--comment", "govirt-scsi:7", "-j", "NFQUEUE", "--queue-num", "7")},
 			{"nat", "GOVIRT-SCSI-NAT", "OUTPUT", strings.Fields("-d 192.0.2.10/32 -p tcp -m tcp --dport 40001 -m comment --comment govirt-scsi:7 -j DNAT --to-destination 192.0.2.10:3260")},
 		}},
 		{d6, "ip6tables", []chainRule{
-			{"mangle", "GOVIRT-SCSI-MSS", "PREROUTING", strings.Fields("-s 2001:db8::10/128 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 2001:db8::10 --ctorigdstport 40002 -m comment --comment govirt-scsi:8 -j TCPMSS --set-mss 65000")},
+			{"mangle", "GOVIRT-SCSI-MSS", "PREROUTING", strings.Fields("-s 2001:db8::10/128 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 2001:db8::10 --ctorigdstport 40002 -m comment --comment govirt-scsi:8 -j TCPMSS --set-mss 32000")},
 			{"mangle", "GOVIRT-SCSI-Q", "OUTPUT", append(strings.Fields("-d 2001:db8::10/128 -p tcp -m tcp --dport 40002 -m bpf --bytecode"), code6,
 				"-m", "comment", "--comment", "govirt-scsi:8", "-j", "NFQUEUE", "--queue-num", "8")},
 			{"nat", "GOVIRT-SCSI-NAT", "OUTPUT", strings.Fields("-d 2001:db8::10/128 -p tcp -m tcp --dport 40002 -m comment --comment govirt-scsi:8 -j DNAT --to-destination [2001:db8::10]:3260")},
@@ -237,8 +237,8 @@ const (
 -A GOVIRT-SCSI-Q -d 127.0.0.1/32 -p tcp -m tcp --dport 41000 -m bpf --bytecode "1,6 0 0 1" -m comment --comment "govirt-scsi:3" -j NFQUEUE --queue-num 3
 `
 	mssOut = `-N GOVIRT-SCSI-MSS
--A GOVIRT-SCSI-MSS -s 127.0.0.1/32 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 127.0.0.1 --ctorigdstport 41791 -m comment --comment "govirt-scsi:24917" -j TCPMSS --set-mss 65000
--A GOVIRT-SCSI-MSS -s 127.0.0.1/32 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 127.0.0.1 --ctorigdstport 41500 -m comment --comment "govirt-scsi:4" -j TCPMSS --set-mss 65000
+-A GOVIRT-SCSI-MSS -s 127.0.0.1/32 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 127.0.0.1 --ctorigdstport 41791 -m comment --comment "govirt-scsi:24917" -j TCPMSS --set-mss 32000
+-A GOVIRT-SCSI-MSS -s 127.0.0.1/32 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 127.0.0.1 --ctorigdstport 41500 -m comment --comment "govirt-scsi:4" -j TCPMSS --set-mss 32000
 `
 	nat6Out = `-N GOVIRT-SCSI-NAT
 -A GOVIRT-SCSI-NAT -d ::1/128 -p tcp -m tcp --dport 40000 -m comment --comment "govirt-scsi:7" -j DNAT --to-destination [::1]:3260
