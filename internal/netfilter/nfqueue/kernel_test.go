@@ -1,6 +1,7 @@
 package nfqueue
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -163,6 +164,48 @@ func TestVerdictBatch(t *testing.T) {
 	for _, want := range []string{"one", "TWO", "three"} {
 		if got := u.receive(t); got != want {
 			t.Fatalf("received %q, want %q", got, want)
+		}
+	}
+}
+
+// A batch bigger than one sendmsg takes (IOV_MAX, 1 MiB) still goes out whole.
+func TestVerdictBatchBeyondOneSendmsg(t *testing.T) {
+	u := newUDPQueue(t)
+	q := u.open(t)
+	const n = 600 // up to 3 buffers each (header, data, padding): beyond IOV_MAX
+	// Room for all the datagrams at once: queued ones still count against
+	// the sender's buffer, delivered ones against the receiver's.
+	for _, c := range []struct {
+		conn *net.UDPConn
+		opt  int
+	}{{u.send, unix.SO_SNDBUFFORCE}, {u.recv, unix.SO_RCVBUFFORCE}} {
+		rc, err := c.conn.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Control(func(fd uintptr) {
+			if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, c.opt, 8<<20); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	var vs []Verdict
+	for i := range n {
+		u.sendAll(t, "d"+strconv.Itoa(i))
+		p, err := q.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		udpPayload(t, p)
+		// Lengths of 30 to 32 bytes: some padded on the wire.
+		vs = append(vs, Verdict{ID: p.ID, Accept: true, Data: bytes.Clone(p.Data)})
+	}
+	if err := q.VerdictBatch(vs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if got, want := u.receive(t), "d"+strconv.Itoa(i); got != want {
+			t.Fatalf("datagram %d: %q, want %q", i, got, want)
 		}
 	}
 }

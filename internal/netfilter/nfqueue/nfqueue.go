@@ -75,6 +75,9 @@ const (
 	sndBufBytes = 4 << 20
 	recvBufSize = 1 << 17 // larger than any message: attribute lengths are 16 bits
 	bindTimeout = 5 * time.Second
+
+	maxIovs       = 1024    // IOV_MAX
+	maxBatchBytes = 1 << 20 // well within the send buffer, which bounds one message batch
 )
 
 // Queue is one bound NFQUEUE. Read and Verdict must be called from one
@@ -311,25 +314,30 @@ func (q *Queue) Verdict(id uint32, accept bool, data []byte) error {
 }
 
 // VerdictBatch sends several verdicts in one sendmsg (one netlink message
-// each, so each may replace its packet). The Data slices must stay valid
-// until it returns.
+// each, so each may replace its packet); a batch beyond 1 MiB or 1024
+// buffers takes more than one. The Data slices must stay valid until it
+// returns.
 func (q *Queue) VerdictBatch(vs []Verdict) error {
-	if len(vs) == 0 {
-		return nil
-	}
 	const hl = verdictLen + nlaHdrLen
 	if cap(q.hdrs) < len(vs)*hl {
 		q.hdrs = make([]byte, len(vs)*hl)
 	}
 	q.iov = q.iov[:0]
+	bytes := 0
 	for i, v := range vs {
 		if len(v.Data) > maxCopy {
 			return fmt.Errorf("nfqueue %d: replacement of packet %d is %d bytes, more than %d", q.num, v.ID, len(v.Data), maxCopy)
 		}
+		if len(q.iov)+3 > maxIovs || bytes+hl+len(v.Data) > maxBatchBytes {
+			if err := q.flushVerdicts(); err != nil {
+				return err
+			}
+			bytes = 0
+		}
 		h := q.hdrs[i*hl : (i+1)*hl]
 		q.seq++
 		withData := v.Data != nil
-		putVerdict(h, q.seq, q.num, v.ID, v.Accept, withData, len(v.Data))
+		bytes += putVerdict(h, q.seq, q.num, v.ID, v.Accept, withData, len(v.Data))
 		if !withData {
 			q.addIov(h[:verdictLen])
 			continue
@@ -342,7 +350,17 @@ func (q *Queue) VerdictBatch(vs []Verdict) error {
 			q.addIov(zeroPad[:pad])
 		}
 	}
-	if err := q.writev(); err != nil {
+	return q.flushVerdicts()
+}
+
+// flushVerdicts sends the verdicts gathered in iov.
+func (q *Queue) flushVerdicts() error {
+	if len(q.iov) == 0 {
+		return nil
+	}
+	err := q.writev()
+	q.iov = q.iov[:0]
+	if err != nil {
 		if err == ErrClosed {
 			return err
 		}
