@@ -13,6 +13,13 @@
 // no conntrack state. It runs the iptables command (nft backend, which
 // handles NFQUEUE and xt bpf through its xtables compatibility here);
 // ip6tables for IPv6 targets.
+//
+// Add and Delete of different Diverts may run concurrently (for several
+// LUNs): iptables -w and nftables transactions serialize the changes; two
+// Adds racing to create a chain may leave a second jump to it, which is
+// harmless. Jumps and chains are never removed. Add and Delete of the same
+// Divert must not overlap: Delete could remove the queue rule between
+// Add's queue and DNAT rules and leave the DNAT rule unguarded.
 package divert
 
 import (
