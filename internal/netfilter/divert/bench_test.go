@@ -3,6 +3,7 @@ package divert_test
 import (
 	"io"
 	"net"
+	"sync"
 	"testing"
 )
 
@@ -35,6 +36,84 @@ func BenchmarkPingPong48(b *testing.B) {
 				if _, err := io.ReadFull(client, resp); err != nil {
 					b.Fatal(err)
 				}
+			}
+			g.report(b, before)
+		})
+	}
+}
+
+// Eight connections through one queue, each one 48-byte request in
+// flight: the reader's rate for small packets (commands at queue depth 8).
+func BenchmarkPingPong48x8(b *testing.B) {
+	for _, queued := range []bool{false, true} {
+		b.Run(mode(queued), func(b *testing.B) {
+			s := newSetup(b, "127.0.0.1")
+			var g *guard
+			addr := s.target.Addr().String()
+			if queued {
+				g = startGuard(b, s.d.Queue)
+				addr = s.front()
+			}
+			go func() {
+				for {
+					c, err := s.target.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						buf := make([]byte, 48)
+						for {
+							if _, err := io.ReadFull(c, buf); err != nil {
+								return
+							}
+							if _, err := c.Write(buf); err != nil {
+								return
+							}
+						}
+					}()
+				}
+			}()
+			const conns = 8
+			var clients []net.Conn
+			for range conns {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { c.Close() })
+				clients = append(clients, c)
+			}
+			before := g.count()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			errs := make(chan error, conns)
+			for i, c := range clients {
+				n := b.N / conns
+				if i < b.N%conns {
+					n++
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, resp := make([]byte, 48), make([]byte, 48)
+					for range n {
+						if _, err := c.Write(req); err != nil {
+							errs <- err
+							return
+						}
+						if _, err := io.ReadFull(c, resp); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
 			}
 			g.report(b, before)
 		})
