@@ -68,25 +68,34 @@ func Add(ctx context.Context, d Divert) error {
 // the target before its packets stop being queued; then the conntrack
 // entries of the connections made through the front port, so that open
 // ones are reset rather than flowing on unguarded; then the queue and MSS
-// rules. Deleting a divert that is not installed (or half installed) is not
-// an error. A Divert from List with target port 0 has no DNAT rule.
+// rules. It removes the rules of d's address, front port and queue as they
+// are listed, so a DNAT rule to another target port, or rules an older
+// version wrote differently, go too. Deleting a divert that is not
+// installed (or half installed) is not an error.
 func Delete(ctx context.Context, d Divert) error {
 	if !d.Target.Addr().IsValid() {
 		return fmt.Errorf("divert: target %v is not an address", d.Target)
 	}
-	rules, err := d.rules()
-	if err != nil {
-		return err
-	}
 	ipt := iptables{bin: d.binary()}
-	for i := len(rules) - 1; i >= 0; i-- {
-		r := rules[i]
-		if r.chain != natChain || d.Target.Port() != 0 {
-			if err := ipt.deleteRule(ctx, r.table, r.chain, r.spec); err != nil {
+	for _, c := range []struct{ table, chain string }{{natTable, natChain}, {queueTable, queueChain}, {mssTable, mssChain}} {
+		out, err := ipt.listChain(ctx, c.table, c.chain)
+		if err != nil {
+			return err
+		}
+		rules, err := parseRules(out)
+		if err != nil {
+			return fmt.Errorf("divert: %s -t %s -S %s: %w", ipt.bin, c.table, c.chain, err)
+		}
+		for _, r := range rules {
+			if !r.of(d) {
+				continue
+			}
+			_, err := ipt.run(ctx, append([]string{"-t", c.table, "-D", c.chain}, r.spec...)...)
+			if err != nil && !errors.Is(err, errNotFound) { // errNotFound: a concurrent Delete
 				return err
 			}
 		}
-		if r.chain == natChain {
+		if c.chain == natChain {
 			// Open connections keep their DNAT in conntrack: cut them
 			// while their segments are still queued.
 			if err := flushConnections(d.addr(), d.FrontPort); err != nil {
@@ -173,19 +182,6 @@ func (t iptables) ensureRule(ctx context.Context, table, chain string, rule []st
 	if errors.Is(err, errNotFound) {
 		_, err = t.run(ctx, append([]string{"-t", table, "-A", chain}, rule...)...)
 	}
-	return err
-}
-
-// deleteRule removes rule from chain if it is there.
-func (t iptables) deleteRule(ctx context.Context, table, chain string, rule []string) error {
-	_, err := t.run(ctx, append([]string{"-t", table, "-C", chain}, rule...)...)
-	if errors.Is(err, errNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	_, err = t.run(ctx, append([]string{"-t", table, "-D", chain}, rule...)...)
 	return err
 }
 

@@ -366,8 +366,22 @@ func TestAddIsIdempotentAndListed(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("List shows %+v %d times after two Adds, want once; all: %+v", s.d, n, list)
 	}
-	if err := divert.Delete(ctx, s.d); err != nil {
+	// Delete goes by address, front port and queue: a Divert naming another
+	// target port (the LUN moved while the agent was down) still removes
+	// the DNAT rule, which must never stay without its queue rule.
+	moved := s.d
+	moved.Target = netip.AddrPortFrom(s.d.Target.Addr(), s.d.Target.Port()+1)
+	if err := divert.Delete(ctx, moved); err != nil {
 		t.Fatal(err)
+	}
+	list, err = divert.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range list {
+		if d.FrontPort == s.d.FrontPort && d.Queue == s.d.Queue {
+			t.Fatalf("List shows %+v after Delete(%+v)", d, moved)
+		}
 	}
 	if err := divert.Delete(ctx, s.d); err != nil {
 		t.Fatalf("Delete of a deleted divert: %v", err)

@@ -159,12 +159,19 @@ func splitArgs(line string) ([]string, error) {
 	return words, nil
 }
 
-// listedRule is what List needs from one rule of govirt's chains.
+// listedRule is what List and Delete need from one rule of govirt's chains.
 type listedRule struct {
 	dst   netip.Addr
 	dport uint16
 	queue uint16
-	to    netip.AddrPort // the DNAT destination; invalid for a queue rule
+	to    netip.AddrPort // the DNAT destination; invalid for the other rules
+	spec  []string       // the rule as listed, after "-A <chain>": what -D takes
+}
+
+// of tells whether the rule belongs to d's front port and queue, whatever
+// its DNAT destination, bytecode or MSS.
+func (r listedRule) of(d Divert) bool {
+	return r.dst == d.addr() && r.dport == d.FrontPort && r.queue == d.Queue
 }
 
 // parseRules reads the `iptables -S <chain>` output of one of govirt's
@@ -223,7 +230,7 @@ func parseRule(words []string) (r listedRule, ok bool, err error) {
 	if err != nil {
 		return r, false, fmt.Errorf("destination port: %w", err)
 	}
-	r = listedRule{dst: addr, dport: uint16(port), queue: uint16(queue)}
+	r = listedRule{dst: addr, dport: uint16(port), queue: uint16(queue), spec: words[min(2, len(words)):]}
 	if to != "" {
 		if r.to, err = netip.ParseAddrPort(to); err != nil {
 			return r, false, fmt.Errorf("DNAT destination: %w", err)

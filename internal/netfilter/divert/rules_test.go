@@ -309,6 +309,32 @@ func quoteArgs(args []string) string {
 	return strings.Join(out, " ")
 }
 
+func TestListedRuleSpecAndOwner(t *testing.T) {
+	rules, err := parseRules(natOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Fields("-d 127.0.0.1/32 -p tcp -m tcp --dport 41791 -m comment --comment govirt-scsi:24917 -j DNAT --to-destination 127.0.0.1:37353")
+	if diff := cmp.Diff(want, rules[0].spec); diff != "" {
+		t.Fatalf("spec (-want +got):\n%s", diff)
+	}
+	lo := netip.MustParseAddr("127.0.0.1")
+	for _, tt := range []struct {
+		d    Divert
+		want bool
+	}{
+		{Divert{Target: netip.AddrPortFrom(lo, 37353), FrontPort: 41791, Queue: 24917}, true},
+		{Divert{Target: netip.AddrPortFrom(lo, 1), FrontPort: 41791, Queue: 24917}, true}, // another target port
+		{Divert{Target: netip.AddrPortFrom(lo, 37353), FrontPort: 41792, Queue: 24917}, false},
+		{Divert{Target: netip.AddrPortFrom(lo, 37353), FrontPort: 41791, Queue: 1}, false},
+		{Divert{Target: netip.MustParseAddrPort("[::1]:37353"), FrontPort: 41791, Queue: 24917}, false},
+	} {
+		if got := rules[0].of(tt.d); got != tt.want {
+			t.Errorf("of(%+v) = %v, want %v", tt.d, got, tt.want)
+		}
+	}
+}
+
 func TestParseRulesErrors(t *testing.T) {
 	for _, out := range []string{
 		`-A C -d 1.2.3.4/32 --dport 1 -m comment --comment govirt-scsi:x`,
