@@ -44,6 +44,10 @@ type Divert struct {
 // Add installs d. It is idempotent. The queue rule goes in before the DNAT
 // rule, so there is never a moment when the front port reaches the target
 // unqueued; and with no reader on the queue the kernel drops the packets.
+// A DNAT rule of the same front port and queue to another target is
+// replaced. A front port is for one queue: two Diverts with the same
+// address and front port but different queues conflict (the first queue
+// rule wins).
 func Add(ctx context.Context, d Divert) error {
 	if err := d.validate(); err != nil {
 		return err
@@ -59,6 +63,28 @@ func Add(ctx context.Context, d Divert) error {
 		}
 		if err := ipt.ensureRule(ctx, r.table, r.chain, r.spec); err != nil {
 			return err
+		}
+	}
+	return ipt.dropStaleNAT(ctx, d)
+}
+
+// dropStaleNAT removes the DNAT rules of d's front port and queue to
+// another target (the LUN moved): being earlier in the chain, they would
+// win over d's.
+func (t iptables) dropStaleNAT(ctx context.Context, d Divert) error {
+	out, err := t.listChain(ctx, natTable, natChain)
+	if err != nil {
+		return err
+	}
+	rules, err := parseRules(out)
+	if err != nil {
+		return fmt.Errorf("divert: %s -t %s -S %s: %w", t.bin, natTable, natChain, err)
+	}
+	for _, r := range rules {
+		if r.of(d) && r.to != netip.AddrPortFrom(d.addr(), d.Target.Port()) {
+			if _, err := t.run(ctx, append([]string{"-t", natTable, "-D", natChain}, r.spec...)...); err != nil && !errors.Is(err, errNotFound) {
+				return err
+			}
 		}
 	}
 	return nil

@@ -366,12 +366,29 @@ func TestAddIsIdempotentAndListed(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("List shows %+v %d times after two Adds, want once; all: %+v", s.d, n, list)
 	}
+	// Add of the same front port to another target port replaces the DNAT rule.
+	moved := s.d
+	moved.Target = netip.AddrPortFrom(s.d.Target.Addr(), max(s.d.Target.Port()+1, 1)) // 65535+1 wraps to 0
+	if err := divert.Add(ctx, moved); err != nil {
+		t.Fatal(err)
+	}
+	if list, err = divert.List(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mine []divert.Divert
+	for _, d := range list {
+		if d.FrontPort == s.d.FrontPort && d.Queue == s.d.Queue {
+			mine = append(mine, d)
+		}
+	}
+	if len(mine) != 1 || mine[0] != moved {
+		t.Fatalf("after Add(%+v) over %+v, List shows %+v", moved, s.d, mine)
+	}
+
 	// Delete goes by address, front port and queue: a Divert naming another
 	// target port (the LUN moved while the agent was down) still removes
 	// the DNAT rule, which must never stay without its queue rule.
-	moved := s.d
-	moved.Target = netip.AddrPortFrom(s.d.Target.Addr(), s.d.Target.Port()+1)
-	if err := divert.Delete(ctx, moved); err != nil {
+	if err := divert.Delete(ctx, s.d); err != nil {
 		t.Fatal(err)
 	}
 	list, err = divert.List(ctx)
@@ -380,7 +397,7 @@ func TestAddIsIdempotentAndListed(t *testing.T) {
 	}
 	for _, d := range list {
 		if d.FrontPort == s.d.FrontPort && d.Queue == s.d.Queue {
-			t.Fatalf("List shows %+v after Delete(%+v)", d, moved)
+			t.Fatalf("List shows %+v after Delete(%+v)", d, s.d)
 		}
 	}
 	if err := divert.Delete(ctx, s.d); err != nil {
