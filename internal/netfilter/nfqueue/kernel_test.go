@@ -321,6 +321,9 @@ func TestOpenTwiceFails(t *testing.T) {
 	}
 }
 
+// raceEnabled is set under the race detector (race_test.go).
+var raceEnabled bool
+
 func TestReadAllocatesNothing(t *testing.T) {
 	u := newUDPQueue(t)
 	q := u.open(t)
@@ -345,7 +348,7 @@ func TestReadAllocatesNothing(t *testing.T) {
 		}
 		u.receive(t)
 	})
-	if allocs != 0 {
+	if allocs != 0 && !raceEnabled { // the race detector allocates on its own
 		t.Fatalf("%.1f allocations per datagram sent, read, given a verdict with data and received", allocs)
 	}
 }
