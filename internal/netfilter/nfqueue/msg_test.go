@@ -202,3 +202,21 @@ func TestNextMessage(t *testing.T) {
 		}
 	}
 }
+
+// Whatever the socket returns, cutting and parsing it never panics.
+func FuzzParseMessages(f *testing.F) {
+	f.Add(kernelPacket(42, []byte("abcde"), 1, 0))
+	f.Add(append(kernelPacket(1, nil, 0, 70000), kernelPacket(2, []byte("x"), 3, 0)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for len(b) > 0 {
+			m, rest, err := nfnl.Next(b)
+			if err != nil {
+				return
+			}
+			if isPacket(m) {
+				parsePacket(m.Body)
+			}
+			b = rest
+		}
+	})
+}

@@ -286,3 +286,27 @@ func BenchmarkSetChecksum64K(b *testing.B) {
 		SetChecksum(pkt, s)
 	}
 }
+
+// Parse and Rewrite never panic, and a rewrite keeps a valid checksum valid.
+func FuzzParseRewrite(f *testing.F) {
+	f.Add(packet{src: v4a, dst: v4b, flags: FlagACK, options: 12, payload: []byte("hello")}.build(), 1, []byte("X"))
+	f.Add(packet{v6: true, src: v6a, dst: v6b, flags: FlagSYN}.build(), 0, []byte{})
+	f.Add([]byte{0x45, 0, 0, 0}, 0, []byte("Y"))
+	f.Fuzz(func(t *testing.T, pkt []byte, off int, b []byte) {
+		s, err := Parse(pkt)
+		if err != nil {
+			return
+		}
+		valid := ChecksumValid(pkt, s)
+		if err := Rewrite(pkt, s, off, b, false); err != nil {
+			return
+		}
+		if valid && !ChecksumValid(pkt, s) {
+			t.Fatalf("rewrite of %d bytes at %d broke a valid checksum", len(b), off)
+		}
+		SetChecksum(pkt, s)
+		if !ChecksumValid(pkt, s) {
+			t.Fatal("SetChecksum left an invalid checksum")
+		}
+	})
+}
