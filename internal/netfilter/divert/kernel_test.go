@@ -122,6 +122,7 @@ type guard struct {
 	packets    atomic.Int64 // queued packets
 	payload    atomic.Int64 // of which carried payload
 	pureAcks   atomic.Int64 // of which had neither payload nor SYN: must stay 0
+	syns       atomic.Int64
 	notReady   atomic.Int64 // of which came with ChecksumNotReady
 	rewritten  atomic.Int64
 	maxLen     atomic.Int64
@@ -166,6 +167,9 @@ func (g *guard) run() error {
 			return err
 		}
 		payload := seg.Payload(p.Data)
+		if seg.Flags&tcpip.FlagSYN != 0 {
+			g.syns.Add(1)
+		}
 		if len(payload) > 0 {
 			g.payload.Add(1)
 		} else if seg.Flags&tcpip.FlagSYN == 0 {
@@ -236,6 +240,9 @@ func testDivert(t *testing.T, addr string) {
 	}
 	if g.rewritten.Load() == 0 {
 		t.Fatal("the guard rewrote no packet")
+	}
+	if g.syns.Load() == 0 {
+		t.Fatal("the SYN of the connection was not queued")
 	}
 
 	// A bulk transfer from the target: the client only ACKs, and pure ACKs
