@@ -95,7 +95,7 @@ func benchConn(b *testing.B, queued bool) (client, server net.Conn, g *guard) {
 	b.Helper()
 	s := newSetup(b)
 	if queued {
-		g = startGuard(b, s.d.Queue)
+		g = startGuard(b, s.d)
 		client, server = s.connect(b)
 		return client, server, g
 	}

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -34,6 +35,10 @@ type Divert struct {
 	Queue     uint16
 }
 
+// conntrackAcct turns on conntrack's per-connection byte counters (for
+// this network namespace), which connbytes reads.
+const conntrackAcct = "/proc/sys/net/netfilter/nf_conntrack_acct"
+
 // Add installs d. It is idempotent. The queue rule goes in before the DNAT
 // rule, so there is never a moment when the front port reaches the target
 // unqueued; and with no reader on the queue the kernel drops the packets.
@@ -44,6 +49,9 @@ func Add(ctx context.Context, d Divert) error {
 	rules, err := d.rules()
 	if err != nil {
 		return err
+	}
+	if err := os.WriteFile(conntrackAcct, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("divert: turn on conntrack byte counters (the login rule needs them): %w", err)
 	}
 	ipt := iptables{bin: d.binary()}
 	for _, r := range rules {

@@ -17,6 +17,8 @@ const (
 	natChain      = "GOVIRT-SCSI-NAT"
 	mssTable      = "mangle"
 	mssChain      = "GOVIRT-SCSI-MSS"
+	loginTable    = "mangle"
+	loginChain    = "GOVIRT-SCSI-LOGIN"
 	commentPrefix = "govirt-scsi:"
 
 	// clampMSS keeps every segment the initiator sends within what NFQUEUE
@@ -24,6 +26,12 @@ const (
 	// on loopback (MTU 65536) TCP would otherwise send 65535-byte packets
 	// the guard could never see whole.
 	clampMSS = 65000
+
+	// loginBytes is how much of what the target sends on a diverted
+	// connection goes to the queue: its Login Responses, which say how the
+	// initiator's PDUs are framed (digests) and whether the initiator is
+	// sent to another portal. Logins take a few KiB.
+	loginBytes = 65535
 )
 
 // chainRule is one rule of a divert and where it goes.
@@ -34,7 +42,7 @@ type chainRule struct {
 }
 
 // rules are d's rules in the order Add installs them: the MSS clamp, the
-// queue rule, the DNAT rule. Delete removes them in the reverse order.
+// queue rules, the DNAT rule. Delete removes them in the reverse order.
 func (d Divert) rules() ([]chainRule, error) {
 	q, err := d.queueRule()
 	if err != nil {
@@ -42,6 +50,7 @@ func (d Divert) rules() ([]chainRule, error) {
 	}
 	return []chainRule{
 		{mssTable, mssChain, "PREROUTING", d.mssRule()},
+		{loginTable, loginChain, "INPUT", d.loginRule()},
 		{queueTable, queueChain, "OUTPUT", q},
 		{natTable, natChain, "OUTPUT", d.natRule()},
 	}, nil
@@ -112,6 +121,18 @@ func (d Divert) mssRule() []string {
 		"--tcp-flags", "SYN,ACK", "SYN,ACK", "-m", "conntrack", "--ctorigdst", a,
 		"--ctorigdstport", strconv.Itoa(int(d.FrontPort)), "-m", "comment", "--comment", d.comment(),
 		"-j", "TCPMSS", "--set-mss", strconv.Itoa(clampMSS)}
+}
+
+// loginRule queues the first loginBytes the target sends on a diverted
+// connection (conntrack knows it by its original destination, the front
+// port; the reply's source may or may not be translated back yet at mangle
+// INPUT, so no address or port of it is matched). connbytes needs
+// conntrack's byte counters (Add turns them on).
+func (d Divert) loginRule() []string {
+	return []string{"-p", "tcp", "-m", "conntrack", "--ctorigdst", d.addr().String(),
+		"--ctorigdstport", strconv.Itoa(int(d.FrontPort)), "--ctdir", "REPLY",
+		"-m", "connbytes", "--connbytes", "0:" + strconv.Itoa(loginBytes), "--connbytes-dir", "reply", "--connbytes-mode", "bytes",
+		"-m", "comment", "--comment", d.comment(), "-j", "NFQUEUE", "--queue-num", strconv.Itoa(int(d.Queue))}
 }
 
 // natRule is the nat rule that sends the front port to the real portal.
