@@ -319,3 +319,30 @@ func (g *Guard) sweep(now time.Time) {
 		}
 	}
 }
+
+// RemoveStale deletes the diverts of guards that no longer run: their
+// queue has no reader (the agent that installed them was killed), so the
+// front port only drops packets. A divert whose queue some process reads
+// (another agent's, or this one's) stays. It returns what it removed.
+func RemoveStale(ctx context.Context) ([]divert.Divert, error) {
+	installed, err := divert.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var removed []divert.Divert
+	var errs []error
+	for _, d := range installed {
+		q, err := nfqueue.Open(d.Queue)
+		if err != nil {
+			continue // read by someone
+		}
+		// While this holds the queue nobody else can start a guard on it.
+		if err := divert.Delete(ctx, d); err != nil {
+			errs = append(errs, err)
+		} else {
+			removed = append(removed, d)
+		}
+		_ = q.Close()
+	}
+	return removed, errors.Join(errs...)
+}
