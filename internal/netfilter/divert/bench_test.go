@@ -93,7 +93,7 @@ func itoa(n int) string {
 // benchConn connects a client to the target, through the queue or not.
 func benchConn(b *testing.B, queued bool) (client, server net.Conn, g *guard) {
 	b.Helper()
-	s := newSetup(b)
+	s := newSetup(b, "127.0.0.1")
 	if queued {
 		g = startGuard(b, s.d)
 		client, server = s.connect(b)

@@ -66,9 +66,11 @@ func Add(ctx context.Context, d Divert) error {
 }
 
 // Delete removes d: the DNAT rule first, so the front port stops reaching
-// the target before its packets stop being queued. Deleting a divert that
-// is not installed (or half installed) is not an error. A Divert from List
-// with target port 0 has no DNAT rule.
+// the target before its packets stop being queued; then the conntrack
+// entries of the connections made through the front port, so that open
+// ones are reset rather than flowing on unguarded; then the queue and MSS
+// rules. Deleting a divert that is not installed (or half installed) is not
+// an error. A Divert from List with target port 0 has no DNAT rule.
 func Delete(ctx context.Context, d Divert) error {
 	if !d.Target.Addr().IsValid() {
 		return fmt.Errorf("divert: target %v is not an address", d.Target)
@@ -80,11 +82,17 @@ func Delete(ctx context.Context, d Divert) error {
 	ipt := iptables{bin: d.binary()}
 	for i := len(rules) - 1; i >= 0; i-- {
 		r := rules[i]
-		if r.chain == natChain && d.Target.Port() == 0 {
-			continue
+		if r.chain != natChain || d.Target.Port() != 0 {
+			if err := ipt.deleteRule(ctx, r.table, r.chain, r.spec); err != nil {
+				return err
+			}
 		}
-		if err := ipt.deleteRule(ctx, r.table, r.chain, r.spec); err != nil {
-			return err
+		if r.chain == natChain {
+			// Open connections keep their DNAT in conntrack: cut them
+			// while their segments are still queued.
+			if err := flushConnections(d.addr(), d.FrontPort); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -96,21 +104,20 @@ func List(ctx context.Context) ([]Divert, error) {
 	var all []Divert
 	for _, bin := range []string{"iptables", "ip6tables"} {
 		ipt := iptables{bin: bin}
-		qout, err := ipt.listChain(ctx, queueTable, queueChain)
-		if err != nil {
-			return nil, err
-		}
-		nout, err := ipt.listChain(ctx, natTable, natChain)
-		if err != nil {
-			return nil, err
-		}
-		qrules, err := parseRules(qout)
-		if err != nil {
-			return nil, fmt.Errorf("divert: %s -t %s -S %s: %w", bin, queueTable, queueChain, err)
-		}
-		nrules, err := parseRules(nout)
-		if err != nil {
-			return nil, fmt.Errorf("divert: %s -t %s -S %s: %w", bin, natTable, natChain, err)
+		var qrules, nrules []listedRule
+		for _, c := range []struct {
+			table, chain string
+			into         *[]listedRule
+		}{{mssTable, mssChain, &qrules}, {queueTable, queueChain, &qrules}, {natTable, natChain, &nrules}} {
+			out, err := ipt.listChain(ctx, c.table, c.chain)
+			if err != nil {
+				return nil, err
+			}
+			rules, err := parseRules(out)
+			if err != nil {
+				return nil, fmt.Errorf("divert: %s -t %s -S %s: %w", bin, c.table, c.chain, err)
+			}
+			*c.into = append(*c.into, rules...)
 		}
 		all = append(all, merge(qrules, nrules)...)
 	}

@@ -35,10 +35,10 @@ func requireKernel(tb testing.TB) {
 	}
 }
 
-// freePort returns a TCP port of 127.0.0.1 nobody listens on.
-func freePort(tb testing.TB) uint16 {
+// freePort returns a TCP port of addr nobody listens on.
+func freePort(tb testing.TB, addr string) uint16 {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,10 +52,12 @@ type setup struct {
 	target net.Listener
 }
 
-func newSetup(tb testing.TB) *setup {
+// newSetup diverts a front port of addr (127.0.0.1 or ::1) to a target
+// listening on addr.
+func newSetup(tb testing.TB, addr string) *setup {
 	tb.Helper()
 	requireKernel(tb)
-	target, err := net.Listen("tcp", "127.0.0.1:0")
+	target, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -64,8 +66,8 @@ func newSetup(tb testing.TB) *setup {
 		target: target,
 		d: divert.Divert{
 			Target:    target.Addr().(*net.TCPAddr).AddrPort(),
-			FrontPort: freePort(tb),
-			Queue:     uint16(20000 + rand.IntN(10000)), // apart from other tests and other users
+			FrontPort: freePort(tb, addr),
+			Queue:     uint16(50000 + rand.IntN(10000)), // apart from the nfqueue tests (40000-49999) and the agent (below)
 		},
 	}
 	ctx := context.Background()
@@ -204,7 +206,13 @@ func (g *guard) stop(tb testing.TB) {
 }
 
 func TestDivertRewritesQueuedPayloadAndFailsClosed(t *testing.T) {
-	s := newSetup(t)
+	for _, addr := range []string{"127.0.0.1", "::1"} {
+		t.Run(addr, func(t *testing.T) { testDivert(t, addr) })
+	}
+}
+
+func testDivert(t *testing.T, addr string) {
+	s := newSetup(t, addr)
 	g := startGuard(t, s.d)
 	client, server := s.connect(t)
 
@@ -301,9 +309,22 @@ func TestDivertRewritesQueuedPayloadAndFailsClosed(t *testing.T) {
 		t.Fatal("bytes sent while no reader was bound reached the target before the queue was reopened (fail open), or never arrived")
 	}
 
-	// Delete: List no longer shows it and the front port is refused.
+	// Delete: the open connection is cut (not left to flow on unguarded),
+	// List no longer shows the divert and the front port is refused.
 	if err := divert.Delete(context.Background(), s.d); err != nil {
 		t.Fatal(err)
+	}
+	// Either side may already have been reset by the other's segment: the
+	// writes may fail, the reads must.
+	client.Write([]byte("late"))
+	server.Write([]byte("y"))
+	client.SetReadDeadline(time.Now().Add(30 * time.Second)) // against a hang only
+	server.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, err := server.Read(make([]byte, 16)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("target read on its connection after Delete: %d bytes, %v; want the connection reset", n, err)
+	}
+	if n, err := client.Read(make([]byte, 16)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("client read on its connection after Delete: %d bytes, %v; want the connection reset", n, err)
 	}
 	list, err := divert.List(context.Background())
 	if err != nil {
@@ -344,7 +365,7 @@ func segsOut(t *testing.T, c net.Conn) uint32 {
 }
 
 func TestAddIsIdempotentAndListed(t *testing.T) {
-	s := newSetup(t)
+	s := newSetup(t, "127.0.0.1")
 	ctx := context.Background()
 	if err := divert.Add(ctx, s.d); err != nil {
 		t.Fatalf("second Add: %v", err)

@@ -215,9 +215,9 @@ func parseRule(words []string) (r listedRule, ok bool, err error) {
 		switch words[i] {
 		case "--comment":
 			comment = words[i+1]
-		case "-d":
+		case "-d", "--ctorigdst": // the MSS rule names the target by its original destination
 			dst = words[i+1]
-		case "--dport":
+		case "--dport", "--ctorigdstport":
 			dport = words[i+1]
 		case "--to-destination":
 			to = words[i+1]
@@ -231,7 +231,7 @@ func parseRule(words []string) (r listedRule, ok bool, err error) {
 	if err != nil {
 		return r, false, fmt.Errorf("queue number in comment %q: %w", comment, err)
 	}
-	prefix, err := netip.ParsePrefix(dst)
+	addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimSuffix(dst, "/32"), "/128"))
 	if err != nil {
 		return r, false, fmt.Errorf("destination: %w", err)
 	}
@@ -239,7 +239,7 @@ func parseRule(words []string) (r listedRule, ok bool, err error) {
 	if err != nil {
 		return r, false, fmt.Errorf("destination port: %w", err)
 	}
-	r = listedRule{dst: prefix.Addr(), dport: uint16(port), queue: uint16(queue)}
+	r = listedRule{dst: addr, dport: uint16(port), queue: uint16(queue)}
 	if to != "" {
 		if r.to, err = netip.ParseAddrPort(to); err != nil {
 			return r, false, fmt.Errorf("DNAT destination: %w", err)
@@ -248,10 +248,11 @@ func parseRule(words []string) (r listedRule, ok bool, err error) {
 	return r, true, nil
 }
 
-// merge pairs the queue rules with the DNAT rules into Diverts. A queue rule
-// without its DNAT rule (a divert half added or half deleted) is listed with
-// target port 0: its front port is blocked until Delete or Add completes it.
-// A DNAT rule without its queue rule is listed as it is: Add completes it.
+// merge pairs the MSS and queue rules with the DNAT rules into Diverts. An
+// MSS or queue rule without its DNAT rule (a divert half added or half
+// deleted) is listed with target port 0: its front port is blocked until
+// Delete or Add completes it. A DNAT rule without the others is listed as
+// it is: Add completes it.
 func merge(queueRules, natRules []listedRule) []Divert {
 	type key struct {
 		dst          netip.Addr

@@ -238,6 +238,10 @@ const (
 -A GOVIRT-SCSI-Q -d 127.0.0.1/32 -p tcp -m tcp --dport 41791 -m bpf --bytecode "13,177 0 0 0,80 0 0 13,69 8 0 2,80 0 0 12,116 0 0 2,84 0 0 60,12 0 0 0,7 0 0 0,40 0 0 2,21 1 0 0,45 0 1 0,6 0 0 1,6 0 0 0" -m comment --comment "govirt-scsi:24917" -j NFQUEUE --queue-num 24917
 -A GOVIRT-SCSI-Q -d 127.0.0.1/32 -p tcp -m tcp --dport 41000 -m bpf --bytecode "1,6 0 0 1" -m comment --comment "govirt-scsi:3" -j NFQUEUE --queue-num 3
 `
+	mssOut = `-N GOVIRT-SCSI-MSS
+-A GOVIRT-SCSI-MSS -s 127.0.0.1/32 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 127.0.0.1 --ctorigdstport 41791 -m comment --comment "govirt-scsi:24917" -j TCPMSS --set-mss 65000
+-A GOVIRT-SCSI-MSS -s 127.0.0.1/32 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 127.0.0.1 --ctorigdstport 41500 -m comment --comment "govirt-scsi:4" -j TCPMSS --set-mss 65000
+`
 	nat6Out = `-N GOVIRT-SCSI-NAT
 -A GOVIRT-SCSI-NAT -d ::1/128 -p tcp -m tcp --dport 40000 -m comment --comment "govirt-scsi:7" -j DNAT --to-destination [::1]:3260
 `
@@ -248,7 +252,7 @@ func TestParseRulesAndMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := parseRules(queueOut)
+	q, err := parseRules(queueOut + mssOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,6 +261,8 @@ func TestParseRulesAndMerge(t *testing.T) {
 		{Target: netip.MustParseAddrPort("127.0.0.1:37353"), FrontPort: 41791, Queue: 24917},
 		// Queue rule without DNAT: listed with port 0, for Delete.
 		{Target: netip.MustParseAddrPort("127.0.0.1:0"), FrontPort: 41000, Queue: 3},
+		// So is an MSS rule alone.
+		{Target: netip.MustParseAddrPort("127.0.0.1:0"), FrontPort: 41500, Queue: 4},
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
 		t.Fatalf("merge (-want +got):\n%s", diff)
@@ -278,7 +284,7 @@ func TestParseRulesAndMerge(t *testing.T) {
 		for _, r := range rules {
 			lines[r.chain] += "-A " + r.chain + " " + quoteArgs(r.spec) + "\n"
 		}
-		qr, err := parseRules(lines[queueChain])
+		qr, err := parseRules(lines[mssChain] + lines[queueChain])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/govirt/govirt/internal/netfilter/nfnl"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,39 +40,16 @@ const (
 	verdictDrop   = 0 // NF_DROP
 	verdictAccept = 1 // NF_ACCEPT
 
-	nlaHdrLen   = 4
-	nfgenLen    = 4
-	msgHdrLen   = unix.NLMSG_HDRLEN + nfgenLen
-	verdictLen  = msgHdrLen + nlaHdrLen + 8 // header, nfgenmsg, NFQA_VERDICT_HDR
-	maxCopy     = 0xffff - nlaHdrLen        // NFQNL_MAX_COPY_RANGE
-	nlaTypeMask = 0x3fff                    // strips NLA_F_NESTED and NLA_F_NET_BYTEORDER
+	nlaHdrLen  = nfnl.AttrHeaderLen
+	nfgenLen   = 4
+	msgHdrLen  = nfnl.HeaderLen
+	verdictLen = msgHdrLen + nlaHdrLen + 8 // header, nfgenmsg, NFQA_VERDICT_HDR
+	maxCopy    = 0xffff - nlaHdrLen        // NFQNL_MAX_COPY_RANGE
 )
 
-func align4(n int) int { return (n + 3) &^ 3 }
-
 // putHeader writes a netlink header and an nfgenmsg for the queue subsystem.
-func putHeader(b []byte, length int, msgType uint16, flags uint16, seq uint32, queue uint16) {
-	binary.NativeEndian.PutUint32(b[0:4], uint32(length))
-	binary.NativeEndian.PutUint16(b[4:6], unix.NFNL_SUBSYS_QUEUE<<8|msgType)
-	binary.NativeEndian.PutUint16(b[6:8], unix.NLM_F_REQUEST|flags)
-	binary.NativeEndian.PutUint32(b[8:12], seq)
-	binary.NativeEndian.PutUint32(b[12:16], 0)
-	b[16] = unix.AF_UNSPEC
-	b[17] = unix.NFNETLINK_V0
-	binary.BigEndian.PutUint16(b[18:20], queue)
-}
-
-// appendAttr appends one netlink attribute, padded to 4 bytes.
-func appendAttr(b []byte, typ uint16, data []byte) []byte {
-	var h [nlaHdrLen]byte
-	binary.NativeEndian.PutUint16(h[0:2], uint16(nlaHdrLen+len(data)))
-	binary.NativeEndian.PutUint16(h[2:4], typ)
-	b = append(b, h[:]...)
-	b = append(b, data...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
+func putHeader(b []byte, length int, msgType uint8, flags uint16, seq uint32, queue uint16) {
+	nfnl.PutHeader(b, length, nfnl.Type(unix.NFNL_SUBSYS_QUEUE, msgType), flags, seq, unix.AF_UNSPEC, queue)
 }
 
 func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
@@ -82,15 +60,15 @@ func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 // with the default copy mode.
 func bindMessage(seq uint32, queue uint16, maxLen uint32, gso bool) []byte {
 	b := make([]byte, msgHdrLen, 128)
-	b = appendAttr(b, cfgCmd, []byte{cmdBind, 0, 0, 0}) // command, pad, pf (unused since Linux 3.8)
-	b = appendAttr(b, cfgParams, append(be32(maxCopy), copyPacket))
-	b = appendAttr(b, cfgMaxLen, be32(maxLen))
+	b = nfnl.AppendAttr(b, cfgCmd, []byte{cmdBind, 0, 0, 0}) // command, pad, pf (unused since Linux 3.8)
+	b = nfnl.AppendAttr(b, cfgParams, append(be32(maxCopy), copyPacket))
+	b = nfnl.AppendAttr(b, cfgMaxLen, be32(maxLen))
 	var flags uint32
 	if gso {
 		flags = flagGSO
 	}
-	b = appendAttr(b, cfgMask, be32(flagGSO|flagFailOpen)) // both are decided here
-	b = appendAttr(b, cfgFlags, be32(flags))               // FAIL_OPEN stays off
+	b = nfnl.AppendAttr(b, cfgMask, be32(flagGSO|flagFailOpen)) // both are decided here
+	b = nfnl.AppendAttr(b, cfgFlags, be32(flags))               // FAIL_OPEN stays off
 	putHeader(b, len(b), msgConfig, unix.NLM_F_ACK, seq, queue)
 	return b
 }
@@ -98,7 +76,7 @@ func bindMessage(seq uint32, queue uint16, maxLen uint32, gso bool) []byte {
 // unbindMessage is the NFQNL_MSG_CONFIG that releases the queue.
 func unbindMessage(seq uint32, queue uint16) []byte {
 	b := make([]byte, msgHdrLen, 32)
-	b = appendAttr(b, cfgCmd, []byte{cmdUnbind, 0, 0, 0})
+	b = nfnl.AppendAttr(b, cfgCmd, []byte{cmdUnbind, 0, 0, 0})
 	putHeader(b, len(b), msgConfig, unix.NLM_F_ACK, seq, queue)
 	return b
 }
@@ -111,7 +89,7 @@ func unbindMessage(seq uint32, queue uint16) []byte {
 func putVerdict(b []byte, seq uint32, queue uint16, id uint32, accept bool, withData bool, dataLen int) int {
 	length := verdictLen
 	if withData {
-		length += align4(nlaHdrLen + dataLen)
+		length += nfnl.Align4(nlaHdrLen + dataLen)
 	}
 	putHeader(b, length, msgVerdict, 0, seq, queue)
 	binary.NativeEndian.PutUint16(b[20:22], nlaHdrLen+8)
@@ -129,41 +107,9 @@ func putVerdict(b []byte, seq uint32, queue uint16, id uint32, accept bool, with
 	return length
 }
 
-// message is one netlink message cut from a datagram.
-type message struct {
-	typ   uint16
-	seq   uint32
-	body  []byte // after the netlink header
-	errno int32  // for NLMSG_ERROR: 0 is an acknowledgement
-}
-
-// nextMessage cuts the first netlink message off b and returns the rest.
-func nextMessage(b []byte) (message, []byte, error) {
-	if len(b) < unix.NLMSG_HDRLEN {
-		return message{}, nil, fmt.Errorf("netlink message of %d bytes is shorter than its header", len(b))
-	}
-	n := int(binary.NativeEndian.Uint32(b[0:4]))
-	if n < unix.NLMSG_HDRLEN || n > len(b) {
-		return message{}, nil, fmt.Errorf("netlink message length %d outside 16..%d", n, len(b))
-	}
-	m := message{
-		typ:  binary.NativeEndian.Uint16(b[4:6]),
-		seq:  binary.NativeEndian.Uint32(b[8:12]),
-		body: b[unix.NLMSG_HDRLEN:n],
-	}
-	if m.typ == unix.NLMSG_ERROR {
-		if len(m.body) < 4 {
-			return message{}, nil, fmt.Errorf("netlink error message of %d bytes", len(m.body))
-		}
-		m.errno = int32(binary.NativeEndian.Uint32(m.body[0:4]))
-	}
-	rest := b[min(align4(n), len(b)):]
-	return m, rest, nil
-}
-
 // isPacket tells whether m is an NFQNL_MSG_PACKET.
-func (m message) isPacket() bool {
-	return m.typ == unix.NFNL_SUBSYS_QUEUE<<8|msgPacket
+func isPacket(m nfnl.Message) bool {
+	return m.Type == nfnl.Type(unix.NFNL_SUBSYS_QUEUE, msgPacket)
 }
 
 // packetFields are the attributes of one NFQNL_MSG_PACKET this package uses.
@@ -184,18 +130,11 @@ func parsePacket(body []byte) (packetFields, error) {
 		return p, fmt.Errorf("queue packet message of %d bytes", len(body))
 	}
 	p.queue = binary.BigEndian.Uint16(body[2:4])
-	b := body[nfgenLen:]
-	for len(b) >= nlaHdrLen {
-		l := int(binary.NativeEndian.Uint16(b[0:2]))
-		typ := binary.NativeEndian.Uint16(b[2:4]) & nlaTypeMask
-		if l < nlaHdrLen || l > len(b) {
-			return p, fmt.Errorf("attribute %d length %d outside 4..%d", typ, l, len(b))
-		}
-		v := b[nlaHdrLen:l]
+	err := nfnl.Attrs(body[nfgenLen:], func(typ uint16, v, _ []byte) error {
 		switch typ {
 		case attrPacketHdr:
 			if len(v) < 4 {
-				return p, fmt.Errorf("packet header attribute of %d bytes", len(v))
+				return fmt.Errorf("packet header attribute of %d bytes", len(v))
 			}
 			p.id, p.hasID = binary.BigEndian.Uint32(v[0:4]), true
 		case attrPayload:
@@ -209,7 +148,10 @@ func parsePacket(body []byte) (packetFields, error) {
 				p.csumNotRdy = binary.BigEndian.Uint32(v[0:4])&skbCsumNotReady != 0
 			}
 		}
-		b = b[min(align4(l), len(b)):]
+		return nil
+	})
+	if err != nil {
+		return p, err
 	}
 	if !p.hasID {
 		return p, fmt.Errorf("queue packet message without a packet header")

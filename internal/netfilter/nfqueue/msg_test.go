@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/govirt/govirt/internal/netfilter/nfnl"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +20,7 @@ func attrs(t *testing.T, msg []byte) map[uint16][]byte {
 			t.Fatalf("attribute length %d in %d bytes", l, len(b))
 		}
 		out[binary.NativeEndian.Uint16(b[2:4])] = b[4:l]
-		b = b[min(align4(l), len(b)):]
+		b = b[min(nfnl.Align4(l), len(b)):]
 	}
 	return out
 }
@@ -115,16 +116,16 @@ func kernelPacket(id uint32, payload []byte, skbInfo uint32, capLen uint32) []by
 	b := make([]byte, msgHdrLen, 256)
 	hdr := binary.BigEndian.AppendUint32(nil, id)
 	hdr = append(hdr, 0x08, 0x00, 3) // hw_protocol ETH_P_IP, hook LOCAL_OUT
-	b = appendAttr(b, attrPacketHdr, hdr)
-	b = appendAttr(b, 6, be32(1)) // NFQA_IFINDEX_OUTDEV, ignored
+	b = nfnl.AppendAttr(b, attrPacketHdr, hdr)
+	b = nfnl.AppendAttr(b, 6, be32(1)) // NFQA_IFINDEX_OUTDEV, ignored
 	if capLen != 0 {
-		b = appendAttr(b, attrCapLen, be32(capLen))
+		b = nfnl.AppendAttr(b, attrCapLen, be32(capLen))
 	}
 	if skbInfo != 0 {
-		b = appendAttr(b, attrSkbInfo, be32(skbInfo))
+		b = nfnl.AppendAttr(b, attrSkbInfo, be32(skbInfo))
 	}
 	if payload != nil {
-		b = appendAttr(b, attrPayload, payload)
+		b = nfnl.AppendAttr(b, attrPayload, payload)
 	}
 	putHeader(b, len(b), msgPacket, 0, 0, 5)
 	return b
@@ -146,7 +147,7 @@ func TestParsePacket(t *testing.T) {
 		{"no payload", kernelPacket(3, nil, 0, 0), packetFields{id: 3, queue: 5, hasID: true}, false},
 		{"no packet header", func() []byte {
 			b := make([]byte, msgHdrLen)
-			b = appendAttr(b, attrPayload, []byte("x"))
+			b = nfnl.AppendAttr(b, attrPayload, []byte("x"))
 			putHeader(b, len(b), msgPacket, 0, 0, 5)
 			return b
 		}(), packetFields{}, true},
@@ -157,11 +158,11 @@ func TestParsePacket(t *testing.T) {
 		}(), packetFields{}, true},
 	}
 	for _, tt := range tests {
-		m, rest, err := nextMessage(tt.msg)
-		if err != nil || len(rest) != 0 || !m.isPacket() {
-			t.Fatalf("%s: nextMessage: %v, rest %d, packet %v", tt.name, err, len(rest), m.isPacket())
+		m, rest, err := nfnl.Next(tt.msg)
+		if err != nil || len(rest) != 0 || !isPacket(m) {
+			t.Fatalf("%s: nextMessage: %v, rest %d, packet %v", tt.name, err, len(rest), isPacket(m))
 		}
-		got, err := parsePacket(m.body)
+		got, err := parsePacket(m.Body)
 		if (err != nil) != tt.wantErr {
 			t.Fatalf("%s: err %v, want error %v", tt.name, err, tt.wantErr)
 		}
@@ -184,19 +185,19 @@ func TestNextMessage(t *testing.T) {
 	binary.NativeEndian.PutUint32(refused[16:20], uint32(0xfffffffe)) // -ENOENT
 	two := append(kernelPacket(1, []byte("abc"), 0, 0), refused...)
 
-	m, rest, err := nextMessage(two)
-	if err != nil || !m.isPacket() {
+	m, rest, err := nfnl.Next(two)
+	if err != nil || !isPacket(m) {
 		t.Fatalf("first: %+v %v", m, err)
 	}
-	m, rest, err = nextMessage(rest)
-	if err != nil || m.typ != unix.NLMSG_ERROR || m.errno != -2 || m.seq != 77 || len(rest) != 0 {
+	m, rest, err = nfnl.Next(rest)
+	if err != nil || m.Type != unix.NLMSG_ERROR || m.Errno != -2 || m.Seq != 77 || len(rest) != 0 {
 		t.Fatalf("second: %+v rest %d %v", m, len(rest), err)
 	}
-	if m, _, err := nextMessage(ack); err != nil || m.errno != 0 {
+	if m, _, err := nfnl.Next(ack); err != nil || m.Errno != 0 {
 		t.Fatalf("acknowledgement: %+v %v", m, err)
 	}
 	for _, bad := range [][]byte{ack[:10], ack[:20]} {
-		if _, _, err := nextMessage(bad); err == nil {
+		if _, _, err := nfnl.Next(bad); err == nil {
 			t.Errorf("nextMessage of %d bytes (length field 36) succeeded", len(bad))
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/govirt/govirt/internal/netfilter/nfnl"
 	"golang.org/x/sys/unix"
 )
 
@@ -185,20 +186,20 @@ func (q *Queue) bind(gso bool) error {
 		}
 		b := q.rbuf[:n]
 		for len(b) > 0 {
-			m, rest, err := nextMessage(b)
+			m, rest, err := nfnl.Next(b)
 			if err != nil {
 				return err
 			}
 			switch {
-			case m.typ == unix.NLMSG_ERROR && m.seq == seq:
-				if m.errno != 0 {
-					return syscall.Errno(-m.errno)
+			case m.Type == unix.NLMSG_ERROR && m.Seq == seq:
+				if m.Errno != 0 {
+					return syscall.Errno(-m.Errno)
 				}
 				if len(rest) > 0 {
 					q.early = append(q.early, append([]byte(nil), rest...))
 				}
 				return nil
-			case m.isPacket():
+			case isPacket(m):
 				q.early = append(q.early, append([]byte(nil), b[:len(b)-len(rest)]...))
 			}
 			b = rest
@@ -263,19 +264,19 @@ func (q *Queue) Read() (Packet, error) {
 				q.rest = q.rbuf[:n]
 			}
 		}
-		m, rest, err := nextMessage(q.rest)
+		m, rest, err := nfnl.Next(q.rest)
 		if err != nil {
 			q.rest = nil
 			return Packet{}, fmt.Errorf("nfqueue %d: %w", q.num, err)
 		}
 		q.rest = rest
-		if m.typ == unix.NLMSG_ERROR && m.errno != 0 {
-			return Packet{}, fmt.Errorf("nfqueue %d: message %d: %w: %w", q.num, m.seq, ErrRejected, syscall.Errno(-m.errno))
+		if m.Type == unix.NLMSG_ERROR && m.Errno != 0 {
+			return Packet{}, fmt.Errorf("nfqueue %d: message %d: %w: %w", q.num, m.Seq, ErrRejected, syscall.Errno(-m.Errno))
 		}
-		if !m.isPacket() {
+		if !isPacket(m) {
 			continue
 		}
-		p, err := parsePacket(m.body)
+		p, err := parsePacket(m.Body)
 		if err != nil {
 			return Packet{}, fmt.Errorf("nfqueue %d: %w", q.num, err)
 		}
@@ -329,7 +330,7 @@ func (q *Queue) VerdictBatch(vs []Verdict) error {
 		if len(v.Data) > 0 {
 			q.addIov(v.Data)
 		}
-		if pad := align4(len(v.Data)) - len(v.Data); pad > 0 {
+		if pad := nfnl.Align4(len(v.Data)) - len(v.Data); pad > 0 {
 			q.addIov(zeroPad[:pad])
 		}
 	}

@@ -1,0 +1,152 @@
+package divert
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"github.com/govirt/govirt/internal/netfilter/nfnl"
+	"golang.org/x/sys/unix"
+)
+
+// ctnetlink wire constants (include/uapi/linux/netfilter/nfnetlink_conntrack.h).
+const (
+	ctMsgNew    = 0 // IPCTNL_MSG_CT_NEW: what a dump answers with
+	ctMsgGet    = 1 // IPCTNL_MSG_CT_GET
+	ctMsgDelete = 2 // IPCTNL_MSG_CT_DELETE
+
+	ctaTupleOrig  = 1 // CTA_TUPLE_ORIG
+	ctaTupleIP    = 1 // CTA_TUPLE_IP
+	ctaTupleProto = 2 // CTA_TUPLE_PROTO
+	ctaIPv4Dst    = 2 // CTA_IP_V4_DST
+	ctaIPv6Dst    = 4 // CTA_IP_V6_DST
+	ctaProtoNum   = 1 // CTA_PROTO_NUM
+	ctaProtoDst   = 3 // CTA_PROTO_DST_PORT
+)
+
+// flushConnections deletes the conntrack entries of the TCP connections
+// whose original destination is addr:port. A connection made through a
+// front port keeps its DNAT in its conntrack entry after the DNAT rule is
+// gone; without its entry, its next segment is a new flow to the front port,
+// which nobody listens on, and both ends get a reset. Without this, an open
+// connection would flow on, unguarded, once the queue rule is deleted.
+func flushConnections(addr netip.Addr, port uint16) error {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	if err != nil {
+		return fmt.Errorf("divert: conntrack socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 10}); err != nil {
+		return fmt.Errorf("divert: conntrack socket: %w", err)
+	}
+	kernel := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("divert: conntrack socket: %w", err)
+	}
+	family := uint8(unix.AF_INET)
+	if addr.Is6() {
+		family = unix.AF_INET6
+	}
+	req := make([]byte, nfnl.HeaderLen)
+	nfnl.PutHeader(req, len(req), nfnl.Type(unix.NFNL_SUBSYS_CTNETLINK, ctMsgGet), unix.NLM_F_DUMP, 1, family, 0)
+	if err := unix.Sendto(fd, req, 0, kernel); err != nil {
+		return fmt.Errorf("divert: conntrack dump: %w", err)
+	}
+	var tuples [][]byte
+	buf := make([]byte, 1<<16)
+	for done := false; !done; {
+		n, _, err := unix.Recvfrom(fd, buf, unix.MSG_TRUNC)
+		if err != nil {
+			return fmt.Errorf("divert: conntrack dump: %w", err)
+		}
+		if n > len(buf) {
+			return fmt.Errorf("divert: conntrack dump message of %d bytes", n)
+		}
+		for b := buf[:n]; len(b) > 0; {
+			m, rest, err := nfnl.Next(b)
+			if err != nil {
+				return fmt.Errorf("divert: conntrack dump: %w", err)
+			}
+			b = rest
+			switch m.Type {
+			case unix.NLMSG_DONE:
+				done = true
+			case unix.NLMSG_ERROR:
+				if m.Errno != 0 {
+					return fmt.Errorf("divert: conntrack dump: %w", unix.Errno(-m.Errno))
+				}
+			case nfnl.Type(unix.NFNL_SUBSYS_CTNETLINK, ctMsgNew):
+				if len(m.Body) < 4 {
+					continue
+				}
+				if raw, ok := matchOrigDst(m.Body[4:], addr, port); ok {
+					tuples = append(tuples, bytes.Clone(raw))
+				}
+			}
+		}
+	}
+	for i, raw := range tuples {
+		msg := append(make([]byte, nfnl.HeaderLen), raw...)
+		nfnl.PutHeader(msg, len(msg), nfnl.Type(unix.NFNL_SUBSYS_CTNETLINK, ctMsgDelete), unix.NLM_F_ACK, uint32(2+i), family, 0)
+		if err := unix.Sendto(fd, msg, 0, kernel); err != nil {
+			return fmt.Errorf("divert: conntrack delete: %w", err)
+		}
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return fmt.Errorf("divert: conntrack delete: %w", err)
+		}
+		m, _, err := nfnl.Next(buf[:n])
+		if err != nil {
+			return fmt.Errorf("divert: conntrack delete: %w", err)
+		}
+		// ENOENT: the connection ended meanwhile.
+		if m.Type == unix.NLMSG_ERROR && m.Errno != 0 && unix.Errno(-m.Errno) != unix.ENOENT {
+			return fmt.Errorf("divert: conntrack delete: %w", unix.Errno(-m.Errno))
+		}
+	}
+	return nil
+}
+
+// matchOrigDst looks at the attributes of one conntrack entry and returns
+// its whole CTA_TUPLE_ORIG attribute (what a delete request names the entry
+// by) when the original direction is TCP to addr:port.
+func matchOrigDst(attrs []byte, addr netip.Addr, port uint16) ([]byte, bool) {
+	var raw []byte
+	var dst netip.Addr
+	var proto uint8
+	var dport uint16
+	_ = nfnl.Attrs(attrs, func(typ uint16, v, r []byte) error {
+		if typ != ctaTupleOrig {
+			return nil
+		}
+		raw = r
+		return nfnl.Attrs(v, func(typ uint16, v, _ []byte) error {
+			switch typ {
+			case ctaTupleIP:
+				return nfnl.Attrs(v, func(typ uint16, v, _ []byte) error {
+					switch {
+					case typ == ctaIPv4Dst && len(v) == 4:
+						dst = netip.AddrFrom4([4]byte(v))
+					case typ == ctaIPv6Dst && len(v) == 16:
+						dst = netip.AddrFrom16([16]byte(v))
+					}
+					return nil
+				})
+			case ctaTupleProto:
+				return nfnl.Attrs(v, func(typ uint16, v, _ []byte) error {
+					switch {
+					case typ == ctaProtoNum && len(v) >= 1:
+						proto = v[0]
+					case typ == ctaProtoDst && len(v) >= 2:
+						dport = binary.BigEndian.Uint16(v)
+					}
+					return nil
+				})
+			}
+			return nil
+		})
+	})
+	ok := raw != nil && proto == unix.IPPROTO_TCP && dst == addr.Unmap() && dport == port
+	return raw, ok
+}
