@@ -84,7 +84,8 @@ const maxPortTries = 64
 func (a *Agent) removeStaleGuards() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	removed, err := guard.RemoveStale(ctx)
+	lo, hi := a.guardPorts()
+	removed, err := guard.RemoveStale(ctx, lo, hi)
 	for _, d := range removed {
 		a.log.Info("removed the divert of a guard that no longer runs", "target", d.Target.String(), "front_port", d.FrontPort)
 	}

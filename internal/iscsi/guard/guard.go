@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/govirt/govirt/internal/netfilter/nfqueue"
 	"github.com/govirt/govirt/internal/netfilter/tcpip"
 	"github.com/govirt/govirt/internal/scsipolicy"
+	"golang.org/x/sys/unix"
 )
 
 // Config says which portal a guard stands before, where QEMU reaches it and
@@ -89,7 +91,7 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 	if !cfg.Target.IsValid() || cfg.FrontPort == 0 {
 		return nil, fmt.Errorf("iscsi guard: target %v, front port %d", cfg.Target, cfg.FrontPort)
 	}
-	q, err := nfqueue.Open(cfg.Queue)
+	q, err := nfqueue.OpenWith(cfg.Queue, nfqueue.Options{WaitInThread: true})
 	if err != nil {
 		return nil, fmt.Errorf("iscsi guard for %v: %w", cfg.Target, err)
 	}
@@ -193,6 +195,16 @@ const idleAfter = 10 * time.Minute
 
 func (g *Guard) loop() {
 	defer close(g.done)
+	// Every command QEMU sends waits in the queue for this loop: it keeps a
+	// thread of its own, sleeps in it (nfqueue WaitInThread) and runs at
+	// real-time priority, so that busy CPUs do not delay a verdict. Its
+	// work per packet is bounded (a header parse and a verdict), so it
+	// cannot starve the host; without CAP_SYS_NICE it runs as it is.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}, 0); err != nil {
+		g.log.Debug("iscsi guard: no real-time priority for the queue reader", "err", err)
+	}
 	lastSweep := time.Now()
 	for {
 		pkt, err := g.q.Read()
@@ -320,11 +332,12 @@ func (g *Guard) sweep(now time.Time) {
 	}
 }
 
-// RemoveStale deletes the diverts of guards that no longer run: their
-// queue has no reader (the agent that installed them was killed), so the
-// front port only drops packets. A divert whose queue some process reads
-// (another agent's, or this one's) stays. It returns what it removed.
-func RemoveStale(ctx context.Context) ([]divert.Divert, error) {
+// RemoveStale deletes the diverts with a front port in [lo, hi] of guards
+// that no longer run: their queue has no reader (the agent that installed
+// them was killed), so the front port only drops packets. A divert whose
+// queue some process reads (another agent's, or this one's) stays, and so
+// does everything outside the range. It returns what it removed.
+func RemoveStale(ctx context.Context, lo, hi uint16) ([]divert.Divert, error) {
 	installed, err := divert.List(ctx)
 	if err != nil {
 		return nil, err
@@ -332,6 +345,9 @@ func RemoveStale(ctx context.Context) ([]divert.Divert, error) {
 	var removed []divert.Divert
 	var errs []error
 	for _, d := range installed {
+		if d.FrontPort < lo || d.FrontPort > hi {
+			continue
+		}
 		q, err := nfqueue.Open(d.Queue)
 		if err != nil {
 			continue // read by someone

@@ -104,7 +104,17 @@ type Options struct {
 	// cut short and Read drops them (ErrOverrun), so TCP stalls on them.
 	// Their checksum is then left to the kernel (Packet.ChecksumNotReady).
 	GSO bool
+	// WaitInThread makes Read wait for packets in poll(2) on the calling
+	// thread instead of parking on the runtime's poller: a packet then
+	// wakes its reader at once, which matters when every command of a
+	// storage path waits for its verdict. Meant for a reader that locked
+	// its goroutine to a thread of its own (runtime.LockOSThread); Close
+	// is then noticed within closeCheck.
+	WaitInThread bool
 }
+
+// closeCheck is how often a Read waiting in its thread checks for Close.
+const closeCheck = 100 * time.Millisecond
 
 // Open binds queue num for IPv4 and IPv6 packets, copying whole packets,
 // fail-closed, with a long kernel queue and a big receive buffer; the
@@ -127,8 +137,19 @@ func OpenWith(num uint16, o Options) (*Queue, error) {
 		return nil, fmt.Errorf("nfqueue %d: %w", num, err)
 	}
 	q.read = func(fd uintptr) bool {
-		q.rn, q.rerr = unix.Read(int(fd), q.rbuf)
-		return q.rerr != unix.EAGAIN
+		for {
+			q.rn, q.rerr = unix.Read(int(fd), q.rbuf)
+			if q.rerr != unix.EAGAIN || !o.WaitInThread {
+				return q.rerr != unix.EAGAIN
+			}
+			if q.closed.Load() {
+				return false
+			}
+			// Sleep in poll(2) on this thread: the kernel wakes it directly,
+			// without the runtime's poller and scheduler in between.
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			_, _ = unix.Poll(pfd, int(closeCheck/time.Millisecond))
+		}
 	}
 	q.write = func(fd uintptr) bool {
 		var e unix.Errno
