@@ -149,9 +149,11 @@ var sections = []benchreport.Section{
 		"alternating, in the same run; the govirt column is VirtIO-SCSI, the baseline virtio-blk. MB/s are bytes over " +
 		"the time the guest's /proc/uptime measured. busybox has no random I/O: the 4 KiB rows are sequential " +
 		"small-block I/O, which stresses per-request cost the way random I/O does."},
-	{Group: "iSCSI policy proxy", Intro: "On the host, QEMU's own iSCSI initiator (`qemu-img bench`) reads a tgtd " +
-		"LUN through the agent's SCSI command policy proxy (filtered) and, as the baseline, directly; alternating, " +
-		"in the same run (docs/SCSI-POLICY.md)."},
+	{Group: "iSCSI policy enforcement", Intro: "On the host, QEMU's own iSCSI initiator (`qemu-img bench`) reads a tgtd " +
+		"LUN under the filtered SCSI command policy, through the agent's guard (the default: QEMU connects to the target " +
+		"through a port the kernel diverts, the agent sees only the initiator's bytes) or its user-space proxy, and, as " +
+		"the baseline, directly; alternating, in the same run. In a guest, a LUN govirt plugged against one `virsh` " +
+		"plugged (docs/SCSI-POLICY.md)."},
 }
 
 func TestSuite(t *testing.T) {

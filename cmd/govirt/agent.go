@@ -35,6 +35,7 @@ type agentFlags struct {
 	migrationURI  string
 	trustStorage  bool
 	maxColdDisks  int
+	lunEnforcer   string
 }
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -72,8 +73,14 @@ clients with the engine's certificate get in. --tls-cert, --tls-key and
 	fl.StringVar(&f.migrationURI, "migration-uri", "", "libvirt URI other hosts' libvirtd use to reach this host's for live migration, e.g. qemu+tls://HOST/system (default: none, the host takes no incoming migrations)")
 	fl.BoolVar(&f.trustStorage, "migration-trust-storage", false, "migrate VMs whose disks are on a filesystem libvirt does not know as shared (libvirt's --unsafe); the destination still checks it sees every volume")
 	fl.IntVar(&f.maxColdDisks, "max-cold-disks", 0, maxColdDisksHelp)
+	fl.StringVar(&f.lunEnforcer, "lun-enforcer", agent.EnforceGuard, lunEnforcerHelp)
 	return cmd
 }
+
+// lunEnforcerHelp describes --lun-enforcer of the agent and the local host.
+const lunEnforcerHelp = "how the SCSI command policy of pass-through iSCSI LUNs is enforced: " +
+	"guard (QEMU reaches the target through a diverted port; the agent rewrites refused commands in the kernel's queue, needs iptables) " +
+	"or proxy (a user-space iSCSI proxy on loopback)"
 
 // maxColdDisksHelp describes --max-cold-disks of the agent and the local host.
 const maxColdDisksHelp = "start VMs with more virtio-SCSI disks than this in stages (created paused, the rest attached, then run); " +
@@ -96,7 +103,7 @@ func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
 		return err
 	}
 	r, err := agentserver.Start(ctx, agentserver.Config{
-		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks},
+		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks, LUNEnforcer: f.lunEnforcer},
 		Listen: f.listen, Creds: creds, LibvirtSocket: f.libvirtSocket, LibvirtURI: f.libvirtURI,
 	}, log)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/govirt/govirt/internal/agent"
 	"github.com/govirt/govirt/internal/agent/libvirtconn"
 	"github.com/govirt/govirt/internal/api"
 	"github.com/govirt/govirt/internal/authz"
@@ -41,6 +42,7 @@ type engineFlags struct {
 	trustStorage  bool
 	debugListen   string
 	maxColdDisks  int
+	lunEnforcer   string
 }
 
 func newEngineCmd(g *globalFlags) *cobra.Command {
@@ -73,6 +75,7 @@ GOVIRT_ADMIN_PASSWORD, or generates one and prints it once.`,
 	fl.BoolVar(&f.trustStorage, "migration-trust-storage", false, "for --local-host: as govirt agent --migration-trust-storage")
 	fl.StringVar(&f.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fl.IntVar(&f.maxColdDisks, "max-cold-disks", 0, maxColdDisksHelp+", for --local-host")
+	fl.StringVar(&f.lunEnforcer, "lun-enforcer", agent.EnforceGuard, lunEnforcerHelp+", for --local-host")
 	return cmd
 }
 
@@ -107,7 +110,7 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 		if err != nil {
 			return err
 		}
-		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks}, log)
+		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks, LUNEnforcer: f.lunEnforcer}, log)
 		if err != nil {
 			return err
 		}

@@ -44,6 +44,12 @@ type Config struct {
 	// disks than this, whatever their size: tests use it to prove the
 	// staged path with a few disks. Zero: decided by ArgBytes alone.
 	MaxColdDisks int
+	// LUNEnforcer says how pass-through iSCSI LUNs with a SCSI command
+	// policy are guarded: EnforceGuard or EnforceProxy (also when empty).
+	LUNEnforcer string
+	// GuardPorts are the lowest and highest front port of the guards
+	// (zero: 20000-29999).
+	GuardPorts [2]uint16
 }
 
 // Agent runs VMs on one host. It is safe for concurrent use.
@@ -77,8 +83,16 @@ func New(cfg Config, hv Hypervisor, log *slog.Logger) (*Agent, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "console"), 0o755); err != nil {
 		return nil, fmt.Errorf("agent: state dir: %w", err)
 	}
+	switch cfg.LUNEnforcer {
+	case "", EnforceProxy, EnforceGuard:
+	default:
+		return nil, fmt.Errorf("agent: unknown LUN enforcer %q (want %s or %s)", cfg.LUNEnforcer, EnforceGuard, EnforceProxy)
+	}
 	a := &Agent{cfg: cfg, hv: hv, log: log}
 	a.restoreLUNProxies()
+	if cfg.LUNEnforcer == EnforceGuard {
+		a.removeStaleGuards()
+	}
 	return a, nil
 }
 

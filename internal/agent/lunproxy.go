@@ -21,13 +21,41 @@ import (
 // change live; the VM must restart (or the disk be re-plugged) with one.
 var ErrNoSCSIPolicy = errors.New("disk has no SCSI command policy proxy")
 
-// lunProxies are the iSCSI proxies of a host's pass-through LUN disks that
-// carry a SCSI command policy: one per VM and disk, on loopback, started
-// before QEMU opens the LUN and stopped when the disk or the VM goes.
+// How a pass-through iSCSI LUN's SCSI command policy is enforced
+// (Config.LUNEnforcer).
+const (
+	// EnforceGuard: QEMU connects to the target itself, through a front
+	// port the kernel diverts; the agent sees only the initiator's bytes
+	// and rewrites refused commands in place (internal/iscsi/guard). The
+	// read path costs what the direct path does.
+	EnforceGuard = "guard"
+	// EnforceProxy: QEMU connects to a user-space iSCSI proxy on loopback
+	// that connects to the target (internal/iscsi/proxy): no netfilter
+	// needed, a second TCP hop on every byte.
+	EnforceProxy = "proxy"
+)
+
+// lunEnforcer is what the agent needs of a disk's proxy or guard.
+type lunEnforcer interface {
+	SetPolicy(*scsipolicy.Policy)
+	Stats() scsipolicy.Stats
+	Close() error
+}
+
+// lunEnforcement is a running enforcer and its record.
+type lunEnforcement struct {
+	e   lunEnforcer
+	rec proxyRecord
+}
+
+// lunProxies are the enforcers of a host's pass-through LUN disks that
+// carry a SCSI command policy: one per VM and disk, started before QEMU
+// opens the LUN and stopped when the disk or the VM goes.
 type lunProxies struct {
 	mu    sync.Mutex
-	byVM  map[string]map[string]*proxy.Proxy
+	byVM  map[string]map[string]lunEnforcement
 	watch map[string]context.CancelFunc // per VM: stops proxies when the domain stops
+	ports map[uint16]struct{}           // guards' front ports in use (lunguard.go)
 }
 
 // proxied returns d pointing QEMU at a new proxy for it when it carries a
@@ -45,21 +73,34 @@ func (a *Agent) proxied(ctx context.Context, vmID string, d vmspec.Disk) (vmspec
 	if port == 0 {
 		port = 3260
 	}
-	rec := proxyRecord{Target: net.JoinHostPort(d.ISCSI.Host, strconv.Itoa(int(port))), Policy: *d.SCSIPolicy}
-	p, err := a.startProxy(ctx, vmID, d.ID, rec, pol)
+	rec := proxyRecord{Mode: a.cfg.LUNEnforcer, Target: net.JoinHostPort(d.ISCSI.Host, strconv.Itoa(int(port))), Policy: *d.SCSIPolicy}
+	if rec.Mode == "" {
+		rec.Mode = EnforceProxy
+	}
+	rec, err = a.startProxy(ctx, vmID, d.ID, rec, pol)
 	if err != nil {
 		return d, nil, err
 	}
+	host, p, err := net.SplitHostPort(rec.Listen)
+	if err != nil {
+		return d, nil, err
+	}
+	listen, _ := strconv.ParseUint(p, 10, 16)
 	src := *d.ISCSI
-	src.Host, src.Port = "127.0.0.1", uint16(p.Addr().Port)
+	src.Host, src.Port = host, uint16(listen)
 	d.ISCSI = &src
-	a.log.Info("SCSI command policy proxy started", "vm", vmID, "disk", d.ID, "policy", pol.Name(), "listen", p.Addr().String())
+	a.log.Info("SCSI command policy enforced", "vm", vmID, "disk", d.ID, "policy", pol.Name(), "by", rec.Mode, "qemu_connects_to", rec.Listen)
 	return d, func() { a.stopLUNProxy(vmID, d.ID) }, nil
 }
 
-// proxyRecord is what the agent keeps on disk about a running proxy, so that
-// a restarted agent listens again where QEMU reconnects.
+// proxyRecord is what the agent keeps on disk about a running enforcer, so
+// that a restarted agent enforces again where QEMU reconnects.
 type proxyRecord struct {
+	// Mode is EnforceProxy (also when empty: records of older agents) or
+	// EnforceGuard.
+	Mode string `json:"mode,omitempty"`
+	// Listen is where QEMU connects: the proxy's address, or the target's
+	// address and the guard's front port.
 	Listen string          `json:"listen"`
 	Target string          `json:"target"`
 	Policy scsipolicy.Spec `json:"policy"`
@@ -69,36 +110,51 @@ func (a *Agent) proxyDir(vmID string) string {
 	return filepath.Join(a.cfg.StateDir, "lunproxy", vmID)
 }
 
-// startProxy starts a disk's proxy (on rec.Listen when set), registers it
-// and records it.
-func (a *Agent) startProxy(ctx context.Context, vmID, diskID string, rec proxyRecord, pol *scsipolicy.Policy) (*proxy.Proxy, error) {
-	// The proxy outlives the request that started it.
-	p, err := proxy.Start(context.WithoutCancel(ctx), proxy.Config{
-		Target: rec.Target, Listen: rec.Listen, Policy: pol,
-		Logger: a.log.With("vm", vmID, "disk", diskID),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("disk %s: %w", diskID, err)
+// startProxy starts a disk's enforcer (where rec.Listen says when set),
+// registers it and records it; the record returned says where QEMU
+// connects.
+func (a *Agent) startProxy(ctx context.Context, vmID, diskID string, rec proxyRecord, pol *scsipolicy.Policy) (proxyRecord, error) {
+	var e lunEnforcer
+	var err error
+	log := a.log.With("vm", vmID, "disk", diskID)
+	// The enforcer outlives the request that started it.
+	switch rec.Mode {
+	case EnforceGuard:
+		var g *portGuard
+		g, err = a.startGuard(context.WithoutCancel(ctx), rec, pol, log)
+		if err == nil {
+			e, rec.Listen = g, g.Addr().String()
+		}
+	case EnforceProxy, "":
+		var p *proxy.Proxy
+		p, err = proxy.Start(context.WithoutCancel(ctx), proxy.Config{Target: rec.Target, Listen: rec.Listen, Policy: pol, Logger: log})
+		if err == nil {
+			e, rec.Listen = p, p.Addr().String()
+		}
+	default:
+		err = fmt.Errorf("unknown SCSI policy enforcer %q", rec.Mode)
 	}
-	rec.Listen = p.Addr().String()
+	if err != nil {
+		return rec, fmt.Errorf("disk %s: %w", diskID, err)
+	}
 	if err := a.writeProxyRecord(vmID, diskID, rec); err != nil {
-		_ = p.Close()
-		return nil, err
+		_ = e.Close()
+		return rec, err
 	}
 	a.proxies.mu.Lock()
 	if a.proxies.byVM == nil {
-		a.proxies.byVM = map[string]map[string]*proxy.Proxy{}
+		a.proxies.byVM = map[string]map[string]lunEnforcement{}
 	}
 	if a.proxies.byVM[vmID] == nil {
-		a.proxies.byVM[vmID] = map[string]*proxy.Proxy{}
+		a.proxies.byVM[vmID] = map[string]lunEnforcement{}
 	}
-	old := a.proxies.byVM[vmID][diskID]
-	a.proxies.byVM[vmID][diskID] = p
+	old, had := a.proxies.byVM[vmID][diskID]
+	a.proxies.byVM[vmID][diskID] = lunEnforcement{e: e, rec: rec}
 	a.proxies.mu.Unlock()
-	if old != nil {
-		_ = old.Close()
+	if had {
+		_ = old.e.Close()
 	}
-	return p, nil
+	return rec, nil
 }
 
 func (a *Agent) writeProxyRecord(vmID, diskID string, rec proxyRecord) error {
@@ -137,13 +193,13 @@ func (a *Agent) restoreLUNProxies() {
 				pol, err = scsipolicy.Resolve(rec.Policy)
 			}
 			if err == nil {
-				_, err = a.startProxy(context.Background(), vm.Name(), diskID, rec, pol)
+				rec, err = a.startProxy(context.Background(), vm.Name(), diskID, rec, pol)
 			}
 			if err != nil {
 				a.log.Error("cannot restore a LUN proxy: the VM's LUN stays unreachable", "vm", vm.Name(), "disk", diskID, "err", err)
 				continue
 			}
-			a.log.Info("SCSI command policy proxy restored", "vm", vm.Name(), "disk", diskID, "listen", rec.Listen, "policy", pol.Name())
+			a.log.Info("SCSI command policy enforcement restored", "vm", vm.Name(), "disk", diskID, "by", rec.Mode, "qemu_connects_to", rec.Listen, "policy", pol.Name())
 		}
 		restored = append(restored, vm.Name())
 	}
@@ -176,7 +232,7 @@ func (a *Agent) Close() {
 	a.proxies.mu.Unlock()
 	for _, ps := range all {
 		for _, p := range ps {
-			_ = p.Close()
+			_ = p.e.Close()
 		}
 	}
 }
@@ -184,13 +240,13 @@ func (a *Agent) Close() {
 // stopLUNProxy stops the proxy of one disk, if it has one.
 func (a *Agent) stopLUNProxy(vmID, diskID string) {
 	a.proxies.mu.Lock()
-	p := a.proxies.byVM[vmID][diskID]
+	p, ok := a.proxies.byVM[vmID][diskID]
 	delete(a.proxies.byVM[vmID], diskID)
 	a.proxies.mu.Unlock()
 	_ = os.Remove(filepath.Join(a.proxyDir(vmID), diskID+".json"))
-	if p != nil {
-		_ = p.Close()
-		a.log.Info("SCSI command policy proxy stopped", "vm", vmID, "disk", diskID)
+	if ok {
+		_ = p.e.Close()
+		a.log.Info("SCSI command policy enforcement stopped", "vm", vmID, "disk", diskID, "by", p.rec.Mode)
 	}
 }
 
@@ -206,8 +262,8 @@ func (a *Agent) stopLUNProxies(vmID string) {
 	a.proxies.mu.Unlock()
 	_ = os.RemoveAll(a.proxyDir(vmID))
 	for id, p := range ps {
-		_ = p.Close()
-		a.log.Info("SCSI command policy proxy stopped", "vm", vmID, "disk", id)
+		_ = p.e.Close()
+		a.log.Info("SCSI command policy enforcement stopped", "vm", vmID, "disk", id, "by", p.rec.Mode)
 	}
 }
 
@@ -246,28 +302,34 @@ func (a *Agent) SetSCSIPolicy(ctx context.Context, vmID, diskID string, spec scs
 		return err
 	}
 	a.proxies.mu.Lock()
-	p := a.proxies.byVM[vmID][diskID]
+	p, ok := a.proxies.byVM[vmID][diskID]
 	a.proxies.mu.Unlock()
-	if p == nil {
+	if !ok {
 		return fmt.Errorf("%w: vm %s disk %s", ErrNoSCSIPolicy, vmID, diskID)
 	}
-	rec := proxyRecord{Listen: p.Addr().String(), Target: p.Target(), Policy: spec}
+	rec := p.rec
+	rec.Policy = spec
 	if err := a.writeProxyRecord(vmID, diskID, rec); err != nil {
 		return err
 	}
-	p.SetPolicy(pol)
+	a.proxies.mu.Lock()
+	if cur, ok := a.proxies.byVM[vmID][diskID]; ok && cur.e == p.e {
+		a.proxies.byVM[vmID][diskID] = lunEnforcement{e: p.e, rec: rec}
+	}
+	a.proxies.mu.Unlock()
+	p.e.SetPolicy(pol)
 	a.log.Info("SCSI command policy changed", "vm", vmID, "disk", diskID, "policy", pol.Name())
 	return nil
 }
 
 // SCSIPolicyStats reports, per disk of a VM that has a proxy, the commands
 // it saw and refused.
-func (a *Agent) SCSIPolicyStats(vmID string) map[string]proxy.Stats {
+func (a *Agent) SCSIPolicyStats(vmID string) map[string]scsipolicy.Stats {
 	a.proxies.mu.Lock()
 	defer a.proxies.mu.Unlock()
-	out := map[string]proxy.Stats{}
+	out := map[string]scsipolicy.Stats{}
 	for id, p := range a.proxies.byVM[vmID] {
-		out[id] = p.Stats()
+		out[id] = p.e.Stats()
 	}
 	return out
 }

@@ -41,6 +41,8 @@ type Config struct {
 	MigrationTrustStorage bool
 	// MaxColdDisks is the local agent's agent.Config.MaxColdDisks.
 	MaxColdDisks int
+	// LUNEnforcer is the local agent's agent.Config.LUNEnforcer.
+	LUNEnforcer string
 }
 
 // Start runs the local agent and makes sure the engine knows it: data
@@ -56,7 +58,7 @@ func Start(ctx context.Context, eng *engine.Engine, st store.Store, cfg Config, 
 		return nil, err
 	}
 	r, err := agentserver.Start(ctx, agentserver.Config{
-		Agent:  agent.Config{HostID: hostID, VirtType: cfg.VirtType, StateDir: agentDir, MigrationURI: cfg.MigrationURI, MigrationTrustStorage: cfg.MigrationTrustStorage, MaxColdDisks: cfg.MaxColdDisks},
+		Agent:  agent.Config{HostID: hostID, VirtType: cfg.VirtType, StateDir: agentDir, MigrationURI: cfg.MigrationURI, MigrationTrustStorage: cfg.MigrationTrustStorage, MaxColdDisks: cfg.MaxColdDisks, LUNEnforcer: cfg.LUNEnforcer},
 		Listen: "unix:" + sock, LibvirtSocket: cfg.LibvirtSocket,
 	}, log)
 	if err != nil {

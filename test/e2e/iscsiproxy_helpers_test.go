@@ -8,10 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/govirt/govirt/internal/iscsi/guard"
 	"github.com/govirt/govirt/internal/iscsi/initiator"
 	"github.com/govirt/govirt/internal/iscsi/pdu"
 	"github.com/govirt/govirt/internal/iscsi/proxy"
@@ -36,18 +39,69 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startProxy runs an iSCSI proxy in front of target with a policy; its log
-// goes to the returned buffer.
-func startProxy(ctx context.Context, t *testing.T, target string, pol *scsipolicy.Policy) (*proxy.Proxy, *syncBuffer) {
+// enforcer is the agent's proxy or guard as these tests drive them.
+type enforcer interface {
+	SetPolicy(*scsipolicy.Policy)
+	Stats() scsipolicy.Stats
+}
+
+// enforcerKind is one way the agent enforces a policy on an iSCSI LUN.
+type enforcerKind struct {
+	name string
+	// standIn is the operation code a refused command reaches the target
+	// as: the proxy sends TEST UNIT READY in its place, the guard a code
+	// SPC reserves.
+	standIn byte
+	start   func(ctx context.Context, t *testing.T, target string, pol *scsipolicy.Policy, log *slog.Logger) (addr string, e enforcer)
+}
+
+// guardPorts hands out front ports (and queue numbers) to the tests'
+// guards: in the agent's range, away from the agents these tests run.
+var guardPorts atomic.Uint32
+
+func init() { guardPorts.Store(28500) }
+
+var enforcerKinds = []enforcerKind{
+	{name: "proxy", standIn: 0x00, start: func(ctx context.Context, t *testing.T, target string, pol *scsipolicy.Policy, log *slog.Logger) (string, enforcer) {
+		p, err := proxy.Start(ctx, proxy.Config{Target: target, Policy: pol, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		return p.Addr().String(), p
+	}},
+	{name: "guard", standIn: 0x7d, start: func(ctx context.Context, t *testing.T, target string, pol *scsipolicy.Policy, log *slog.Logger) (string, enforcer) {
+		ap, err := netip.ParseAddrPort(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := uint16(guardPorts.Add(1))
+		g, err := guard.Start(ctx, guard.Config{Target: ap, FrontPort: port, Queue: port, Policy: pol, Logger: log})
+		if err != nil {
+			t.Fatalf("guard before %s: %v", target, err)
+		}
+		t.Cleanup(func() { _ = g.Close() })
+		return g.Addr().String(), g
+	}},
+}
+
+// eachEnforcer runs a test under the proxy and under the guard.
+func eachEnforcer(t *testing.T, test func(t *testing.T, k enforcerKind)) {
+	for _, k := range enforcerKinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, k)
+		})
+	}
+}
+
+// startEnforcer runs an enforcer of kind k in front of target with a
+// policy; its log goes to the returned buffer.
+func startEnforcer(ctx context.Context, t *testing.T, k enforcerKind, target string, pol *scsipolicy.Policy) (string, enforcer, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	p, err := proxy.Start(ctx, proxy.Config{Target: target, Policy: pol,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p, logs
+	addr, e := k.start(ctx, t, target, pol, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return addr, e, logs
 }
 
 // capture is a plain TCP relay between the proxy and tgtd that records

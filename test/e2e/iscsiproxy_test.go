@@ -35,7 +35,7 @@ func reservationsPolicy(t *testing.T) *scsipolicy.Policy {
 	return pol
 }
 
-// TestISCSIProxyFilteredOnTgtd: through a filtered proxy, real initiators
+// TestISCSIProxyFilteredOnTgtd: through a filtered proxy or guard, real initiators
 // (libiscsi's tools, QEMU's block layer with header digests, govirt's Go
 // initiator with both digests) read and write; PERSISTENT RESERVE OUT,
 // WRITE BUFFER, FORMAT UNIT, a vendor-specific code and WRITE SAME get
@@ -44,14 +44,18 @@ func reservationsPolicy(t *testing.T) *scsipolicy.Policy {
 // and the same session registers a key.
 func TestISCSIProxyFilteredOnTgtd(t *testing.T) {
 	t.Parallel()
+	eachEnforcer(t, testFilteredOnTgtd)
+}
+
+func testFilteredOnTgtd(t *testing.T, k enforcerKind) {
 	ctx := e2eutil.Context(t, 3*time.Minute)
 	tg := digestTarget(t)
 	capt := startCapture(t, tg.PortalAddr())
-	px, logs := startProxy(ctx, t, capt.Addr(), scsipolicy.Filtered())
-	url := fmt.Sprintf("iscsi://%s/%s/1", px.Addr(), tg.IQN)
+	addr, px, logs := startEnforcer(ctx, t, k, capt.Addr(), scsipolicy.Filtered())
+	url := fmt.Sprintf("iscsi://%s/%s/1", addr, tg.IQN)
 
 	// libiscsi's tools: discovery, INQUIRY, READ CAPACITY(16).
-	if out, err := runTool(ctx, t, "libiscsi-bin", "iscsi-ls", "iscsi://"+px.Addr().String()); err != nil || !strings.Contains(out, "Target:"+tg.IQN) {
+	if out, err := runTool(ctx, t, "libiscsi-bin", "iscsi-ls", "iscsi://"+addr); err != nil || !strings.Contains(out, "Target:"+tg.IQN) {
 		t.Errorf("iscsi-ls through the proxy: %v\n%s", err, out)
 	}
 	if out, err := runTool(ctx, t, "libiscsi-bin", "iscsi-inq", url); err != nil || !strings.Contains(out, "Vendor:IET") {
@@ -61,16 +65,16 @@ func TestISCSIProxyFilteredOnTgtd(t *testing.T) {
 		t.Errorf("iscsi-readcapacity16 through the proxy: %v\n%s", err, out)
 	}
 	// QEMU's iSCSI initiator with header digests writes and reads back.
-	opts := fmt.Sprintf("driver=iscsi,transport=tcp,portal=%s,target=%s,lun=1,header-digest=crc32c", px.Addr(), tg.IQN)
+	opts := fmt.Sprintf("driver=iscsi,transport=tcp,portal=%s,target=%s,lun=1,header-digest=crc32c", addr, tg.IQN)
 	out, err := runTool(ctx, t, "qemu-utils", "qemu-io", "--image-opts", "-c", "write -P 0x5a 0 1M", "-c", "read -P 0x5a 0 1M", opts)
 	if err != nil || !strings.Contains(out, "read 1048576/1048576 bytes") || strings.Contains(out, "Pattern verification failed") {
 		t.Fatalf("qemu-io through the proxy: %v\n%s", err, out)
 	}
 	if !strings.Contains(logs.String(), "header_digest=true") {
-		t.Errorf("QEMU's session through the proxy did not negotiate header digests:\n%s", logs.String())
+		t.Errorf("QEMU's session through the %s did not negotiate header digests:\n%s", k.name, logs.String())
 	}
 
-	guest := dialLUN(ctx, t, px.Addr().String(), tg.IQN, "iqn.2026-11.dev.govirt:guest", true)
+	guest := dialLUN(ctx, t, addr, tg.IQN, "iqn.2026-11.dev.govirt:guest", true)
 	if p := guest.Params(); !p.HeaderDigest || !p.DataDigest || p.InitialR2T {
 		t.Fatalf("negotiated %+v, want both digests and InitialR2T=No", p)
 	}
@@ -110,20 +114,20 @@ func TestISCSIProxyFilteredOnTgtd(t *testing.T) {
 		t.Errorf("LBA 0-7 changed behind a filtered proxy: %v, first bytes % x", r, r.Data[:8])
 	}
 	// What crossed the proxy-to-target connection.
-	turs := 0
+	standIns := 0
 	for _, cdb := range capt.commands(t) {
-		if d := scsipolicy.Filtered().Decide(cdb); !d.Allow {
+		if d := scsipolicy.Filtered().Decide(cdb); !d.Allow && cdb[0] != k.standIn {
 			t.Errorf("the capture shows %s reaching tgtd", d.Op.Name())
 		}
-		if cdb[0] == 0x00 {
-			turs++
+		if cdb[0] == k.standIn {
+			standIns++
 		}
 	}
-	if turs < len(refused) {
-		t.Errorf("capture shows %d TEST UNIT READY stand-ins for %d refused commands", turs, len(refused))
+	if standIns < len(refused) {
+		t.Errorf("capture shows %d stand-ins (%#x) for %d refused commands", standIns, k.standIn, len(refused))
 	}
 	if s := px.Stats(); s.Refused != uint64(len(refused)) {
-		t.Errorf("proxy counted %d refused commands, want %d", s.Refused, len(refused))
+		t.Errorf("%s counted %d refused commands, want %d", k.name, s.Refused, len(refused))
 	}
 	if !strings.Contains(logs.String(), "SCSI command refused") {
 		t.Error("no refused command was logged")
@@ -146,12 +150,16 @@ func TestISCSIProxyFilteredOnTgtd(t *testing.T) {
 // enforces it.
 func TestISCSIProxyReservationsTwoVMs(t *testing.T) {
 	t.Parallel()
+	eachEnforcer(t, testReservationsTwoVMs)
+}
+
+func testReservationsTwoVMs(t *testing.T, k enforcerKind) {
 	ctx := e2eutil.Context(t, 3*time.Minute)
 	tg := digestTarget(t)
 	var vms []*initiatorVM
 	for i, name := range []string{"vm1", "vm2"} {
-		px, _ := startProxy(ctx, t, tg.PortalAddr(), reservationsPolicy(t))
-		c := dialLUN(ctx, t, px.Addr().String(), tg.IQN, "iqn.2026-11.dev.govirt:"+name, i == 0)
+		addr, _, _ := startEnforcer(ctx, t, k, tg.PortalAddr(), reservationsPolicy(t))
+		c := dialLUN(ctx, t, addr, tg.IQN, "iqn.2026-11.dev.govirt:"+name, i == 0)
 		vms = append(vms, &initiatorVM{key: uint64(0xa1 + i*0x11), c: c})
 	}
 	for _, vm := range vms {
@@ -199,19 +207,23 @@ type initiatorVM struct {
 // commands reach tgtd (the capture shows them).
 func TestISCSIProxyUnfilteredOnTgtd(t *testing.T) {
 	t.Parallel()
+	eachEnforcer(t, testUnfilteredOnTgtd)
+}
+
+func testUnfilteredOnTgtd(t *testing.T, k enforcerKind) {
 	ctx := e2eutil.Context(t, 5*time.Minute)
 	tg := e2eutil.NewISCSITarget(t, 1, 64)
 	capt := startCapture(t, tg.PortalAddr())
-	px, _ := startProxy(ctx, t, capt.Addr(), scsipolicy.Unfiltered())
-	url := fmt.Sprintf("iscsi://%s/%s/1", px.Addr(), tg.IQN)
+	addr, px, _ := startEnforcer(ctx, t, k, capt.Addr(), scsipolicy.Unfiltered())
+	url := fmt.Sprintf("iscsi://%s/%s/1", addr, tg.IQN)
 	for _, suite := range []string{"ALL.ProutRegister.Simple", "ALL.ProutReserve.Simple", "ALL.PrinReadKeys",
 		"ALL.iSCSITMF", "ALL.iSCSIcmdsn", "ALL.iSCSIResiduals", "ALL.Write10", "ALL.Read10"} {
 		out, err := runTool(ctx, t, "libiscsi-bin", "iscsi-test-cu", "--dataloss", "--silent", "--fail", "--test="+suite, url)
 		if err != nil {
-			t.Errorf("iscsi-test-cu %s through the unfiltered proxy: %v\n%s", suite, err, out)
+			t.Errorf("iscsi-test-cu %s through the unfiltered %s: %v\n%s", suite, k.name, err, out)
 		}
 	}
-	guest := dialLUN(ctx, t, px.Addr().String(), tg.IQN, "iqn.2026-11.dev.govirt:guest", false)
+	guest := dialLUN(ctx, t, addr, tg.IQN, "iqn.2026-11.dev.govirt:guest", false)
 	doCmd(ctx, t, guest, []byte{0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, nil, 0)
 	seen := false
 	for _, cdb := range capt.commands(t) {
@@ -231,10 +243,14 @@ func TestISCSIProxyUnfilteredOnTgtd(t *testing.T) {
 // tgtd.
 func TestISCSIProxyFilteredLibiscsiReservation(t *testing.T) {
 	t.Parallel()
+	eachEnforcer(t, testFilteredLibiscsiReservation)
+}
+
+func testFilteredLibiscsiReservation(t *testing.T, k enforcerKind) {
 	ctx := e2eutil.Context(t, 3*time.Minute)
 	tg := e2eutil.NewISCSITarget(t, 1, 64)
-	px, _ := startProxy(ctx, t, tg.PortalAddr(), scsipolicy.Filtered())
-	url := fmt.Sprintf("iscsi://%s/%s/1", px.Addr(), tg.IQN)
+	addr, px, _ := startEnforcer(ctx, t, k, tg.PortalAddr(), scsipolicy.Filtered())
+	url := fmt.Sprintf("iscsi://%s/%s/1", addr, tg.IQN)
 	out, _ := runTool(ctx, t, "libiscsi-bin", "iscsi-test-cu", "--dataloss", "--test=ALL.ProutRegister.Simple", url)
 	if s := px.Stats(); s.Refused == 0 || (s.LastRefused.Code != 0x5e && s.LastRefused.Code != 0x5f) {
 		t.Errorf("the proxy refused nothing of libiscsi's PR test (%+v):\n%s", s, out)

@@ -252,8 +252,8 @@ func TestGuestLUNProxyHotPlugAndAgentRestart(t *testing.T) {
 	if err != nil || stats[first.ID].Connections == 0 || stats[first.ID].Refused == 0 {
 		t.Errorf("the restored proxy saw no connection or refusal from QEMU: %+v %v", stats, err)
 	}
-	if !strings.Contains(ag.Log(), "SCSI command policy proxy restored") {
-		t.Error("the agent log does not say it restored the proxy")
+	if !strings.Contains(ag.Log(), "SCSI command policy enforcement restored") || !strings.Contains(ag.Log(), "by=guard") {
+		t.Error("the agent log does not say it restored the LUN's guard (the agent's default enforcer)")
 	}
 	direct := dialLUN(ctx, t, tg.PortalAddr(), tg.IQN, "iqn.2026-11.dev.govirt:auditor", false)
 	if keys := readKeys(ctx, t, direct); len(keys) != 0 {

@@ -32,13 +32,7 @@ type Config struct {
 }
 
 // Stats counts what a proxy saw since it started.
-type Stats struct {
-	Connections uint64 // initiator connections accepted
-	Commands    uint64 // SCSI commands seen
-	Refused     uint64 // SCSI commands refused
-	// LastRefused is the last refused command (zero Op when none).
-	LastRefused scsipolicy.Op
-}
+type Stats = scsipolicy.Stats
 
 // Proxy forwards iSCSI connections to one target under a SCSI command
 // policy that can change while they run.
@@ -201,14 +195,14 @@ func (p *Proxy) serve(client net.Conn) {
 // then closes both. It returns the first error that is not an orderly close.
 func (p *Proxy) relay(client, target net.Conn) error {
 	log := p.log.With("initiator", client.RemoteAddr().String())
-	lim := &refusalLog{log: log}
+	lim := scsipolicy.NewRefusalLog(log)
 	f := newFilter(p.policy.Load, func(dec scsipolicy.Decision, itt uint32, lun uint64) {
 		p.commands.Add(1)
 		if !dec.Allow {
 			p.refused.Add(1)
 			op := dec.Op
 			p.lastRefused.Store(&op)
-			lim.refused(dec, itt, lun, p.policy.Load().Name())
+			lim.Refused(dec, lun, p.policy.Load().Name(), "itt", fmt.Sprintf("%#x", itt))
 		}
 	})
 	f.onLogin = func(params pdu.Params) {
@@ -299,23 +293,4 @@ func pass(r *pdu.Reader, fr *pdu.Frame, act action, out []byte, to io.Writer) er
 		return err
 	}
 	return nil
-}
-
-// refusalLog logs refused commands, at most one line a second per
-// connection, so a guest cannot flood the agent's log.
-type refusalLog struct {
-	log        *slog.Logger
-	last       time.Time
-	suppressed int
-}
-
-func (l *refusalLog) refused(d scsipolicy.Decision, itt uint32, lun uint64, policy string) {
-	now := time.Now()
-	if now.Sub(l.last) < time.Second {
-		l.suppressed++
-		return
-	}
-	l.log.Warn("SCSI command refused", "command", d.Op.Name(), "op", d.Op.String(), "policy", policy,
-		"reason", d.Reason, "itt", fmt.Sprintf("%#x", itt), "lun", lun>>48&0x3fff, "not_logged_before", l.suppressed)
-	l.last, l.suppressed = now, 0
 }

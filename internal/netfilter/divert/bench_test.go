@@ -51,7 +51,7 @@ func BenchmarkPingPong48x8(b *testing.B) {
 			var g *guard
 			addr := s.target.Addr().String()
 			if queued {
-				g = startGuard(b, s.d.Queue)
+				g = startGuard(b, s.d)
 				addr = s.front()
 			}
 			go func() {
@@ -174,7 +174,7 @@ func benchConn(b *testing.B, queued bool) (client, server net.Conn, g *guard) {
 	b.Helper()
 	s := newSetup(b, "127.0.0.1")
 	if queued {
-		g = startGuard(b, s.d.Queue)
+		g = startGuard(b, s.d)
 		client, server = s.connect(b)
 		return client, server, g
 	}

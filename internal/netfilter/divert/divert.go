@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -40,6 +41,10 @@ type Divert struct {
 	FrontPort uint16
 	Queue     uint16
 }
+
+// conntrackAcct turns on conntrack's per-connection byte counters (for
+// this network namespace), which connbytes reads.
+const conntrackAcct = "/proc/sys/net/netfilter/nf_conntrack_acct"
 
 // Add installs d. It is idempotent. The queue rule goes in before the DNAT
 // rule, so there is never a moment when the front port reaches the target
@@ -55,6 +60,9 @@ func Add(ctx context.Context, d Divert) error {
 	rules, err := d.rules()
 	if err != nil {
 		return err
+	}
+	if err := os.WriteFile(conntrackAcct, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("divert: turn on conntrack byte counters (the login rule needs them): %w", err)
 	}
 	ipt := iptables{bin: d.binary()}
 	for _, r := range rules {
@@ -93,8 +101,8 @@ func (t iptables) dropStaleNAT(ctx context.Context, d Divert) error {
 // Delete removes d: the DNAT rule first, so the front port stops reaching
 // the target before its packets stop being queued; then the conntrack
 // entries of the connections made through the front port, so that open
-// ones are reset rather than flowing on unguarded; then the queue and MSS
-// rules. It removes the rules of d's address, front port and queue as they
+// ones are reset rather than flowing on unguarded; then the queue, login
+// and MSS rules. It removes the rules of d's address, front port and queue as they
 // are listed, so a DNAT rule to another target port, or rules an older
 // version wrote differently, go too. Deleting a divert that is not
 // installed (or half installed) is not an error.
@@ -102,8 +110,13 @@ func Delete(ctx context.Context, d Divert) error {
 	if !d.Target.Addr().IsValid() {
 		return fmt.Errorf("divert: target %v is not an address", d.Target)
 	}
+	chains, err := d.rules()
+	if err != nil {
+		return err
+	}
 	ipt := iptables{bin: d.binary()}
-	for _, c := range []struct{ table, chain string }{{natTable, natChain}, {queueTable, queueChain}, {mssTable, mssChain}} {
+	for i := len(chains) - 1; i >= 0; i-- {
+		c := chains[i]
 		out, err := ipt.listChain(ctx, c.table, c.chain)
 		if err != nil {
 			return err
@@ -142,7 +155,7 @@ func List(ctx context.Context) ([]Divert, error) {
 		for _, c := range []struct {
 			table, chain string
 			into         *[]listedRule
-		}{{mssTable, mssChain, &qrules}, {queueTable, queueChain, &qrules}, {natTable, natChain, &nrules}} {
+		}{{mssTable, mssChain, &qrules}, {loginTable, loginChain, &qrules}, {queueTable, queueChain, &qrules}, {natTable, natChain, &nrules}} {
 			out, err := ipt.listChain(ctx, c.table, c.chain)
 			if err != nil {
 				return nil, err

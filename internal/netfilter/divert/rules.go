@@ -17,6 +17,8 @@ const (
 	natChain      = "GOVIRT-SCSI-NAT"
 	mssTable      = "mangle"
 	mssChain      = "GOVIRT-SCSI-MSS"
+	loginTable    = "mangle"
+	loginChain    = "GOVIRT-SCSI-LOGIN"
 	commentPrefix = "govirt-scsi:"
 
 	// clampMSS keeps every packet the initiator sends, GSO ones included,
@@ -29,6 +31,12 @@ const (
 	// queue). On an Ethernet path the MSS is far lower and this rule
 	// changes nothing.
 	clampMSS = 32000
+
+	// loginBytes is how much of what the target sends on a diverted
+	// connection goes to the queue: its Login Responses, which say how the
+	// initiator's PDUs are framed (digests) and whether the initiator is
+	// sent to another portal. Logins take a few KiB.
+	loginBytes = 65535
 )
 
 // chainRule is one rule of a divert and where it goes.
@@ -39,7 +47,7 @@ type chainRule struct {
 }
 
 // rules are d's rules in the order Add installs them: the MSS clamp, the
-// queue rule, the DNAT rule. Delete removes them in the reverse order.
+// queue rules, the DNAT rule. Delete removes them in the reverse order.
 func (d Divert) rules() ([]chainRule, error) {
 	q, err := d.queueRule()
 	if err != nil {
@@ -47,6 +55,7 @@ func (d Divert) rules() ([]chainRule, error) {
 	}
 	return []chainRule{
 		{mssTable, mssChain, "PREROUTING", d.mssRule()},
+		{loginTable, loginChain, "INPUT", d.loginRule()},
 		{queueTable, queueChain, "OUTPUT", q},
 		{natTable, natChain, "OUTPUT", d.natRule()},
 	}, nil
@@ -117,6 +126,18 @@ func (d Divert) mssRule() []string {
 		"--tcp-flags", "SYN,ACK", "SYN,ACK", "-m", "conntrack", "--ctorigdst", a,
 		"--ctorigdstport", strconv.Itoa(int(d.FrontPort)), "-m", "comment", "--comment", d.comment(),
 		"-j", "TCPMSS", "--set-mss", strconv.Itoa(clampMSS)}
+}
+
+// loginRule queues the first loginBytes the target sends on a diverted
+// connection (conntrack knows it by its original destination, the front
+// port; the reply's source may or may not be translated back yet at mangle
+// INPUT, so no address or port of it is matched). connbytes needs
+// conntrack's byte counters (Add turns them on).
+func (d Divert) loginRule() []string {
+	return []string{"-p", "tcp", "-m", "conntrack", "--ctorigdst", d.addr().String(),
+		"--ctorigdstport", strconv.Itoa(int(d.FrontPort)), "--ctdir", "REPLY",
+		"-m", "connbytes", "--connbytes", "0:" + strconv.Itoa(loginBytes), "--connbytes-dir", "reply", "--connbytes-mode", "bytes",
+		"-m", "comment", "--comment", d.comment(), "-j", "NFQUEUE", "--queue-num", strconv.Itoa(int(d.Queue))}
 }
 
 // natRule is the nat rule that sends the front port to the real portal.
@@ -239,8 +260,8 @@ func parseRule(words []string) (r listedRule, ok bool, err error) {
 	return r, true, nil
 }
 
-// merge pairs the MSS and queue rules with the DNAT rules into Diverts. An
-// MSS or queue rule without its DNAT rule (a divert half added or half
+// merge pairs the MSS, login and queue rules with the DNAT rules into Diverts. An
+// MSS, login or queue rule without its DNAT rule (a divert half added or half
 // deleted) is listed with target port 0: its front port is blocked until
 // Delete or Add completes it. A DNAT rule without the others is listed as
 // it is: Add completes it.

@@ -112,7 +112,17 @@ type Options struct {
 	// (no NFQA_CFG_F_GSO) and to complete their checksums: no packet is
 	// ever too big for the queue, but there is one per MSS.
 	Segment bool
+	// WaitInThread makes Read wait for packets in poll(2) on the calling
+	// thread instead of parking on the runtime's poller: a packet then
+	// wakes its reader at once, which matters when every command of a
+	// storage path waits for its verdict. Meant for a reader that locked
+	// its goroutine to a thread of its own (runtime.LockOSThread); Close
+	// is then noticed within closeCheck.
+	WaitInThread bool
 }
+
+// closeCheck is how often a Read waiting in its thread checks for Close.
+const closeCheck = 100 * time.Millisecond
 
 // Open binds queue num for IPv4 and IPv6 packets, copying whole packets,
 // GSO ones unsegmented, fail-closed, with a long kernel queue and a big
@@ -135,8 +145,19 @@ func OpenWith(num uint16, o Options) (*Queue, error) {
 		return nil, fmt.Errorf("nfqueue %d: %w", num, err)
 	}
 	q.read = func(fd uintptr) bool {
-		q.rn, q.rerr = unix.Read(int(fd), q.rbuf)
-		return q.rerr != unix.EAGAIN
+		for {
+			q.rn, q.rerr = unix.Read(int(fd), q.rbuf)
+			if q.rerr != unix.EAGAIN || !o.WaitInThread {
+				return q.rerr != unix.EAGAIN
+			}
+			if q.closed.Load() {
+				return false
+			}
+			// Sleep in poll(2) on this thread: the kernel wakes it directly,
+			// without the runtime's poller and scheduler in between.
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			_, _ = unix.Poll(pfd, int(closeCheck/time.Millisecond))
+		}
 	}
 	q.write = func(fd uintptr) bool {
 		var e unix.Errno

@@ -35,6 +35,9 @@ type AgentOptions struct {
 	ServerCert, ServerKey, CA string
 	ClientCreds               credentials.TransportCredentials
 	HostID                    string
+	// LUNEnforcer is the agent's --lun-enforcer (empty: its default, the
+	// guard).
+	LUNEnforcer string
 }
 
 // StartAgent runs `govirt agent --virt-type qemu` with its own host id and
@@ -47,6 +50,9 @@ func StartAgent(t *testing.T, opts AgentOptions) *AgentProc {
 		p.HostID = uuid.NewString()
 	}
 	args := []string{"agent", "--virt-type", "qemu", "--host-id", p.HostID, "--state-dir", p.StateDir, "--log-level", "debug"}
+	if opts.LUNEnforcer != "" {
+		args = append(args, "--lun-enforcer", opts.LUNEnforcer)
+	}
 	creds := insecure.NewCredentials()
 	if opts.Listen == "" {
 		sock := filepath.Join(dir, "agent.sock")

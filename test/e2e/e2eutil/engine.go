@@ -39,6 +39,9 @@ type EngineOptions struct {
 	// decides by QEMU's argument limit): a low one makes every start with
 	// more disks go through the staged path.
 	MaxColdDisks int
+	// LUNEnforcer is the local agent's --lun-enforcer (empty: its
+	// default, the guard).
+	LUNEnforcer string
 }
 
 // AdminPassword is admin@internal's password in end-to-end tests.
@@ -67,6 +70,9 @@ func StartEngine(t *testing.T, opts EngineOptions) *EngineProc {
 	}
 	if opts.MaxColdDisks > 0 {
 		p.args = append(p.args, "--max-cold-disks", strconv.Itoa(opts.MaxColdDisks))
+	}
+	if opts.LUNEnforcer != "" {
+		p.args = append(p.args, "--lun-enforcer", opts.LUNEnforcer)
 	}
 	t.Cleanup(func() {
 		p.stop()

@@ -1,0 +1,364 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/govirt/govirt/internal/iscsi/pdu"
+	"github.com/govirt/govirt/internal/netfilter/divert"
+	"github.com/govirt/govirt/internal/netfilter/nfqueue"
+	"github.com/govirt/govirt/internal/netfilter/tcpip"
+	"github.com/govirt/govirt/internal/scsipolicy"
+	"golang.org/x/sys/unix"
+)
+
+// Config says which portal a guard stands before, where QEMU reaches it and
+// what it enforces.
+type Config struct {
+	// Target is the real iSCSI portal.
+	Target netip.AddrPort
+	// FrontPort is the port on Target's address that QEMU connects to; the
+	// kernel sends it on to Target. It must not be a port anything else on
+	// this host connects to on that address.
+	FrontPort uint16
+	// Queue is the NFQUEUE number, one per guard on the host.
+	Queue uint16
+	// Policy is the initial policy; nil means filtered.
+	Policy *scsipolicy.Policy
+	// Logger receives one warning per refused command (at most one per
+	// second per connection) and one per stopped connection.
+	Logger *slog.Logger
+}
+
+// Stats counts what a guard saw since it started.
+type Stats = scsipolicy.Stats
+
+// queue is what a guard needs of its NFQUEUE.
+type queue interface {
+	Read() (nfqueue.Packet, error)
+	Verdict(id uint32, accept bool, data []byte) error
+	Close() error
+}
+
+// Guard enforces a SCSI command policy on the iSCSI connections QEMU opens
+// to one portal through its front port, while they run, with the policy
+// changeable at any time.
+type Guard struct {
+	cfg    Config
+	log    *slog.Logger
+	q      queue
+	policy atomic.Pointer[scsipolicy.Policy]
+
+	connections, commands, refused atomic.Uint64
+	lastRefused                    atomic.Pointer[scsipolicy.Op]
+
+	// conns and held belong to the loop goroutine.
+	conns map[netip.AddrPort]*guarded
+	held  map[uint32]heldPacket
+
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{}
+}
+
+// guarded is one connection the loop follows.
+type guarded struct {
+	c    *Conn
+	log  *scsipolicy.RefusalLog
+	last time.Time
+}
+
+// heldPacket is a copy of a packet whose verdict waits.
+type heldPacket struct {
+	data             []byte
+	seg              tcpip.Segment
+	checksumNotReady bool
+}
+
+// Start opens the queue and then diverts the front port into it (never the
+// other way round: a diverted port with no reader drops, it does not pass).
+func Start(ctx context.Context, cfg Config) (*Guard, error) {
+	if !cfg.Target.IsValid() || cfg.FrontPort == 0 {
+		return nil, fmt.Errorf("iscsi guard: target %v, front port %d", cfg.Target, cfg.FrontPort)
+	}
+	q, err := nfqueue.OpenWith(cfg.Queue, nfqueue.Options{WaitInThread: true})
+	if err != nil {
+		return nil, fmt.Errorf("iscsi guard for %v: %w", cfg.Target, err)
+	}
+	g := newGuard(cfg, q)
+	if err := divert.Add(ctx, g.divert()); err != nil {
+		_ = q.Close()
+		return nil, fmt.Errorf("iscsi guard for %v: %w", cfg.Target, err)
+	}
+	go g.loop()
+	// Connections of an earlier guard on this port (an agent that
+	// restarted) are stopped: this one did not see them open. Their
+	// initiators reconnect at once, under its eye.
+	if err := killSockets(ctx, g.front()); err != nil {
+		_ = g.Close()
+		return nil, fmt.Errorf("iscsi guard for %v: %w", cfg.Target, err)
+	}
+	return g, nil
+}
+
+func (g *Guard) front() netip.AddrPort {
+	return netip.AddrPortFrom(g.cfg.Target.Addr(), g.cfg.FrontPort)
+}
+
+// killSockets aborts this host's TCP sockets connected to addr (ss -K,
+// SOCK_DESTROY): their owners see the connection reset.
+func killSockets(ctx context.Context, addr netip.AddrPort) error {
+	out, err := exec.CommandContext(ctx, "ss", "-K", "-t", "-n", "dst", addr.Addr().String(),
+		"dport", "=", ":"+strconv.Itoa(int(addr.Port()))).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ss -K (kill sockets to %v): %w: %s", addr, err, out)
+	}
+	return nil
+}
+
+func newGuard(cfg Config, q queue) *Guard {
+	if cfg.Policy == nil {
+		cfg.Policy = scsipolicy.Filtered()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	g := &Guard{cfg: cfg, q: q, log: cfg.Logger.With("target", cfg.Target.String(), "front_port", cfg.FrontPort),
+		conns: map[netip.AddrPort]*guarded{}, held: map[uint32]heldPacket{}, done: make(chan struct{})}
+	g.policy.Store(cfg.Policy)
+	return g
+}
+
+func (g *Guard) divert() divert.Divert {
+	return divert.Divert{Target: g.cfg.Target, FrontPort: g.cfg.FrontPort, Queue: g.cfg.Queue}
+}
+
+// Addr is where QEMU connects: the target's address, the front port.
+func (g *Guard) Addr() *net.TCPAddr { return net.TCPAddrFromAddrPort(g.front()) }
+
+// Target is the real portal.
+func (g *Guard) Target() netip.AddrPort { return g.cfg.Target }
+
+// SetPolicy changes the policy; the next command of every connection
+// follows it.
+func (g *Guard) SetPolicy(pol *scsipolicy.Policy) {
+	if pol == nil {
+		pol = scsipolicy.Filtered()
+	}
+	g.policy.Store(pol)
+}
+
+// Policy is the policy in force.
+func (g *Guard) Policy() *scsipolicy.Policy { return g.policy.Load() }
+
+// Stats reports the counters.
+func (g *Guard) Stats() Stats {
+	s := Stats{Connections: g.connections.Load(), Commands: g.commands.Load(), Refused: g.refused.Load()}
+	if op := g.lastRefused.Load(); op != nil {
+		s.LastRefused = *op
+	}
+	return s
+}
+
+// Close takes the divert away (the front port then leads nowhere) and
+// closes the queue.
+func (g *Guard) Close() error {
+	g.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// Established connections keep their NAT when the rules go: they
+		// are stopped first, and once more after (one may have opened in
+		// between; with the rules gone, a new one reaches nothing).
+		kerr := killSockets(ctx, g.front())
+		derr := divert.Delete(ctx, g.divert())
+		kerr2 := killSockets(ctx, g.front())
+		g.closeErr = errors.Join(kerr, derr, kerr2, g.q.Close())
+		<-g.done
+	})
+	return g.closeErr
+}
+
+// idleAfter is how long a connection may send nothing before the guard
+// forgets it (QEMU's initiator sends a NOP-Out every few seconds; a
+// forgotten connection that speaks again is stopped, and QEMU reconnects).
+const idleAfter = 10 * time.Minute
+
+func (g *Guard) loop() {
+	defer close(g.done)
+	// Every command QEMU sends waits in the queue for this loop: it keeps a
+	// thread of its own, sleeps in it (nfqueue WaitInThread) and runs at
+	// real-time priority, so that busy CPUs do not delay a verdict. Its
+	// work per packet is bounded (a header parse and a verdict), so it
+	// cannot starve the host; without CAP_SYS_NICE it runs as it is.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}, 0); err != nil {
+		g.log.Debug("iscsi guard: no real-time priority for the queue reader", "err", err)
+	}
+	lastSweep := time.Now()
+	for {
+		pkt, err := g.q.Read()
+		if errors.Is(err, nfqueue.ErrClosed) {
+			return
+		}
+		if err != nil {
+			g.log.Warn("iscsi guard: reading the queue", "err", err)
+			continue
+		}
+		now := time.Now()
+		g.packet(pkt, now)
+		if now.Sub(lastSweep) > time.Minute {
+			g.sweep(now)
+			lastSweep = now
+		}
+	}
+}
+
+// packet decides one queued packet (and the held ones it frees).
+func (g *Guard) packet(pkt nfqueue.Packet, now time.Time) {
+	seg, err := tcpip.Parse(pkt.Data)
+	if err != nil {
+		g.verdict(pkt.ID, false, nil)
+		return
+	}
+	syn := seg.Flags&tcpip.FlagSYN != 0
+	dir, key := FromInitiator, netip.AddrPortFrom(seg.Src, seg.SrcPort)
+	if seg.DstPort != g.cfg.FrontPort || seg.Dst != g.cfg.Target.Addr() {
+		dir, key = FromTarget, netip.AddrPortFrom(seg.Dst, seg.DstPort)
+	}
+	gc := g.conns[key]
+	if syn && dir == FromInitiator && (gc == nil || gc.c.dirs[FromInitiator].base != seg.Seq+1) {
+		g.forget(key)
+		gc = g.newConn(key)
+	}
+	if gc == nil {
+		g.verdict(pkt.ID, false, nil)
+		return
+	}
+	gc.last = now
+	before := gc.c.Err()
+	vs := gc.c.Segment(dir, pkt.ID, seg.Seq, syn, seg.Payload(pkt.Data))
+	if err := gc.c.Err(); err != nil && before == nil {
+		g.log.Warn("iscsi guard: connection stopped", "initiator", key.String(), "err", err)
+	}
+	decided := false
+	for _, v := range vs {
+		if v.ID == pkt.ID {
+			decided = true
+			g.apply(v, heldPacket{data: pkt.Data, seg: seg, checksumNotReady: pkt.ChecksumNotReady})
+			continue
+		}
+		h := g.held[v.ID]
+		delete(g.held, v.ID)
+		g.apply(v, h)
+	}
+	if !decided {
+		g.held[pkt.ID] = heldPacket{data: append([]byte(nil), pkt.Data...), seg: seg, checksumNotReady: pkt.ChecksumNotReady}
+	}
+}
+
+// apply gives a packet its verdict, rewritten as it says.
+func (g *Guard) apply(v Verdict, h heldPacket) {
+	if v.Drop || len(v.Edits) == 0 {
+		g.verdict(v.ID, !v.Drop, nil)
+		return
+	}
+	for _, e := range v.Edits {
+		if err := tcpip.Rewrite(h.data, h.seg, e.Off, e.Data, h.checksumNotReady); err != nil {
+			// Cannot happen (edits lie inside the payload they were made
+			// for); if it did, the command must not pass.
+			g.log.Error("iscsi guard: rewrite", "err", err)
+			g.verdict(v.ID, false, nil)
+			return
+		}
+	}
+	g.verdict(v.ID, true, h.data)
+}
+
+func (g *Guard) verdict(id uint32, accept bool, data []byte) {
+	if err := g.q.Verdict(id, accept, data); err != nil && !errors.Is(err, nfqueue.ErrClosed) {
+		g.log.Warn("iscsi guard: verdict", "err", err)
+	}
+}
+
+func (g *Guard) newConn(key netip.AddrPort) *guarded {
+	g.connections.Add(1)
+	gc := &guarded{log: scsipolicy.NewRefusalLog(g.log.With("initiator", key.String()))}
+	gc.c = NewConn(g.policy.Load, func(d scsipolicy.Decision, lun uint64) {
+		g.commands.Add(1)
+		if !d.Allow {
+			g.refused.Add(1)
+			op := d.Op
+			g.lastRefused.Store(&op)
+			gc.log.Refused(d, lun, g.policy.Load().Name())
+		}
+	})
+	gc.c.OnLogin = func(p pdu.Params) {
+		g.log.Info("iSCSI login complete", "initiator", key.String(), "header_digest", p.HeaderDigest, "data_digest", p.DataDigest,
+			"immediate_data", p.ImmediateData, "initial_r2t", p.InitialR2T)
+	}
+	g.conns[key] = gc
+	return gc
+}
+
+// forget drops a connection the guard follows no more, and what it held.
+func (g *Guard) forget(key netip.AddrPort) {
+	gc := g.conns[key]
+	if gc == nil {
+		return
+	}
+	for _, v := range gc.c.Abandon() {
+		delete(g.held, v.ID)
+		g.verdict(v.ID, false, nil)
+	}
+	delete(g.conns, key)
+}
+
+func (g *Guard) sweep(now time.Time) {
+	for key, gc := range g.conns {
+		if now.Sub(gc.last) > idleAfter {
+			g.forget(key)
+		}
+	}
+}
+
+// RemoveStale deletes the diverts with a front port in [lo, hi] of guards
+// that no longer run: their queue has no reader (the agent that installed
+// them was killed), so the front port only drops packets. A divert whose
+// queue some process reads (another agent's, or this one's) stays, and so
+// does everything outside the range. It returns what it removed.
+func RemoveStale(ctx context.Context, lo, hi uint16) ([]divert.Divert, error) {
+	installed, err := divert.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var removed []divert.Divert
+	var errs []error
+	for _, d := range installed {
+		if d.FrontPort < lo || d.FrontPort > hi {
+			continue
+		}
+		q, err := nfqueue.Open(d.Queue)
+		if err != nil {
+			continue // read by someone
+		}
+		// While this holds the queue nobody else can start a guard on it.
+		if err := divert.Delete(ctx, d); err != nil {
+			errs = append(errs, err)
+		} else {
+			removed = append(removed, d)
+		}
+		_ = q.Close()
+	}
+	return removed, errors.Join(errs...)
+}

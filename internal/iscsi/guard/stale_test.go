@@ -1,0 +1,59 @@
+package guard
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/govirt/govirt/internal/netfilter/divert"
+)
+
+// TestRemoveStaleKeepsLiveGuards runs against the kernel: a guard whose
+// agent died (its queue closed, its rules left) is removed, a running one
+// is not.
+func TestRemoveStaleKeepsLiveGuards(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test installs iptables rules and binds NFQUEUEs: run it as root (CI does)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	target := netip.MustParseAddrPort("127.0.0.1:3260")
+	live, err := Start(ctx, Config{Target: target, FrontPort: 30980, Queue: 30980})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	dead, err := Start(ctx, Config{Target: target, FrontPort: 30981, Queue: 30981})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a killed agent leaves: the rules, no reader.
+	_ = dead.q.Close()
+	<-dead.done
+	defer func() { _ = divert.Delete(context.Background(), dead.divert()) }()
+
+	// Outside the range: kept even though dead. (The ports are outside the
+	// agents' range, which e2e tests running at the same time clean.)
+	if _, err := RemoveStale(ctx, 30990, 30999); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := divert.List(ctx); err != nil || !slices.ContainsFunc(left, func(d divert.Divert) bool { return d.FrontPort == 30981 }) {
+		t.Fatalf("a dead divert outside the range was removed (%v)", err)
+	}
+	if _, err := RemoveStale(ctx, 30980, 30989); err != nil {
+		t.Fatal(err)
+	}
+	left, err := divert.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(left, func(d divert.Divert) bool { return d.FrontPort == 30980 }) {
+		t.Error("the live guard's divert was removed")
+	}
+	if slices.ContainsFunc(left, func(d divert.Divert) bool { return d.FrontPort == 30981 }) {
+		t.Error("the dead guard's divert is still listed")
+	}
+}
