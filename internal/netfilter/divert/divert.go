@@ -69,7 +69,7 @@ func Add(ctx context.Context, d Divert) error {
 		if err := ipt.ensureChain(ctx, r.table, r.chain, r.hook); err != nil {
 			return err
 		}
-		if err := ipt.ensureRule(ctx, r.table, r.chain, r.spec); err != nil {
+		if err := ipt.ensureRule(ctx, r.table, r.chain, r.spec, r.first); err != nil {
 			return err
 		}
 	}
@@ -215,11 +215,15 @@ func (t iptables) ensureChain(ctx context.Context, table, chain, hook string) er
 	}
 }
 
-// ensureRule appends rule to chain unless it is there.
-func (t iptables) ensureRule(ctx context.Context, table, chain string, rule []string) error {
+// ensureRule appends rule to chain (or puts it first) unless it is there.
+func (t iptables) ensureRule(ctx context.Context, table, chain string, rule []string, first bool) error {
 	_, err := t.run(ctx, append([]string{"-t", table, "-C", chain}, rule...)...)
 	if errors.Is(err, errNotFound) {
-		_, err = t.run(ctx, append([]string{"-t", table, "-A", chain}, rule...)...)
+		where := []string{"-A", chain}
+		if first {
+			where = []string{"-I", chain, "1"}
+		}
+		_, err = t.run(ctx, append(append([]string{"-t", table}, where...), rule...)...)
 	}
 	return err
 }

@@ -123,6 +123,7 @@ type guard struct {
 	payload    atomic.Int64 // of which carried payload
 	pureAcks   atomic.Int64 // of which had neither payload nor SYN: must stay 0
 	syns       atomic.Int64
+	synMSS     atomic.Int64 // the MSS option of the last SYN
 	replies    atomic.Int64 // the target's packets (its first bytes: the login), not counted above
 	front      uint16
 	notReady   atomic.Int64 // of which came with ChecksumNotReady
@@ -179,6 +180,7 @@ func (g *guard) run() error {
 		payload := seg.Payload(p.Data)
 		if seg.Flags&tcpip.FlagSYN != 0 {
 			g.syns.Add(1)
+			g.synMSS.Store(int64(mssOption(p.Data[seg.TCPOffset+20 : seg.PayloadOffset])))
 		}
 		if len(payload) > 0 {
 			g.payload.Add(1)
@@ -253,6 +255,11 @@ func testDivert(t *testing.T, addr string) {
 	}
 	if g.syns.Load() == 0 {
 		t.Fatal("the SYN of the connection was not queued")
+	}
+	// The initiator's MSS is lowered too, so that the target's segments
+	// (the login rule queues the first of them) fit in the queue.
+	if mss := g.synMSS.Load(); mss != 32000 {
+		t.Fatalf("the queued SYN announces MSS %d, want it clamped to 32000", mss)
 	}
 
 	// The target's first bytes are queued (its login answers), then no more.
@@ -359,6 +366,27 @@ func testDivert(t *testing.T, addr string) {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial %s after Delete: %v, want connection refused", s.front(), err)
 	}
+}
+
+// mssOption returns the MSS option among TCP options, 0 without one.
+func mssOption(opts []byte) int {
+	for len(opts) > 0 {
+		switch opts[0] {
+		case 0: // end of options
+			return 0
+		case 1: // no-op
+			opts = opts[1:]
+			continue
+		}
+		if len(opts) < 2 || int(opts[1]) < 2 || int(opts[1]) > len(opts) {
+			return 0
+		}
+		if opts[0] == 2 && opts[1] == 4 {
+			return int(opts[2])<<8 | int(opts[3])
+		}
+		opts = opts[opts[1]:]
+	}
+	return 0
 }
 
 // segsOut is the number of segments the connection has sent (TCP_INFO).

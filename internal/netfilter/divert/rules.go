@@ -21,7 +21,7 @@ const (
 	loginChain    = "GOVIRT-SCSI-LOGIN"
 	commentPrefix = "govirt-scsi:"
 
-	// clampMSS keeps every packet the initiator sends, GSO ones included,
+	// clampMSS keeps every packet either end sends, GSO ones included,
 	// within what NFQUEUE can copy whole (65531 bytes from the IP header,
 	// NFQNL_MAX_COPY_RANGE). On loopback (MTU 65536, MSS 65483) TCP sends
 	// 65535-byte segments, and GSO packets of at least two segments
@@ -44,6 +44,7 @@ type chainRule struct {
 	table, chain string
 	hook         string // the built-in chain that jumps to chain
 	spec         []string
+	first        bool // goes at the head of the chain, before rules already there
 }
 
 // rules are d's rules in the order Add installs them: the MSS clamp, the
@@ -54,10 +55,11 @@ func (d Divert) rules() ([]chainRule, error) {
 		return nil, err
 	}
 	return []chainRule{
-		{mssTable, mssChain, "PREROUTING", d.mssRule()},
-		{loginTable, loginChain, "INPUT", d.loginRule()},
-		{queueTable, queueChain, "OUTPUT", q},
-		{natTable, natChain, "OUTPUT", d.natRule()},
+		{mssTable, mssChain, "PREROUTING", d.mssRule(), false},
+		{loginTable, loginChain, "INPUT", d.loginRule(), false},
+		{queueTable, queueChain, "OUTPUT", d.synMSSRule(), true},
+		{queueTable, queueChain, "OUTPUT", q, false},
+		{natTable, natChain, "OUTPUT", d.natRule(), false},
 	}, nil
 }
 
@@ -138,6 +140,15 @@ func (d Divert) loginRule() []string {
 		"--ctorigdstport", strconv.Itoa(int(d.FrontPort)), "--ctdir", "REPLY",
 		"-m", "connbytes", "--connbytes", "0:" + strconv.Itoa(loginBytes), "--connbytes-dir", "reply", "--connbytes-mode", "bytes",
 		"-m", "comment", "--comment", d.comment(), "-j", "NFQUEUE", "--queue-num", strconv.Itoa(int(d.Queue))}
+}
+
+// synMSSRule lowers the MSS the initiator announces in its SYN, so that
+// the target's segments fit in NFQUEUE's copy range too (the login rule
+// queues the first of them). It sits in the queue chain ahead of the queue
+// rule, whose verdict ends the chain's walk for the SYN.
+func (d Divert) synMSSRule() []string {
+	return append(d.match(), "--tcp-flags", "SYN,RST", "SYN", "-m", "comment", "--comment", d.comment(),
+		"-j", "TCPMSS", "--set-mss", strconv.Itoa(clampMSS))
 }
 
 // natRule is the nat rule that sends the front port to the real portal.
