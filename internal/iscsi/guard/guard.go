@@ -91,7 +91,11 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 	if !cfg.Target.IsValid() || cfg.FrontPort == 0 {
 		return nil, fmt.Errorf("iscsi guard: target %v, front port %d", cfg.Target, cfg.FrontPort)
 	}
-	q, err := nfqueue.OpenWith(cfg.Queue, nfqueue.Options{WaitInThread: true})
+	// On loopback TCP's segments are near 64 KiB, so GSO packets of two
+	// and more cannot be copied whole: the kernel segments them first
+	// (the divert clamps the MSS under the copy range). Elsewhere GSO
+	// packets fit and come whole, which is far cheaper than segments.
+	q, err := nfqueue.OpenWith(cfg.Queue, nfqueue.Options{WaitInThread: true, Segment: cfg.Target.Addr().IsLoopback()})
 	if err != nil {
 		return nil, fmt.Errorf("iscsi guard for %v: %w", cfg.Target, err)
 	}
@@ -304,6 +308,11 @@ func (g *Guard) newConn(key netip.AddrPort) *guarded {
 		}
 	})
 	gc.c.OnLogin = func(p pdu.Params) {
+		// The target's packets stop coming through the queue: what follows
+		// is Data-In, which must not be delayed behind its successors.
+		if err := divert.MarkLoginDone(key, g.front()); err != nil {
+			g.log.Warn("iscsi guard: the target's packets stay queued after the login", "initiator", key.String(), "err", err)
+		}
 		g.log.Info("iSCSI login complete", "initiator", key.String(), "header_digest", p.HeaderDigest, "data_digest", p.DataDigest,
 			"immediate_data", p.ImmediateData, "initial_r2t", p.InitialR2T)
 	}

@@ -150,3 +150,67 @@ func matchOrigDst(attrs []byte, addr netip.Addr, port uint16) ([]byte, bool) {
 	ok := raw != nil && proto == unix.IPPROTO_TCP && dst == addr.Unmap() && dport == port
 	return raw, ok
 }
+
+// LoginDoneMark is the conntrack mark bit the guard sets on a diverted
+// connection once its login has ended: the login rule stops queueing the
+// target's packets there. Queueing some of a flow's packets and not the
+// next ones reorders them, which TCP takes for loss (measured: fast
+// retransmits on every connection when the login window was counted in
+// bytes); the target sends no Data-In before the initiator's first
+// command, which comes after the final Login Response the guard sees.
+const LoginDoneMark = 0x00400000
+
+// More ctnetlink attributes.
+const (
+	ctaIPv4Src     = 1  // CTA_IP_V4_SRC
+	ctaIPv6Src     = 3  // CTA_IP_V6_SRC
+	ctaProtoSrc    = 2  // CTA_PROTO_SRC_PORT
+	ctaMark        = 8  // CTA_MARK
+	ctaMarkMask    = 21 // CTA_MARK_MASK: on an update, the bits CTA_MARK sets
+	nlaFlagNested  = 0x8000
+	ctMsgNewUpdate = ctMsgNew
+)
+
+// MarkLoginDone sets LoginDoneMark on the conntrack entry of the TCP
+// connection from initiator to front (its original destination, the front
+// port), leaving the mark's other bits alone.
+func MarkLoginDone(initiator, front netip.AddrPort) error {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	if err != nil {
+		return fmt.Errorf("divert: conntrack socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5}); err != nil {
+		return fmt.Errorf("divert: conntrack socket: %w", err)
+	}
+	src, dst := initiator.Addr().Unmap(), front.Addr().Unmap()
+	family, srcType, dstType := uint8(unix.AF_INET), uint16(ctaIPv4Src), uint16(ctaIPv4Dst)
+	if src.Is6() {
+		family, srcType, dstType = unix.AF_INET6, ctaIPv6Src, ctaIPv6Dst
+	}
+	ip := nfnl.AppendAttr(nfnl.AppendAttr(nil, srcType, src.AsSlice()), dstType, dst.AsSlice())
+	proto := nfnl.AppendAttr(nil, ctaProtoNum, []byte{unix.IPPROTO_TCP})
+	proto = nfnl.AppendAttr(proto, ctaProtoSrc, binary.BigEndian.AppendUint16(nil, initiator.Port()))
+	proto = nfnl.AppendAttr(proto, ctaProtoDst, binary.BigEndian.AppendUint16(nil, front.Port()))
+	tuple := nfnl.AppendAttr(nfnl.AppendAttr(nil, ctaTupleIP|nlaFlagNested, ip), ctaTupleProto|nlaFlagNested, proto)
+	msg := nfnl.AppendAttr(make([]byte, nfnl.HeaderLen), ctaTupleOrig|nlaFlagNested, tuple)
+	msg = nfnl.AppendAttr(msg, ctaMark, binary.BigEndian.AppendUint32(nil, LoginDoneMark))
+	msg = nfnl.AppendAttr(msg, ctaMarkMask, binary.BigEndian.AppendUint32(nil, LoginDoneMark))
+	nfnl.PutHeader(msg, len(msg), nfnl.Type(unix.NFNL_SUBSYS_CTNETLINK, ctMsgNewUpdate), unix.NLM_F_ACK, 1, family, 0)
+	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("divert: conntrack mark: %w", err)
+	}
+	buf := make([]byte, 4096)
+	n, _, err := unix.Recvfrom(fd, buf, 0)
+	if err != nil {
+		return fmt.Errorf("divert: conntrack mark: %w", err)
+	}
+	m, _, err := nfnl.Next(buf[:n])
+	if err != nil {
+		return fmt.Errorf("divert: conntrack mark: %w", err)
+	}
+	if m.Type == unix.NLMSG_ERROR && m.Errno != 0 {
+		return fmt.Errorf("divert: conntrack mark of %v -> %v: %w", initiator, front, unix.Errno(-m.Errno))
+	}
+	return nil
+}

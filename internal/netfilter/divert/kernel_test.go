@@ -123,7 +123,7 @@ type guard struct {
 	payload    atomic.Int64 // of which carried payload
 	pureAcks   atomic.Int64 // of which had neither payload nor SYN: must stay 0
 	syns       atomic.Int64
-	synMSS     atomic.Int64 // the MSS option of the last SYN
+	synAckMSS  atomic.Int64 // the MSS option of the last SYN-ACK
 	replies    atomic.Int64 // the target's packets (its first bytes: the login), not counted above
 	front      uint16
 	notReady   atomic.Int64 // of which came with ChecksumNotReady
@@ -136,7 +136,9 @@ type guard struct {
 func startGuard(tb testing.TB, d divert.Divert) *guard {
 	num := d.Queue
 	tb.Helper()
-	q, err := nfqueue.Open(num)
+	// Loopback, as the guard does it: segments near 64 KiB, GSO packets
+	// segmented by the kernel before they are queued.
+	q, err := nfqueue.OpenWith(num, nfqueue.Options{Segment: true})
 	if err != nil {
 		tb.Fatalf("nfqueue.Open(%d): %v", num, err)
 	}
@@ -161,6 +163,9 @@ func (g *guard) run() error {
 		}
 		if seg, err := tcpip.Parse(p.Data); err == nil && seg.DstPort != g.front {
 			g.replies.Add(1)
+			if seg.Flags&tcpip.FlagSYN != 0 {
+				g.synAckMSS.Store(int64(mssOption(p.Data[seg.TCPOffset+20 : seg.PayloadOffset])))
+			}
 			if err := g.q.Verdict(p.ID, true, nil); err != nil {
 				return err
 			}
@@ -180,7 +185,6 @@ func (g *guard) run() error {
 		payload := seg.Payload(p.Data)
 		if seg.Flags&tcpip.FlagSYN != 0 {
 			g.syns.Add(1)
-			g.synMSS.Store(int64(mssOption(p.Data[seg.TCPOffset+20 : seg.PayloadOffset])))
 		}
 		if len(payload) > 0 {
 			g.payload.Add(1)
@@ -256,10 +260,10 @@ func testDivert(t *testing.T, addr string) {
 	if g.syns.Load() == 0 {
 		t.Fatal("the SYN of the connection was not queued")
 	}
-	// The initiator's MSS is lowered too, so that the target's segments
-	// (the login rule queues the first of them) fit in the queue.
-	if mss := g.synMSS.Load(); mss != 32000 {
-		t.Fatalf("the queued SYN announces MSS %d, want it clamped to 32000", mss)
+	// The target's SYN-ACK (queued by the login rule) announces the
+	// clamped MSS, so that the initiator's segments fit in the queue.
+	if mss := g.synAckMSS.Load(); mss != 65000 {
+		t.Fatalf("the queued SYN-ACK announces MSS %d, want it clamped to 65000", mss)
 	}
 
 	// The target's first bytes are queued (its login answers), then no more.

@@ -21,16 +21,18 @@ const (
 	loginChain    = "GOVIRT-SCSI-LOGIN"
 	commentPrefix = "govirt-scsi:"
 
-	// clampMSS keeps every packet either end sends, GSO ones included,
-	// within what NFQUEUE can copy whole (65531 bytes from the IP header,
-	// NFQNL_MAX_COPY_RANGE). On loopback (MTU 65536, MSS 65483) TCP sends
-	// 65535-byte segments, and GSO packets of at least two segments
-	// (tcp_min_tso_segs), up to 98,356 bytes seen, which the guard could
-	// never see whole. With MSS 32000 a GSO packet is at most 2 x 31988
-	// payload bytes (64,028 bytes seen on loopback, 809 MB/s through the
-	// queue). On an Ethernet path the MSS is far lower and this rule
-	// changes nothing.
-	clampMSS = 32000
+	// clampMSS keeps every segment the initiator sends within what NFQUEUE
+	// copies whole (65531 bytes from the IP header, NFQNL_MAX_COPY_RANGE):
+	// on loopback (MTU 65536) TCP's MSS is 65483, a segment 65535 bytes.
+	// GSO packets are two segments and more (tcp_min_tso_segs) and on
+	// loopback cannot be copied whole at any useful MSS, so the guard has
+	// the kernel segment them there (nfqueue Options.Segment). On an
+	// Ethernet path the MSS is far lower, GSO packets fit (65,212 bytes at
+	// MTU 1500) and this rule changes nothing. The target's segments are
+	// not clamped, nor clamped lower: the Data-In of a read never goes
+	// through the queue, and an MSS of 32000 (and GSO packets whole)
+	// measured about a fifth slower reads through the guard on loopback.
+	clampMSS = 65000
 
 	// loginBytes is how much of what the target sends on a diverted
 	// connection goes to the queue: its Login Responses, which say how the
@@ -57,7 +59,6 @@ func (d Divert) rules() ([]chainRule, error) {
 	return []chainRule{
 		{mssTable, mssChain, "PREROUTING", d.mssRule(), false},
 		{loginTable, loginChain, "INPUT", d.loginRule(), false},
-		{queueTable, queueChain, "OUTPUT", d.synMSSRule(), true},
 		{queueTable, queueChain, "OUTPUT", q, false},
 		{natTable, natChain, "OUTPUT", d.natRule(), false},
 	}, nil
@@ -130,26 +131,30 @@ func (d Divert) mssRule() []string {
 		"-j", "TCPMSS", "--set-mss", strconv.Itoa(clampMSS)}
 }
 
-// loginRule queues the first loginBytes the target sends on a diverted
-// connection (conntrack knows it by its original destination, the front
-// port; the reply's source may or may not be translated back yet at mangle
-// INPUT, so no address or port of it is matched). connbytes needs
-// conntrack's byte counters (Add turns them on).
+// loginRule queues what the target sends on a diverted connection until
+// the guard marks its login done (LoginDoneMark), and never more than the
+// first loginBytes (conntrack knows the connection by its original
+// destination, the front port; the reply's source may or may not be
+// translated back yet at mangle INPUT, so no address or port of it is
+// matched). connbytes needs conntrack's byte counters (Add turns them on).
 func (d Divert) loginRule() []string {
 	return []string{"-p", "tcp", "-m", "conntrack", "--ctorigdst", d.addr().String(),
 		"--ctorigdstport", strconv.Itoa(int(d.FrontPort)), "--ctdir", "REPLY",
+		"-m", "connmark", "!", "--mark", loginDoneMatch, "-m", "length", "--length", "0:" + strconv.Itoa(maxQueued),
 		"-m", "connbytes", "--connbytes", "0:" + strconv.Itoa(loginBytes), "--connbytes-dir", "reply", "--connbytes-mode", "bytes",
 		"-m", "comment", "--comment", d.comment(), "-j", "NFQUEUE", "--queue-num", strconv.Itoa(int(d.Queue))}
 }
 
-// synMSSRule lowers the MSS the initiator announces in its SYN, so that
-// the target's segments fit in NFQUEUE's copy range too (the login rule
-// queues the first of them). It sits in the queue chain ahead of the queue
-// rule, whose verdict ends the chain's walk for the SYN.
-func (d Divert) synMSSRule() []string {
-	return append(d.match(), "--tcp-flags", "SYN,RST", "SYN", "-m", "comment", "--comment", d.comment(),
-		"-j", "TCPMSS", "--set-mss", strconv.Itoa(clampMSS))
-}
+// maxQueued is the largest packet NFQUEUE copies whole
+// (NFQNL_MAX_COPY_RANGE). The target's packets are not clamped (that would
+// halve the size of every Data-In segment for the login's sake): one too
+// big to copy is not queued, and since a login answer never is that big,
+// the guard misses nothing it needs (if it did, it would stop the
+// connection at the initiator's first command).
+const maxQueued = 65531
+
+// loginDoneMatch is LoginDoneMark as the connmark match writes it.
+var loginDoneMatch = fmt.Sprintf("%#x/%#x", LoginDoneMark, LoginDoneMark)
 
 // natRule is the nat rule that sends the front port to the real portal.
 func (d Divert) natRule() []string {

@@ -152,17 +152,15 @@ func TestRules(t *testing.T) {
 		want []chainRule
 	}{
 		{d4, "iptables", []chainRule{
-			{"mangle", "GOVIRT-SCSI-MSS", "PREROUTING", strings.Fields("-s 192.0.2.10/32 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 192.0.2.10 --ctorigdstport 40001 -m comment --comment govirt-scsi:7 -j TCPMSS --set-mss 32000"), false},
-			{"mangle", "GOVIRT-SCSI-LOGIN", "INPUT", strings.Fields("-p tcp -m conntrack --ctorigdst 192.0.2.10 --ctorigdstport 40001 --ctdir REPLY -m connbytes --connbytes 0:65535 --connbytes-dir reply --connbytes-mode bytes -m comment --comment govirt-scsi:7 -j NFQUEUE --queue-num 7"), false},
-			{"mangle", "GOVIRT-SCSI-Q", "OUTPUT", strings.Fields("-d 192.0.2.10/32 -p tcp -m tcp --dport 40001 --tcp-flags SYN,RST SYN -m comment --comment govirt-scsi:7 -j TCPMSS --set-mss 32000"), true},
+			{"mangle", "GOVIRT-SCSI-MSS", "PREROUTING", strings.Fields("-s 192.0.2.10/32 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 192.0.2.10 --ctorigdstport 40001 -m comment --comment govirt-scsi:7 -j TCPMSS --set-mss 65000"), false},
+			{"mangle", "GOVIRT-SCSI-LOGIN", "INPUT", strings.Fields("-p tcp -m conntrack --ctorigdst 192.0.2.10 --ctorigdstport 40001 --ctdir REPLY -m connmark ! --mark 0x400000/0x400000 -m length --length 0:65531 -m connbytes --connbytes 0:65535 --connbytes-dir reply --connbytes-mode bytes -m comment --comment govirt-scsi:7 -j NFQUEUE --queue-num 7"), false},
 			{"mangle", "GOVIRT-SCSI-Q", "OUTPUT", append(strings.Fields("-d 192.0.2.10/32 -p tcp -m tcp --dport 40001 -m bpf --bytecode"), code4,
 				"-m", "comment", "--comment", "govirt-scsi:7", "-j", "NFQUEUE", "--queue-num", "7"), false},
 			{"nat", "GOVIRT-SCSI-NAT", "OUTPUT", strings.Fields("-d 192.0.2.10/32 -p tcp -m tcp --dport 40001 -m comment --comment govirt-scsi:7 -j DNAT --to-destination 192.0.2.10:3260"), false},
 		}},
 		{d6, "ip6tables", []chainRule{
-			{"mangle", "GOVIRT-SCSI-MSS", "PREROUTING", strings.Fields("-s 2001:db8::10/128 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 2001:db8::10 --ctorigdstport 40002 -m comment --comment govirt-scsi:8 -j TCPMSS --set-mss 32000"), false},
-			{"mangle", "GOVIRT-SCSI-LOGIN", "INPUT", strings.Fields("-p tcp -m conntrack --ctorigdst 2001:db8::10 --ctorigdstport 40002 --ctdir REPLY -m connbytes --connbytes 0:65535 --connbytes-dir reply --connbytes-mode bytes -m comment --comment govirt-scsi:8 -j NFQUEUE --queue-num 8"), false},
-			{"mangle", "GOVIRT-SCSI-Q", "OUTPUT", strings.Fields("-d 2001:db8::10/128 -p tcp -m tcp --dport 40002 --tcp-flags SYN,RST SYN -m comment --comment govirt-scsi:8 -j TCPMSS --set-mss 32000"), true},
+			{"mangle", "GOVIRT-SCSI-MSS", "PREROUTING", strings.Fields("-s 2001:db8::10/128 -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctorigdst 2001:db8::10 --ctorigdstport 40002 -m comment --comment govirt-scsi:8 -j TCPMSS --set-mss 65000"), false},
+			{"mangle", "GOVIRT-SCSI-LOGIN", "INPUT", strings.Fields("-p tcp -m conntrack --ctorigdst 2001:db8::10 --ctorigdstport 40002 --ctdir REPLY -m connmark ! --mark 0x400000/0x400000 -m length --length 0:65531 -m connbytes --connbytes 0:65535 --connbytes-dir reply --connbytes-mode bytes -m comment --comment govirt-scsi:8 -j NFQUEUE --queue-num 8"), false},
 			{"mangle", "GOVIRT-SCSI-Q", "OUTPUT", append(strings.Fields("-d 2001:db8::10/128 -p tcp -m tcp --dport 40002 -m bpf --bytecode"), code6,
 				"-m", "comment", "--comment", "govirt-scsi:8", "-j", "NFQUEUE", "--queue-num", "8"), false},
 			{"nat", "GOVIRT-SCSI-NAT", "OUTPUT", strings.Fields("-d 2001:db8::10/128 -p tcp -m tcp --dport 40002 -m comment --comment govirt-scsi:8 -j DNAT --to-destination [2001:db8::10]:3260"), false},
