@@ -92,6 +92,8 @@ func New(cfg Config, hv Hypervisor, log *slog.Logger) (*Agent, error) {
 	a.restoreLUNProxies()
 	if cfg.LUNEnforcer == EnforceGuard {
 		a.removeStaleGuards()
+		a.proxies.stop = make(chan struct{})
+		go a.reconcileGuards(a.proxies.stop)
 	}
 	return a, nil
 }

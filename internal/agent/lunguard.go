@@ -94,6 +94,59 @@ func (a *Agent) removeStaleGuards() {
 	}
 }
 
+// reconcileEvery is how often the agent checks that its guards' queue
+// rules are still in the path.
+const reconcileEvery = 10 * time.Second
+
+// reconcileGuards puts back, every reconcileEvery until stop closes, the
+// rules of guards someone removed (a firewall reload that flushes the
+// tables): established connections keep their NAT without them, and would
+// flow on unguarded. One mangle dump a check, whatever the number of guards.
+func (a *Agent) reconcileGuards(stop <-chan struct{}) {
+	t := time.NewTicker(reconcileEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		a.reconcileOnce()
+	}
+}
+
+func (a *Agent) reconcileOnce() {
+	ctx, cancel := context.WithTimeout(context.Background(), reconcileEvery)
+	defer cancel()
+	byDivert := map[divert.Divert]*portGuard{}
+	a.proxies.mu.Lock()
+	for _, disks := range a.proxies.byVM {
+		for _, e := range disks {
+			if g, ok := e.e.(*portGuard); ok {
+				byDivert[g.Divert()] = g
+			}
+		}
+	}
+	a.proxies.mu.Unlock()
+	if len(byDivert) == 0 {
+		return
+	}
+	ds := make([]divert.Divert, 0, len(byDivert))
+	for d := range byDivert {
+		ds = append(ds, d)
+	}
+	broken, err := divert.Broken(ctx, ds)
+	if err != nil {
+		a.log.Warn("checking the guards' rules", "err", err)
+		return
+	}
+	for _, d := range broken {
+		err := byDivert[d].Repair(ctx)
+		a.log.Error("a guard's queue rule was removed from the path: rules put back, its connections stopped",
+			"target", d.Target.String(), "front_port", d.FrontPort, "repair_err", err)
+	}
+}
+
 // portGuard gives its front port back when it closes.
 type portGuard struct {
 	*guard.Guard

@@ -56,6 +56,7 @@ type lunProxies struct {
 	byVM  map[string]map[string]lunEnforcement
 	watch map[string]context.CancelFunc // per VM: stops proxies when the domain stops
 	ports map[uint16]struct{}           // guards' front ports in use (lunguard.go)
+	stop  chan struct{}                 // closed by Close: ends reconcileGuards
 }
 
 // proxied returns d pointing QEMU at a new proxy for it when it carries a
@@ -229,6 +230,10 @@ func (a *Agent) Close() {
 		cancel()
 	}
 	a.proxies.watch = nil
+	if a.proxies.stop != nil {
+		close(a.proxies.stop)
+		a.proxies.stop = nil
+	}
 	a.proxies.mu.Unlock()
 	for _, ps := range all {
 		for _, p := range ps {

@@ -147,6 +147,21 @@ func (g *Guard) divert() divert.Divert {
 	return divert.Divert{Target: g.cfg.Target, FrontPort: g.cfg.FrontPort, Queue: g.cfg.Queue}
 }
 
+// Divert is the guard's path through the kernel, for a caller that checks
+// it is still in place (divert.Broken).
+func (g *Guard) Divert() divert.Divert { return g.divert() }
+
+// Repair puts the guard's rules back after someone removed them, then
+// stops the connections made through the front port: while the queue rule
+// was gone their bytes passed unseen, so the guard cannot follow them (and
+// must not let them go on); their initiators reconnect under its eye.
+func (g *Guard) Repair(ctx context.Context) error {
+	if err := divert.Add(ctx, g.divert()); err != nil {
+		return err
+	}
+	return killSockets(ctx, g.front())
+}
+
 // Addr is where QEMU connects: the target's address, the front port.
 func (g *Guard) Addr() *net.TCPAddr { return net.TCPAddrFromAddrPort(g.front()) }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,5 +57,57 @@ func TestRemoveStaleKeepsLiveGuards(t *testing.T) {
 	}
 	if slices.ContainsFunc(left, func(d divert.Divert) bool { return d.FrontPort == 30981 }) {
 		t.Error("the dead guard's divert is still listed")
+	}
+}
+
+// TestRepairAfterTheRulesWereFlushed: someone removes the jump to the
+// queue chain (a firewall reload); divert.Broken sees it, Repair puts the
+// rules back.
+func TestRepairAfterTheRulesWereFlushed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test installs iptables rules and binds NFQUEUEs: run it as root (CI does)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	g, err := Start(ctx, Config{Target: netip.MustParseAddrPort("127.0.0.1:3260"), FrontPort: 30982, Queue: 30982})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ds := []divert.Divert{g.Divert()}
+	if broken, err := divert.Broken(ctx, ds); err != nil || len(broken) != 0 {
+		t.Fatalf("a fresh guard is reported broken: %v %v", broken, err)
+	}
+	// The queue rule goes (the jump stays: other guards of other tests
+	// may run at the same time).
+	code, err := exec.CommandContext(ctx, "iptables", "-w", "-t", "mangle", "-S", "GOVIRT-SCSI-Q").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := false
+	for _, line := range strings.Split(string(code), "\n") {
+		if strings.Contains(line, `"govirt-scsi:30982"`) && strings.Contains(line, "NFQUEUE") {
+			words, err := divert.SplitRule(strings.TrimPrefix(line, "-A "))
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := append([]string{"-w", "-t", "mangle", "-D"}, words...)
+			if out, err := exec.CommandContext(ctx, "iptables", args...).CombinedOutput(); err != nil {
+				t.Fatalf("iptables %v: %v: %s", args, err, out)
+			}
+			removed = true
+		}
+	}
+	if !removed {
+		t.Fatalf("the guard's queue rule is not listed:\n%s", code)
+	}
+	if broken, err := divert.Broken(ctx, ds); err != nil || len(broken) != 1 {
+		t.Fatalf("after its queue rule was removed: broken %v, %v", broken, err)
+	}
+	if err := g.Repair(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if broken, err := divert.Broken(ctx, ds); err != nil || len(broken) != 0 {
+		t.Fatalf("after Repair: broken %v, %v", broken, err)
 	}
 }

@@ -162,6 +162,11 @@ func (d Divert) natRule() []string {
 	return append(d.match(), "-m", "comment", "--comment", d.comment(), "-j", "DNAT", "--to-destination", to)
 }
 
+// SplitRule splits one line of `iptables -S` into the arguments that
+// would make it again (quotes removed), for callers that act on a listed
+// rule themselves, such as a test that deletes one.
+func SplitRule(line string) ([]string, error) { return splitArgs(line) }
+
 // splitArgs splits one line of `iptables -S` into words, honouring the
 // double quotes around the bpf bytecode and comments.
 func splitArgs(line string) ([]string, error) {
