@@ -55,20 +55,19 @@ func (a *Agent) startGuard(ctx context.Context, rec proxyRecord, pol *scsipolicy
 	if err != nil {
 		return nil, err
 	}
+	skip := map[uint16]bool{}
 	for _, d := range installed {
-		a.proxies.reservePort(d.FrontPort)
-		defer a.proxies.releasePortIfFree(d.FrontPort)
+		skip[d.FrontPort] = true
 	}
 	lo, hi := a.guardPorts()
 	for range maxPortTries {
-		port, err := a.proxies.pickPort(lo, hi)
+		port, err := a.proxies.pickPort(lo, hi, skip)
 		if err != nil {
 			return nil, err
 		}
 		g, err := start(port)
 		if errors.Is(err, syscall.EPERM) {
-			a.proxies.reservePort(port)
-			defer a.proxies.releasePortIfFree(port)
+			skip[port] = true
 			continue
 		}
 		return g, err
@@ -153,21 +152,6 @@ type portGuard struct {
 	free func()
 }
 
-// releasePortIfFree gives back a port reserved only to be skipped, unless a
-// guard of this agent holds it by now.
-func (l *lunProxies) releasePortIfFree(p uint16) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, disks := range l.byVM {
-		for _, e := range disks {
-			if g, ok := e.e.(*portGuard); ok && g.Addr().Port == int(p) {
-				return
-			}
-		}
-	}
-	delete(l.ports, p)
-}
-
 func (g *portGuard) Close() error {
 	err := g.Guard.Close()
 	g.free()
@@ -206,12 +190,13 @@ func resolvePortal(ctx context.Context, hostport string) (netip.AddrPort, error)
 	return netip.AddrPortFrom(pick, uint16(port)), nil
 }
 
-// pickPort reserves the lowest free front port of [lo, hi].
-func (l *lunProxies) pickPort(lo, hi uint16) (uint16, error) {
+// pickPort reserves the lowest front port of [lo, hi] that this agent
+// does not use and skip does not name.
+func (l *lunProxies) pickPort(lo, hi uint16, skip map[uint16]bool) (uint16, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for p := uint32(lo); p <= uint32(hi); p++ {
-		if _, used := l.ports[uint16(p)]; !used {
+		if _, used := l.ports[uint16(p)]; !used && !skip[uint16(p)] {
 			l.reserveLocked(uint16(p))
 			return uint16(p), nil
 		}
