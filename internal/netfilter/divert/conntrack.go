@@ -3,6 +3,7 @@ package divert
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -12,7 +13,7 @@ import (
 
 // ctnetlink wire constants (include/uapi/linux/netfilter/nfnetlink_conntrack.h).
 const (
-	ctMsgNew    = 0 // IPCTNL_MSG_CT_NEW: what a dump answers with
+	ctMsgNew    = 0 // IPCTNL_MSG_CT_NEW: what a dump answers with, and an update of an entry
 	ctMsgGet    = 1 // IPCTNL_MSG_CT_GET
 	ctMsgDelete = 2 // IPCTNL_MSG_CT_DELETE
 
@@ -32,25 +33,18 @@ const (
 // which nobody listens on, and both ends get a reset. Without this, an open
 // connection would flow on, unguarded, once the queue rule is deleted.
 func flushConnections(addr netip.Addr, port uint16) error {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	fd, err := ctSocket(10)
 	if err != nil {
-		return fmt.Errorf("divert: conntrack socket: %w", err)
+		return err
 	}
 	defer unix.Close(fd)
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 10}); err != nil {
-		return fmt.Errorf("divert: conntrack socket: %w", err)
-	}
-	kernel := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("divert: conntrack socket: %w", err)
-	}
 	family := uint8(unix.AF_INET)
 	if addr.Is6() {
 		family = unix.AF_INET6
 	}
 	req := make([]byte, nfnl.HeaderLen)
 	nfnl.PutHeader(req, len(req), nfnl.Type(unix.NFNL_SUBSYS_CTNETLINK, ctMsgGet), unix.NLM_F_DUMP, 1, family, 0)
-	if err := unix.Sendto(fd, req, 0, kernel); err != nil {
+	if err := unix.Sendto(fd, req, 0, ctKernel); err != nil {
 		return fmt.Errorf("divert: conntrack dump: %w", err)
 	}
 	var tuples [][]byte
@@ -89,20 +83,9 @@ func flushConnections(addr netip.Addr, port uint16) error {
 	for i, raw := range tuples {
 		msg := append(make([]byte, nfnl.HeaderLen), raw...)
 		nfnl.PutHeader(msg, len(msg), nfnl.Type(unix.NFNL_SUBSYS_CTNETLINK, ctMsgDelete), unix.NLM_F_ACK, uint32(2+i), family, 0)
-		if err := unix.Sendto(fd, msg, 0, kernel); err != nil {
-			return fmt.Errorf("divert: conntrack delete: %w", err)
-		}
-		n, _, err := unix.Recvfrom(fd, buf, 0)
-		if err != nil {
-			return fmt.Errorf("divert: conntrack delete: %w", err)
-		}
-		m, _, err := nfnl.Next(buf[:n])
-		if err != nil {
-			return fmt.Errorf("divert: conntrack delete: %w", err)
-		}
 		// ENOENT: the connection ended meanwhile.
-		if m.Type == unix.NLMSG_ERROR && m.Errno != 0 && unix.Errno(-m.Errno) != unix.ENOENT {
-			return fmt.Errorf("divert: conntrack delete: %w", unix.Errno(-m.Errno))
+		if err := ctRequest(fd, msg, buf); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("divert: conntrack delete: %w", err)
 		}
 	}
 	return nil
@@ -162,27 +145,23 @@ const LoginDoneMark = 0x00400000
 
 // More ctnetlink attributes.
 const (
-	ctaIPv4Src     = 1  // CTA_IP_V4_SRC
-	ctaIPv6Src     = 3  // CTA_IP_V6_SRC
-	ctaProtoSrc    = 2  // CTA_PROTO_SRC_PORT
-	ctaMark        = 8  // CTA_MARK
-	ctaMarkMask    = 21 // CTA_MARK_MASK: on an update, the bits CTA_MARK sets
-	nlaFlagNested  = 0x8000
-	ctMsgNewUpdate = ctMsgNew
+	ctaIPv4Src    = 1  // CTA_IP_V4_SRC
+	ctaIPv6Src    = 3  // CTA_IP_V6_SRC
+	ctaProtoSrc   = 2  // CTA_PROTO_SRC_PORT
+	ctaMark       = 8  // CTA_MARK
+	ctaMarkMask   = 21 // CTA_MARK_MASK: on an update, the bits CTA_MARK sets
+	nlaFlagNested = 0x8000
 )
 
 // MarkLoginDone sets LoginDoneMark on the conntrack entry of the TCP
 // connection from initiator to front (its original destination, the front
 // port), leaving the mark's other bits alone.
 func MarkLoginDone(initiator, front netip.AddrPort) error {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	fd, err := ctSocket(5)
 	if err != nil {
-		return fmt.Errorf("divert: conntrack socket: %w", err)
+		return err
 	}
 	defer unix.Close(fd)
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5}); err != nil {
-		return fmt.Errorf("divert: conntrack socket: %w", err)
-	}
 	src, dst := initiator.Addr().Unmap(), front.Addr().Unmap()
 	family, srcType, dstType := uint8(unix.AF_INET), uint16(ctaIPv4Src), uint16(ctaIPv4Dst)
 	if src.Is6() {
@@ -196,21 +175,50 @@ func MarkLoginDone(initiator, front netip.AddrPort) error {
 	msg := nfnl.AppendAttr(make([]byte, nfnl.HeaderLen), ctaTupleOrig|nlaFlagNested, tuple)
 	msg = nfnl.AppendAttr(msg, ctaMark, binary.BigEndian.AppendUint32(nil, LoginDoneMark))
 	msg = nfnl.AppendAttr(msg, ctaMarkMask, binary.BigEndian.AppendUint32(nil, LoginDoneMark))
-	nfnl.PutHeader(msg, len(msg), nfnl.Type(unix.NFNL_SUBSYS_CTNETLINK, ctMsgNewUpdate), unix.NLM_F_ACK, 1, family, 0)
-	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("divert: conntrack mark: %w", err)
+	nfnl.PutHeader(msg, len(msg), nfnl.Type(unix.NFNL_SUBSYS_CTNETLINK, ctMsgNew), unix.NLM_F_ACK, 1, family, 0)
+	if err := ctRequest(fd, msg, make([]byte, 4096)); err != nil {
+		return fmt.Errorf("divert: conntrack mark of %v -> %v: %w", initiator, front, err)
 	}
-	buf := make([]byte, 4096)
+	return nil
+}
+
+// ctKernel is the kernel's netlink address.
+var ctKernel = &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
+
+// ctSocket opens a netlink socket to conntrack whose reads give up after
+// timeoutSec seconds.
+func ctSocket(timeoutSec int64) (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	if err != nil {
+		return -1, fmt.Errorf("divert: conntrack socket: %w", err)
+	}
+	err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: timeoutSec})
+	if err == nil {
+		err = unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("divert: conntrack socket: %w", err)
+	}
+	return fd, nil
+}
+
+// ctRequest sends one request that asks for an acknowledgement and returns
+// the kernel's refusal, if any, as its errno.
+func ctRequest(fd int, msg, buf []byte) error {
+	if err := unix.Sendto(fd, msg, 0, ctKernel); err != nil {
+		return err
+	}
 	n, _, err := unix.Recvfrom(fd, buf, 0)
 	if err != nil {
-		return fmt.Errorf("divert: conntrack mark: %w", err)
+		return err
 	}
 	m, _, err := nfnl.Next(buf[:n])
 	if err != nil {
-		return fmt.Errorf("divert: conntrack mark: %w", err)
+		return err
 	}
 	if m.Type == unix.NLMSG_ERROR && m.Errno != 0 {
-		return fmt.Errorf("divert: conntrack mark of %v -> %v: %w", initiator, front, unix.Errno(-m.Errno))
+		return unix.Errno(-m.Errno)
 	}
 	return nil
 }
