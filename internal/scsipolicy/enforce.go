@@ -2,6 +2,7 @@ package scsipolicy
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,4 +39,35 @@ func (l *RefusalLog) Refused(d Decision, lun uint64, policy string, extra ...any
 		"reason", d.Reason, "lun", lun >> 48 & 0x3fff, "not_logged_before", l.suppressed}, extra...)
 	l.log.Warn("SCSI command refused", args...)
 	l.last, l.suppressed = now, 0
+}
+
+// Counters keep an enforcer's Stats; safe for concurrent use.
+type Counters struct {
+	connections, commands, refused atomic.Uint64
+	lastRefused                    atomic.Pointer[Op]
+}
+
+// Connection counts an initiator connection.
+func (c *Counters) Connection() { c.connections.Add(1) }
+
+// Command counts a decided SCSI command and reports whether it was
+// refused.
+func (c *Counters) Command(d Decision) (refused bool) {
+	c.commands.Add(1)
+	if d.Allow {
+		return false
+	}
+	c.refused.Add(1)
+	op := d.Op
+	c.lastRefused.Store(&op)
+	return true
+}
+
+// Stats reads the counters.
+func (c *Counters) Stats() Stats {
+	s := Stats{Connections: c.connections.Load(), Commands: c.commands.Load(), Refused: c.refused.Load()}
+	if op := c.lastRefused.Load(); op != nil {
+		s.LastRefused = *op
+	}
+	return s
 }

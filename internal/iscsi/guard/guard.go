@@ -59,8 +59,7 @@ type Guard struct {
 	q      queue
 	policy atomic.Pointer[scsipolicy.Policy]
 
-	connections, commands, refused atomic.Uint64
-	lastRefused                    atomic.Pointer[scsipolicy.Op]
+	counters scsipolicy.Counters
 
 	// conns and held belong to the loop goroutine.
 	conns map[netip.AddrPort]*guarded
@@ -182,11 +181,7 @@ func (g *Guard) Policy() *scsipolicy.Policy { return g.policy.Load() }
 
 // Stats reports the counters.
 func (g *Guard) Stats() Stats {
-	s := Stats{Connections: g.connections.Load(), Commands: g.commands.Load(), Refused: g.refused.Load()}
-	if op := g.lastRefused.Load(); op != nil {
-		s.LastRefused = *op
-	}
-	return s
+	return g.counters.Stats()
 }
 
 // Close takes the divert away (the front port then leads nowhere) and
@@ -311,14 +306,10 @@ func (g *Guard) verdict(id uint32, accept bool, data []byte) {
 }
 
 func (g *Guard) newConn(key netip.AddrPort) *guarded {
-	g.connections.Add(1)
+	g.counters.Connection()
 	gc := &guarded{log: scsipolicy.NewRefusalLog(g.log.With("initiator", key.String()))}
 	gc.c = NewConn(g.policy.Load, func(d scsipolicy.Decision, lun uint64) {
-		g.commands.Add(1)
-		if !d.Allow {
-			g.refused.Add(1)
-			op := d.Op
-			g.lastRefused.Store(&op)
+		if g.counters.Command(d) {
 			gc.log.Refused(d, lun, g.policy.Load().Name())
 		}
 	})

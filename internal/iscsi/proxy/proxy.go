@@ -42,8 +42,7 @@ type Proxy struct {
 	ln     net.Listener
 	policy atomic.Pointer[scsipolicy.Policy]
 
-	connections, commands, refused atomic.Uint64
-	lastRefused                    atomic.Pointer[scsipolicy.Op]
+	counters scsipolicy.Counters
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -107,11 +106,7 @@ func (p *Proxy) Policy() *scsipolicy.Policy { return p.policy.Load() }
 
 // Stats reports the counters, for the agent to report upward.
 func (p *Proxy) Stats() Stats {
-	s := Stats{Connections: p.connections.Load(), Commands: p.commands.Load(), Refused: p.refused.Load()}
-	if op := p.lastRefused.Load(); op != nil {
-		s.LastRefused = *op
-	}
-	return s
+	return p.counters.Stats()
 }
 
 // Close stops listening, closes every connection and waits for them.
@@ -143,7 +138,7 @@ func (p *Proxy) accept() {
 		if !p.track(c) {
 			return
 		}
-		p.connections.Add(1)
+		p.counters.Connection()
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -197,11 +192,7 @@ func (p *Proxy) relay(client, target net.Conn) error {
 	log := p.log.With("initiator", client.RemoteAddr().String())
 	lim := scsipolicy.NewRefusalLog(log)
 	f := newFilter(p.policy.Load, func(dec scsipolicy.Decision, itt uint32, lun uint64) {
-		p.commands.Add(1)
-		if !dec.Allow {
-			p.refused.Add(1)
-			op := dec.Op
-			p.lastRefused.Store(&op)
+		if p.counters.Command(dec) {
 			lim.Refused(dec, lun, p.policy.Load().Name(), "itt", fmt.Sprintf("%#x", itt))
 		}
 	})
