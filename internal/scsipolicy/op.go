@@ -146,3 +146,14 @@ func normName(s string) string {
 	r := strings.NewReplacer(" ", "", "-", "", "_", "", "(", "", ")", "")
 	return r.Replace(strings.ToLower(s))
 }
+
+// Where a CDB keeps its service action, as SAField reports it.
+const (
+	SAFieldNone    = int(saNone)
+	SAFieldByte1   = int(saByte1)   // CDB byte 1, bits 4..0
+	SAFieldBytes89 = int(saBytes89) // CDB bytes 8..9, big-endian
+)
+
+// SAField says where commands with this operation code keep their service
+// action (SAFieldNone when they have none).
+func SAField(code byte) int { return int(saOpcodes[code]) }

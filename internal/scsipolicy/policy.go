@@ -271,3 +271,25 @@ func (p *Policy) AdmitsReservations() bool {
 	}
 	return true
 }
+
+// Table is a compiled policy as a lookup table, for an enforcer that
+// decides outside Go (the agent's kernel guard): Ops[code] decides an
+// operation code, and SA, where it names the code and the command's
+// service action (read from where SAField says), overrides it. Decide and
+// a lookup in Table agree on every CDB of 16 bytes.
+type Table struct {
+	Ops [256]bool
+	SA  map[Op]bool
+}
+
+// Table returns the policy as a Table.
+func (p *Policy) Table() Table {
+	t := Table{SA: make(map[Op]bool, len(p.sa))}
+	for i, v := range p.ops {
+		t.Ops[i] = v == allow
+	}
+	for op, v := range p.sa {
+		t.SA[op] = v == allow
+	}
+	return t
+}
