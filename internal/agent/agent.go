@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/govirt/govirt/internal/iscsi/guard"
+
 	"github.com/govirt/govirt/internal/agent/domxml"
 	"github.com/govirt/govirt/internal/vmspec"
 )
@@ -64,6 +66,9 @@ type Agent struct {
 	// finished (migrate.go).
 	incoming ownedSet
 	staging  ownedSet // VMs created paused whose disks are still being attached
+	// kernelGuard is the kernel half of the guards (nil: the guards
+	// enforce in the queue alone).
+	kernelGuard guard.Kernel
 }
 
 // New returns an agent driving hv.
@@ -89,6 +94,9 @@ func New(cfg Config, hv Hypervisor, log *slog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("agent: unknown LUN enforcer %q (want %s or %s)", cfg.LUNEnforcer, EnforceGuard, EnforceProxy)
 	}
 	a := &Agent{cfg: cfg, hv: hv, log: log}
+	if cfg.LUNEnforcer == EnforceGuard {
+		a.kernelGuard = openKernelGuard(log)
+	}
 	a.restoreLUNProxies()
 	if cfg.LUNEnforcer == EnforceGuard {
 		a.removeStaleGuards()

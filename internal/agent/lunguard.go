@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/govirt/govirt/internal/iscsi/guard"
+	"github.com/govirt/govirt/internal/iscsi/sockguard"
 	"github.com/govirt/govirt/internal/netfilter/divert"
 	"github.com/govirt/govirt/internal/scsipolicy"
 )
@@ -33,7 +34,7 @@ func (a *Agent) startGuard(ctx context.Context, rec proxyRecord, pol *scsipolicy
 		return nil, err
 	}
 	start := func(port uint16) (*portGuard, error) {
-		g, err := guard.Start(ctx, guard.Config{Target: target, FrontPort: port, Queue: port, Policy: pol, Logger: log})
+		g, err := guard.Start(ctx, guard.Config{Target: target, FrontPort: port, Queue: port, Policy: pol, Logger: log, Kernel: a.kernelGuard})
 		if err != nil {
 			a.proxies.releasePort(port)
 			return nil, err
@@ -75,6 +76,17 @@ func (a *Agent) startGuard(ctx context.Context, rec proxyRecord, pol *scsipolicy
 	return nil, fmt.Errorf("no free guard front port after %d tries", maxPortTries)
 }
 
+// openKernelGuard loads the guards' kernel half, or says why the guards
+// enforce in the queue alone (every command then waits for the agent).
+func openKernelGuard(log *slog.Logger) guard.Kernel {
+	h, err := sockguard.Open()
+	if err != nil {
+		log.Warn("iSCSI guard: no kernel half; every SCSI command goes through the agent's queue", "err", err)
+		return nil
+	}
+	return h
+}
+
 // maxPortTries bounds the ports a guard start tries.
 const maxPortTries = 64
 
@@ -84,7 +96,7 @@ func (a *Agent) removeStaleGuards() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	lo, hi := a.guardPorts()
-	removed, err := guard.RemoveStale(ctx, lo, hi)
+	removed, err := guard.RemoveStale(ctx, lo, hi, a.kernelGuard)
 	for _, d := range removed {
 		a.log.Info("removed the divert of a guard that no longer runs", "target", d.Target.String(), "front_port", d.FrontPort)
 	}

@@ -228,3 +228,47 @@ func TestResolve(t *testing.T) {
 		t.Error("resolved filtered must allow READ(10)")
 	}
 }
+
+// TestTableAgreesWithDecide: an enforcer that looks a command up in
+// Table (the kernel guard) decides as Decide does, for every operation
+// code and the service actions rules name, under presets and custom
+// policies with service-action rules.
+func TestTableAgreesWithDecide(t *testing.T) {
+	specs := append(Presets(),
+		Spec{Name: "pr-register", Base: BaseFiltered, Allow: []string{"0x5f/0x00", "0x5e"}},
+		Spec{Name: "no-pr-clear", Base: BaseUnfiltered, Deny: []string{"0x5f/0x03", "0x7f/0x000d", "0x3b"}},
+		Spec{Name: "only-reads", Base: BaseNone, Allow: []string{"0x28", "0x88", "0x9e/0x10"}},
+	)
+	lookup := func(tb Table, cdb []byte) bool {
+		code := cdb[0]
+		op := Op{Code: code}
+		switch SAField(code) {
+		case SAFieldByte1:
+			op.HasSA, op.ServiceAction = true, uint16(cdb[1]&0x1f)
+		case SAFieldBytes89:
+			op.HasSA, op.ServiceAction = true, uint16(cdb[8])<<8|uint16(cdb[9])
+		}
+		if v, ok := tb.SA[op]; ok && op.HasSA {
+			return v
+		}
+		return tb.Ops[code]
+	}
+	for _, spec := range specs {
+		p, err := Resolve(spec)
+		if err != nil {
+			t.Fatalf("%s: %v", spec.Name, err)
+		}
+		tb := p.Table()
+		for code := range 256 {
+			for _, sa := range []uint16{0, 1, 3, 0x0d, 0x10, 0x1f} {
+				cdb := make([]byte, 16)
+				cdb[0] = byte(code)
+				cdb[1] = byte(sa) | 0xe0 // the bits above the service action are not part of it
+				cdb[8], cdb[9] = byte(sa>>8), byte(sa)
+				if got, want := lookup(tb, cdb), p.Decide(cdb).Allow; got != want {
+					t.Errorf("%s: % x: table says %v, Decide %v", spec.Name, cdb[:10], got, want)
+				}
+			}
+		}
+	}
+}

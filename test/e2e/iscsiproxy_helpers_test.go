@@ -18,6 +18,7 @@ import (
 	"github.com/govirt/govirt/internal/iscsi/initiator"
 	"github.com/govirt/govirt/internal/iscsi/pdu"
 	"github.com/govirt/govirt/internal/iscsi/proxy"
+	"github.com/govirt/govirt/internal/iscsi/sockguard"
 	"github.com/govirt/govirt/internal/scsipolicy"
 )
 
@@ -71,18 +72,58 @@ var enforcerKinds = []enforcerKind{
 		return p.Addr().String(), p
 	}},
 	{name: "guard", standIn: 0x7d, start: func(ctx context.Context, t *testing.T, target string, pol *scsipolicy.Policy, log *slog.Logger) (string, enforcer) {
-		ap, err := netip.ParseAddrPort(target)
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := uint16(guardPorts.Add(1))
-		g, err := guard.Start(ctx, guard.Config{Target: ap, FrontPort: port, Queue: port, Policy: pol, Logger: log})
-		if err != nil {
-			t.Fatalf("guard before %s: %v", target, err)
-		}
-		t.Cleanup(func() { _ = g.Close() })
-		return g.Addr().String(), g
+		return startGuard(ctx, t, target, pol, log, nil)
 	}},
+	// The agent's default: the guard reads the logins, the kernel enforces
+	// on QEMU's socket after them.
+	{name: "kernel", standIn: 0x7d, start: func(ctx context.Context, t *testing.T, target string, pol *scsipolicy.Policy, log *slog.Logger) (string, enforcer) {
+		h := kernelGuard(t)
+		addr, g := startGuard(ctx, t, target, pol, log, h)
+		port := g.(*guard.Guard).Addr().Port
+		// Registered after the guard's own cleanup, so it runs before it,
+		// while the port's counters are still there.
+		t.Cleanup(func() {
+			if s, err := h.Stats(uint16(port)); err == nil && s.Commands == 0 {
+				t.Errorf("the kernel decided no command on port %d: the queue did the work", port)
+			}
+		})
+		return addr, g
+	}},
+}
+
+// startGuard starts a guard in front of target, with kernel as its
+// kernel half when not nil.
+func startGuard(ctx context.Context, t *testing.T, target string, pol *scsipolicy.Policy, log *slog.Logger, kernel guard.Kernel) (string, enforcer) {
+	ap, err := netip.ParseAddrPort(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(guardPorts.Add(1))
+	cfg := guard.Config{Target: ap, FrontPort: port, Queue: port, Policy: pol, Logger: log}
+	if kernel != nil {
+		cfg.Kernel = kernel
+	}
+	g, err := guard.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("guard before %s: %v", target, err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	return g.Addr().String(), g
+}
+
+var (
+	kernelOnce sync.Once
+	kernelHost *sockguard.Host
+	kernelErr  error
+)
+
+// kernelGuard is this test process's handle on the host's kernel guard.
+func kernelGuard(t *testing.T) *sockguard.Host {
+	kernelOnce.Do(func() { kernelHost, kernelErr = sockguard.Open() })
+	if kernelErr != nil {
+		t.Fatalf("the kernel guard must load on this host (root, cgroup v2, BPF): %v", kernelErr)
+	}
+	return kernelHost
 }
 
 // eachEnforcer runs a test under the proxy and under the guard.

@@ -134,6 +134,7 @@ func TestGuestSCSIPolicyOnSharedLUN(t *testing.T) {
 	if st := stats[diskID]; st.Refused < 4 {
 		t.Errorf("vm1's proxy counted %+v, want at least the 4 refusals", st)
 	}
+	assertKernelEnforced(t, ag.Log())
 
 	// Live change to the reservations policy: both guests share a reservation.
 	for _, g := range guests {
@@ -255,8 +256,26 @@ func TestGuestLUNProxyHotPlugAndAgentRestart(t *testing.T) {
 	if !strings.Contains(ag.Log(), "SCSI command policy enforcement restored") || !strings.Contains(ag.Log(), "by=guard") {
 		t.Error("the agent log does not say it restored the LUN's guard (the agent's default enforcer)")
 	}
+	assertKernelEnforced(t, ag.Log())
 	direct := dialLUN(ctx, t, tg.PortalAddr(), tg.IQN, "iqn.2026-11.dev.govirt:auditor", false)
 	if keys := readKeys(ctx, t, direct); len(keys) != 0 {
 		t.Errorf("tgtd holds keys %x registered from a filtered guest", keys)
 	}
+}
+
+// assertKernelEnforced checks in an agent's log that QEMU's logins went
+// through the guard and that the kernel half enforced the policy after
+// them (the agent's default; without it every command would wait in the
+// agent's queue).
+func assertKernelEnforced(t *testing.T, log string) {
+	t.Helper()
+	if strings.Contains(log, "no kernel half") {
+		t.Errorf("the agent could not load the guard's kernel half:\n%s", log)
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "iSCSI login complete") && strings.Contains(line, "kernel=true") {
+			return
+		}
+	}
+	t.Error("no login through the guard was armed in the kernel (no \"iSCSI login complete ... kernel=true\" in the agent's log)")
 }

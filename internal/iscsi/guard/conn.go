@@ -28,8 +28,10 @@ const maxLoginData = 64 << 10
 type Conn struct {
 	policy    func() *scsipolicy.Policy
 	onCommand func(d scsipolicy.Decision, lun uint64)
-	// OnLogin, when set, is told the parameters of the completed login.
-	OnLogin func(pdu.Params)
+	// OnLogin, when set, is told the parameters of the completed login
+	// before the target's final Login Response is let through; an error
+	// stops the connection.
+	OnLogin func(pdu.Params) error
 
 	dirs       [2]stream
 	neg        *pdu.Negotiation
@@ -295,7 +297,9 @@ func (c *Conn) dataEnd(dir Dir) error {
 		c.loginEnded = true
 		c.digests = pdu.Digests{Header: params.HeaderDigest, Data: params.DataDigest}
 		if c.OnLogin != nil {
-			c.OnLogin(params)
+			if err := c.OnLogin(params); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -38,6 +38,23 @@ type Config struct {
 	// Logger receives one warning per refused command (at most one per
 	// second per connection) and one per stopped connection.
 	Logger *slog.Logger
+	// Kernel, when set, enforces the policy on the initiator's own socket
+	// once a login ends (internal/iscsi/sockguard): the guard then reads
+	// only the logins, and no packet of a running connection waits for it.
+	Kernel Kernel
+}
+
+// Kernel is what a guard needs of the kernel half of the enforcement.
+type Kernel interface {
+	// Guard puts a front port under a policy, or changes its policy.
+	Guard(port uint16, pol *scsipolicy.Policy) error
+	// Unguard forgets a front port.
+	Unguard(port uint16) error
+	// Arm lets a connection leave its login, its PDUs framed with d;
+	// an error means the kernel does not follow it.
+	Arm(initiator netip.AddrPort, port uint16, d pdu.Digests) error
+	// Stats counts the commands the kernel decided on a port.
+	Stats(port uint16) (scsipolicy.Stats, error)
 }
 
 // Stats counts what a guard saw since it started.
@@ -99,11 +116,22 @@ func Start(ctx context.Context, cfg Config) (*Guard, error) {
 		return nil, fmt.Errorf("iscsi guard for %v: %w", cfg.Target, err)
 	}
 	g := newGuard(cfg, q)
+	// The kernel follows the port before anything can connect through it.
+	if cfg.Kernel != nil {
+		if err := cfg.Kernel.Guard(cfg.FrontPort, g.Policy()); err != nil {
+			_ = q.Close()
+			return nil, fmt.Errorf("iscsi guard for %v: %w", cfg.Target, err)
+		}
+	}
 	if err := divert.Add(ctx, g.divert()); err != nil {
 		_ = q.Close()
+		g.unguardKernel()
 		return nil, fmt.Errorf("iscsi guard for %v: %w", cfg.Target, err)
 	}
 	go g.loop()
+	if cfg.Kernel != nil {
+		go g.logKernelRefusals()
+	}
 	// Connections of an earlier guard on this port (an agent that
 	// restarted) are stopped: this one did not see them open. Their
 	// initiators reconnect at once, under its eye.
@@ -143,7 +171,41 @@ func newGuard(cfg Config, q queue) *Guard {
 }
 
 func (g *Guard) divert() divert.Divert {
-	return divert.Divert{Target: g.cfg.Target, FrontPort: g.cfg.FrontPort, Queue: g.cfg.Queue}
+	return divert.Divert{Target: g.cfg.Target, FrontPort: g.cfg.FrontPort, Queue: g.cfg.Queue, QueueUntilLogin: g.cfg.Kernel != nil}
+}
+
+// InKernel says whether the kernel enforces the policy once logins end.
+func (g *Guard) InKernel() bool { return g.cfg.Kernel != nil }
+
+func (g *Guard) unguardKernel() {
+	if g.cfg.Kernel == nil {
+		return
+	}
+	if err := g.cfg.Kernel.Unguard(g.cfg.FrontPort); err != nil {
+		g.log.Warn("iscsi guard: the kernel still follows the front port", "err", err)
+	}
+}
+
+// logKernelRefusals logs, at most once a second, the commands the kernel
+// refused since the last look.
+func (g *Guard) logKernelRefusals() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var seen uint64
+	for {
+		select {
+		case <-g.done:
+			return
+		case <-t.C:
+		}
+		s, err := g.cfg.Kernel.Stats(g.cfg.FrontPort)
+		if err != nil || s.Refused == seen {
+			continue
+		}
+		g.log.Warn("SCSI command refused", "command", s.LastRefused.Name(), "op", s.LastRefused.String(),
+			"policy", g.Policy().Name(), "refused", s.Refused-seen, "enforced_by", "kernel")
+		seen = s.Refused
+	}
 }
 
 // Divert is the guard's path through the kernel, for a caller that checks
@@ -174,6 +236,11 @@ func (g *Guard) SetPolicy(pol *scsipolicy.Policy) {
 		pol = scsipolicy.Filtered()
 	}
 	g.policy.Store(pol)
+	if g.cfg.Kernel != nil {
+		if err := g.cfg.Kernel.Guard(g.cfg.FrontPort, pol); err != nil {
+			g.log.Error("iscsi guard: the kernel keeps the previous policy", "policy", pol.Name(), "err", err)
+		}
+	}
 }
 
 // Policy is the policy in force.
@@ -181,7 +248,17 @@ func (g *Guard) Policy() *scsipolicy.Policy { return g.policy.Load() }
 
 // Stats reports the counters.
 func (g *Guard) Stats() Stats {
-	return g.counters.Stats()
+	s := g.counters.Stats()
+	if g.cfg.Kernel != nil {
+		if k, err := g.cfg.Kernel.Stats(g.cfg.FrontPort); err == nil {
+			s.Commands += k.Commands
+			s.Refused += k.Refused
+			if k.Refused > 0 {
+				s.LastRefused = k.LastRefused
+			}
+		}
+	}
+	return s
 }
 
 // Close takes the divert away (the front port then leads nowhere) and
@@ -198,6 +275,7 @@ func (g *Guard) Close() error {
 		kerr2 := killSockets(ctx, g.front())
 		g.closeErr = errors.Join(kerr, derr, kerr2, g.q.Close())
 		<-g.done
+		g.unguardKernel()
 	})
 	return g.closeErr
 }
@@ -313,14 +391,25 @@ func (g *Guard) newConn(key netip.AddrPort) *guarded {
 			gc.log.Refused(d, lun, g.policy.Load().Name())
 		}
 	})
-	gc.c.OnLogin = func(p pdu.Params) {
-		// The target's packets stop coming through the queue: what follows
-		// is Data-In, which must not be delayed behind its successors.
+	gc.c.OnLogin = func(p pdu.Params) error {
+		// With a kernel half, the connection is armed there before the
+		// final Login Response reaches the initiator, that is before it
+		// can send a command; a connection the kernel does not follow is
+		// stopped.
+		if g.cfg.Kernel != nil {
+			if err := g.cfg.Kernel.Arm(key, g.cfg.FrontPort, pdu.Digests{Header: p.HeaderDigest, Data: p.DataDigest}); err != nil {
+				return err
+			}
+		}
+		// The target's packets stop coming through the queue (what follows
+		// is Data-In, which must not be delayed behind its successors),
+		// and with a kernel half the initiator's too.
 		if err := divert.MarkLoginDone(key, g.front()); err != nil {
-			g.log.Warn("iscsi guard: the target's packets stay queued after the login", "initiator", key.String(), "err", err)
+			g.log.Warn("iscsi guard: the connection's packets stay queued after the login", "initiator", key.String(), "err", err)
 		}
 		g.log.Info("iSCSI login complete", "initiator", key.String(), "header_digest", p.HeaderDigest, "data_digest", p.DataDigest,
-			"immediate_data", p.ImmediateData, "initial_r2t", p.InitialR2T)
+			"immediate_data", p.ImmediateData, "initial_r2t", p.InitialR2T, "kernel", g.cfg.Kernel != nil)
+		return nil
 	}
 	g.conns[key] = gc
 	return gc
@@ -351,8 +440,9 @@ func (g *Guard) sweep(now time.Time) {
 // that no longer run: their queue has no reader (the agent that installed
 // them was killed), so the front port only drops packets. A divert whose
 // queue some process reads (another agent's, or this one's) stays, and so
-// does everything outside the range. It returns what it removed.
-func RemoveStale(ctx context.Context, lo, hi uint16) ([]divert.Divert, error) {
+// does everything outside the range. It returns what it removed. With k
+// set, the kernel half forgets the removed front ports too.
+func RemoveStale(ctx context.Context, lo, hi uint16, k Kernel) ([]divert.Divert, error) {
 	installed, err := divert.List(ctx)
 	if err != nil {
 		return nil, err
@@ -372,6 +462,9 @@ func RemoveStale(ctx context.Context, lo, hi uint16) ([]divert.Divert, error) {
 			errs = append(errs, err)
 		} else {
 			removed = append(removed, d)
+			if k != nil {
+				errs = append(errs, k.Unguard(d.FrontPort))
+			}
 		}
 		_ = q.Close()
 	}

@@ -39,13 +39,13 @@ func TestRemoveStaleKeepsLiveGuards(t *testing.T) {
 
 	// Outside the range: kept even though dead. (The ports are outside the
 	// agents' range, which e2e tests running at the same time clean.)
-	if _, err := RemoveStale(ctx, 30990, 30999); err != nil {
+	if _, err := RemoveStale(ctx, 30990, 30999, nil); err != nil {
 		t.Fatal(err)
 	}
 	if left, err := divert.List(ctx); err != nil || !slices.ContainsFunc(left, func(d divert.Divert) bool { return d.FrontPort == 30981 }) {
 		t.Fatalf("a dead divert outside the range was removed (%v)", err)
 	}
-	if _, err := RemoveStale(ctx, 30980, 30989); err != nil {
+	if _, err := RemoveStale(ctx, 30980, 30989, nil); err != nil {
 		t.Fatal(err)
 	}
 	left, err := divert.List(ctx)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -124,10 +123,7 @@ func TestRefusedOpcodeRewrittenOnTheSocket(t *testing.T) {
 		wire = append(wire, command(t, []byte{0x3b, 2, 0, 0, 0, 0, 0, 2, 0, 0}, nil, d)...) // WRITE BUFFER
 		wire = append(wire, command(t, []byte{0x04, 0, 0, 0, 0, 0}, nil, d)...)             // FORMAT UNIT
 		split := command(t, []byte{0x5f, 1}, []byte("0123456789abcdef0123456789abcdef"), d)
-		for i := range split {
-			wire = append(wire, split[i])
-		}
-		if _, err := ini.Write(wire[:len(wire)-len(split)]); err != nil {
+		if _, err := ini.Write(wire); err != nil {
 			t.Fatal(err)
 		}
 		for i := range split {
@@ -237,7 +233,6 @@ func TestFailsClosed(t *testing.T) {
 	if n, err := tgt.Read(make([]byte, 64)); n > 0 || errors.Is(err, io.EOF) && n > 0 {
 		t.Errorf("the target read %d bytes of it", n)
 	}
-	_ = netip.Addr{}
 }
 
 // TestEveryCutOfEachPDU writes PDUs the way QEMU's initiator does, one
@@ -291,5 +286,31 @@ func TestEveryCutOfEachPDU(t *testing.T) {
 	}
 	if s, err := h.Stats(port); err != nil || s.Refused == 0 {
 		t.Errorf("stats %+v, %v", s, err)
+	}
+}
+
+// TestArmedStateGoesWithTheConnection: what a login negotiated is
+// forgotten when the connection closes, so the map does not fill up with
+// the connections a long-running VM makes and drops.
+func TestArmedStateGoesWithTheConnection(t *testing.T) {
+	h := openHost(t)
+	ini, tgt, port := guardedPair(t, h, scsipolicy.Filtered())
+	if _, err := ini.Write(login(t)); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, tgt, 1, pdu.Digests{})
+	arm(t, h, ini, port, pdu.Digests{})
+	ap := ini.LocalAddr().(*net.TCPAddr).AddrPort()
+	k := connKey{Addr: ap.Addr().As16(), LPort: ap.Port(), FPort: port}
+	var st connState
+	if err := h.conns.Lookup(k, &st); err != nil {
+		t.Fatalf("the armed connection is not in the map: %v", err)
+	}
+	ini.Close()
+	tgt.Close()
+	for deadline := time.Now().Add(5 * time.Second); h.conns.Lookup(k, &st) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed connection's state is still in the map")
+		}
 	}
 }

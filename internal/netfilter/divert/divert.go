@@ -40,6 +40,12 @@ type Divert struct {
 	Target    netip.AddrPort
 	FrontPort uint16
 	Queue     uint16
+	// QueueUntilLogin stops queueing the initiator's segments of a
+	// connection once its login is marked done (MarkLoginDone), for a
+	// guard whose kernel half enforces the policy on the initiator's
+	// socket from then on (internal/iscsi/sockguard). List does not
+	// report it.
+	QueueUntilLogin bool
 }
 
 // conntrackAcct turns on conntrack's per-connection byte counters (for

@@ -113,8 +113,11 @@ func (d Divert) queueRule() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := append(d.match(), "-m", "bpf", "--bytecode", code, "-m", "comment", "--comment", d.comment(),
-		"-j", "NFQUEUE", "--queue-num", strconv.Itoa(int(d.Queue)))
+	r := append(d.match(), "-m", "bpf", "--bytecode", code)
+	if d.QueueUntilLogin {
+		r = append(r, "-m", "connmark", "!", "--mark", loginDoneMatch)
+	}
+	r = append(r, "-m", "comment", "--comment", d.comment(), "-j", "NFQUEUE", "--queue-num", strconv.Itoa(int(d.Queue)))
 	return r, nil
 }
 

@@ -178,6 +178,20 @@ func TestRules(t *testing.T) {
 			t.Errorf("%+v binary %s, want %s", tt.d, tt.d.binary(), tt.bin)
 		}
 	}
+	// With QueueUntilLogin only the queue rule changes: it stops at the
+	// login-done mark.
+	untilLogin := d4
+	untilLogin.QueueUntilLogin = true
+	got, err := untilLogin.rules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantQ := append(strings.Fields("-d 192.0.2.10/32 -p tcp -m tcp --dport 40001 -m bpf --bytecode"), code4,
+		"-m", "connmark", "!", "--mark", "0x400000/0x400000", "-m", "comment", "--comment", "govirt-scsi:7", "-j", "NFQUEUE", "--queue-num", "7")
+	if !cmp.Equal(got[2].spec, wantQ) || !cmp.Equal(got[0], tests[0].want[0], cmp.AllowUnexported(chainRule{})) ||
+		!cmp.Equal(got[3], tests[0].want[3], cmp.AllowUnexported(chainRule{})) {
+		t.Errorf("QueueUntilLogin rules %v", got)
+	}
 	// An IPv4-mapped IPv6 target is an IPv4 one.
 	mapped := Divert{Target: netip.MustParseAddrPort("[::ffff:192.0.2.10]:3260"), FrontPort: 40001, Queue: 7}
 	if got, _ := mapped.rules(); !cmp.Equal(got, tests[0].want, cmp.AllowUnexported(chainRule{})) || mapped.binary() != "iptables" {

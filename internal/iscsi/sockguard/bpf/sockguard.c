@@ -135,23 +135,31 @@ static __always_inline void fill_addr(struct conn_key *k, __u32 family, __u32 ip
 SEC("sockops")
 int govirt_sockops(struct bpf_sock_ops *ops)
 {
-	if (ops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+	__u32 op = ops->op;
+	if (op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_STATE_CB)
 		return 1;
 	if (ops->family != AF_INET && ops->family != AF_INET6)
-		return 1;
-	__u32 fport = port(ops->remote_port);
-	if (!bpf_map_lookup_elem(&policies, &fport))
 		return 1;
 	struct conn_key k = {};
 	__u32 ip6[4];
 	read_ip6(ip6, ops->local_ip6);
 	fill_addr(&k, ops->family, ops->local_ip4, ip6);
 	k.lport = ops->local_port;
-	k.fport = fport;
+	k.fport = port(ops->remote_port);
+	if (op == BPF_SOCK_OPS_STATE_CB) {
+		// A guarded connection closes: what its login negotiated goes.
+		if (ops->args[1] == BPF_TCP_CLOSE)
+			bpf_map_delete_elem(&conns, &k);
+		return 1;
+	}
+	__u32 fport = k.fport;
+	if (!bpf_map_lookup_elem(&policies, &fport))
+		return 1;
 	// A new connection starts in its login, whatever an earlier one with
 	// the same ports negotiated.
 	bpf_map_delete_elem(&conns, &k);
 	bpf_sock_hash_update(ops, &socks, &k, BPF_ANY);
+	bpf_sock_ops_cb_flags_set(ops, BPF_SOCK_OPS_STATE_CB_FLAG);
 	return 1;
 }
 
