@@ -174,24 +174,45 @@ func attach(dir, cg string, coll *ebpf.Collection, socks *ebpf.Map) error {
 	return nil
 }
 
-// retireOthers detaches and unpins the objects of other versions of the
-// program: only one may put sockets in a map.
+// retireOthers detaches every govirt socket-operations program from the
+// cgroup but the one pinned in keep (older versions of this program, and
+// any whose pins were lost with the BPF filesystem), and unpins the
+// objects of other versions: one program only may put a socket in a map,
+// and a socket put in a map nobody can arm would never leave its login.
 func retireOthers(parent, keep, cg string) {
-	entries, _ := os.ReadDir(parent)
-	for _, e := range entries {
-		if e.Name() == keep || !strings.HasPrefix(e.Name(), "iscsi-guard-") {
-			continue
+	current := ebpf.ProgramID(0)
+	if prog, err := ebpf.LoadPinnedProgram(filepath.Join(parent, keep, "sockops"), nil); err == nil {
+		if info, err := prog.Info(); err == nil {
+			current, _ = info.ID()
 		}
-		old := filepath.Join(parent, e.Name())
-		if prog, err := ebpf.LoadPinnedProgram(filepath.Join(old, "sockops"), nil); err == nil {
-			if f, err := os.Open(cg); err == nil {
+		prog.Close()
+	}
+	f, err := os.Open(cg)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if q, err := link.QueryPrograms(link.QueryOptions{Target: int(f.Fd()), Attach: ebpf.AttachCGroupSockOps}); err == nil {
+		for _, ap := range q.Programs {
+			if ap.ID == current {
+				continue
+			}
+			prog, err := ebpf.NewProgramFromID(ap.ID)
+			if err != nil {
+				continue
+			}
+			if info, err := prog.Info(); err == nil && info.Name == "govirt_sockops" {
 				_ = link.RawDetachProgram(link.RawDetachProgramOptions{Target: int(f.Fd()), Program: prog,
 					Attach: ebpf.AttachCGroupSockOps})
-				f.Close()
 			}
 			prog.Close()
 		}
-		_ = os.RemoveAll(old)
+	}
+	entries, _ := os.ReadDir(parent)
+	for _, e := range entries {
+		if e.Name() != keep && strings.HasPrefix(e.Name(), "iscsi-guard-") {
+			_ = os.RemoveAll(filepath.Join(parent, e.Name()))
+		}
 	}
 }
 

@@ -19,7 +19,12 @@ import (
 // connection to it (the initiator's end) and the listener's end.
 func guardedPair(t *testing.T, h *Host, pol *scsipolicy.Policy) (ini, tgt *net.TCPConn, port uint16) {
 	t.Helper()
-	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return guardedPairOn(t, h, pol, "tcp4", net.IPv4(127, 0, 0, 1))
+}
+
+func guardedPairOn(t *testing.T, h *Host, pol *scsipolicy.Policy, network string, ip net.IP) (ini, tgt *net.TCPConn, port uint16) {
+	t.Helper()
+	ln, err := net.ListenTCP(network, &net.TCPAddr{IP: ip})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +38,7 @@ func guardedPair(t *testing.T, h *Host, pol *scsipolicy.Policy) (ini, tgt *net.T
 			t.Error(err)
 		}
 	})
-	ini, err = net.DialTCP("tcp4", nil, ln.Addr().(*net.TCPAddr))
+	ini, err = net.DialTCP(network, nil, ln.Addr().(*net.TCPAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
