@@ -56,8 +56,8 @@ type connKey struct {
 }
 
 type connState struct {
-	HeaderDigest, DataDigest uint8
-	_                        [2]uint8
+	HeaderDigest, DataDigest, Armed, MidMsg uint8
+	Remaining                               uint32
 }
 
 type policyVal struct {
@@ -323,7 +323,15 @@ func (h *Host) Arm(initiator netip.AddrPort, port uint16, d pdu.Digests) error {
 	if err := h.socks.Lookup(k, &cookie); err != nil {
 		return fmt.Errorf("%w (%v to port %d: %v)", ErrNotGuarded, initiator, port, err)
 	}
-	if err := h.conns.Put(k, connState{HeaderDigest: b2u(d.Header), DataDigest: b2u(d.Data)}); err != nil {
+	// The initiator is waiting for the target's final Login Response
+	// (held until this returns): nothing runs the program on this
+	// connection while its state is read and written back.
+	var st connState
+	if err := h.conns.Lookup(k, &st); err != nil {
+		return fmt.Errorf("%w (%v to port %d: no state: %v)", ErrNotGuarded, initiator, port, err)
+	}
+	st.HeaderDigest, st.DataDigest, st.Armed = b2u(d.Header), b2u(d.Data), 1
+	if err := h.conns.Update(k, st, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("sockguard: %w", err)
 	}
 	return nil

@@ -319,3 +319,47 @@ func TestArmedStateGoesWithTheConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteSpanningPDUsEndingInAPartialHeader: a write that ends one PDU
+// and holds only the start of the next header is refused (the kernel
+// cannot be trusted to cork after part of a write went, above), and
+// nothing refused reaches the target. QEMU never writes so.
+func TestWriteSpanningPDUsEndingInAPartialHeader(t *testing.T) {
+	h := openHost(t)
+	ini, tgt, port := guardedPair(t, h, scsipolicy.Filtered())
+	if _, err := ini.Write(login(t)); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, tgt, 1, pdu.Digests{})
+	arm(t, h, ini, port, pdu.Digests{})
+	// Pages full of refused command headers, for the kernel to reuse.
+	evil := command(t, []byte{0x3b, 2}, nil, pdu.Digests{})
+	var data []byte
+	for len(data) < 4000 {
+		data = append(data, evil...)
+	}
+	carrier := command(t, []byte{0x2a}, data, pdu.Digests{})
+	for range 20 {
+		if _, err := ini.Write(carrier); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := io.ReadFull(tgt, make([]byte, 20*len(carrier))); err != nil {
+		t.Fatal(err)
+	}
+	p1 := command(t, []byte{0x28}, nil, pdu.Digests{})
+	stream := append(append(append([]byte(nil), p1...), evil...), evil...)
+	cut := len(p1) + 1
+	_, err1 := ini.Write(stream[:cut])
+	_, err2 := ini.Write(stream[cut:])
+	if err1 == nil && err2 == nil {
+		t.Error("both writes succeeded")
+	}
+	_ = tgt.SetReadDeadline(time.Now().Add(time.Second))
+	got, _ := io.ReadAll(tgt)
+	for off := 0; off+pdu.BHSLen <= len(got); off += pdu.BHSLen {
+		if got[off]&0x3f == byte(pdu.OpSCSICommand) && got[off+pdu.OffCDB] == 0x3b {
+			t.Errorf("WRITE BUFFER reached the target at byte %d of %d", off, len(got))
+		}
+	}
+}

@@ -34,11 +34,17 @@ struct conn_key {
 	__u16 fport;
 };
 
-// What the login negotiated, written by the agent when it ends.
+// A followed connection: what the login negotiated (written by the agent
+// when it ends, with armed), and where the program is in the stream.
 struct conn_state {
 	__u8 header_digest;
 	__u8 data_digest;
-	__u8 pad[2];
+	__u8 armed;
+	// mid_msg: the last run let part of its message go and the kernel
+	// runs the program again on the rest of the same message.
+	__u8 mid_msg;
+	// remaining: bytes of the current PDU still to come in later writes.
+	__u32 remaining;
 };
 
 // ops[code]: bit 0 the verdict for the operation code (1 allows); bits 1-2
@@ -157,7 +163,9 @@ int govirt_sockops(struct bpf_sock_ops *ops)
 		return 1;
 	// A new connection starts in its login, whatever an earlier one with
 	// the same ports negotiated.
-	bpf_map_delete_elem(&conns, &k);
+	struct conn_state fresh = {};
+	if (bpf_map_update_elem(&conns, &k, &fresh, BPF_ANY))
+		return 1;
 	bpf_sock_hash_update(ops, &socks, &k, BPF_ANY);
 	bpf_sock_ops_cb_flags_set(ops, BPF_SOCK_OPS_STATE_CB_FLAG);
 	return 1;
@@ -280,13 +288,34 @@ int govirt_skmsg(struct sk_msg_md *msg)
 	if (!pol)
 		return SK_DROP; // the port is no longer guarded
 	struct conn_state *st = bpf_map_lookup_elem(&conns, &k);
+	if (!st)
+		return SK_DROP;
 	__u32 size = msg->size;
+	int rerun = st->mid_msg;
+	st->mid_msg = 0;
 
-	// Each run starts at a PDU's first byte: the verdict covers exactly
-	// one PDU (apply_bytes), and the kernel runs the program again where
-	// the next one starts. A header not all here yet is waited for
-	// (cork_bytes); the SK_DROP only counts if the kernel cannot wait.
+	// A verdict covers one PDU, and never more than the message at hand
+	// (apply_bytes): the rest of a PDU written in later calls is let go as
+	// it comes, counted down in remaining.
+	if (st->remaining) {
+		if (size <= st->remaining) {
+			st->remaining -= size;
+			bpf_msg_apply_bytes(msg, size);
+			return SK_PASS;
+		}
+		bpf_msg_apply_bytes(msg, st->remaining);
+		st->remaining = 0;
+		st->mid_msg = 1;
+		return SK_PASS;
+	}
+	// Each run starts at a PDU's first byte. A header not all written yet
+	// is waited for (cork_bytes; the SK_DROP then only counts if the kernel
+	// cannot wait), but only at the start of a write: after part of the
+	// same write went, the kernel sends stale bytes in place of corked ones
+	// (measured on 6.18), so there the write is refused.
 	if (size < BHS_LEN) {
+		if (rerun)
+			return SK_DROP;
 		bpf_msg_cork_bytes(msg, BHS_LEN);
 		return SK_DROP;
 	}
@@ -312,7 +341,7 @@ int govirt_skmsg(struct sk_msg_md *msg)
 	__u32 ahs = (__u32)h[4] * 4;
 	__u32 dsl = ((__u32)h[5] << 16) | ((__u32)h[6] << 8) | h[7];
 	__u32 hd = 0, dd = 0;
-	if (st) {
+	if (st->armed) {
 		hd = st->header_digest ? 4 : 0;
 		dd = st->data_digest && dsl ? 4 : 0;
 	} else if (opcode != OP_LOGIN_REQ) {
@@ -320,15 +349,22 @@ int govirt_skmsg(struct sk_msg_md *msg)
 	}
 	__u32 hdr = BHS_LEN + ahs + hd;
 	__u32 whole = hdr + pad4(dsl) + dd;
-	if (opcode != OP_SCSI_CMD || !st) {
-		bpf_msg_apply_bytes(msg, whole);
-		return SK_PASS;
-	}
-	if (size < hdr) {
+	if (opcode == OP_SCSI_CMD && st->armed && size < hdr) {
+		if (rerun)
+			return SK_DROP;
 		bpf_msg_cork_bytes(msg, hdr);
 		return SK_DROP;
 	}
-	bpf_msg_apply_bytes(msg, whole);
+	// The verdict below covers this PDU, or the part of it written so far.
+	if (whole < size) {
+		bpf_msg_apply_bytes(msg, whole);
+		st->mid_msg = 1;
+	} else {
+		bpf_msg_apply_bytes(msg, size);
+		st->remaining = whole - size;
+	}
+	if (opcode != OP_SCSI_CMD || !st->armed)
+		return SK_PASS;
 
 	struct counters *c = bpf_map_lookup_elem(&counters, &fport);
 	if (c)
