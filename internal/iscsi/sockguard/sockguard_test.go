@@ -22,11 +22,30 @@ func guardedPair(t *testing.T, h *Host, pol *scsipolicy.Policy) (ini, tgt *net.T
 	return guardedPairOn(t, h, pol, "tcp4", net.IPv4(127, 0, 0, 1))
 }
 
+// testPorts are the ports these tests guard: a range of the agent's
+// (20000-29999) that no agent, e2e test or benchmark on this machine
+// uses, so that a test killed before its cleanup leaves a port guarded
+// that nothing else connects to.
+const testPortLo, testPortHi = 29800, 29899
+
+var nextTestPort = testPortLo
+
 func guardedPairOn(t *testing.T, h *Host, pol *scsipolicy.Policy, network string, ip net.IP) (ini, tgt *net.TCPConn, port uint16) {
 	t.Helper()
-	ln, err := net.ListenTCP(network, &net.TCPAddr{IP: ip})
+	var ln *net.TCPListener
+	var err error
+	for range testPortHi - testPortLo + 1 {
+		p := nextTestPort
+		nextTestPort++
+		if nextTestPort > testPortHi {
+			nextTestPort = testPortLo
+		}
+		if ln, err = net.ListenTCP(network, &net.TCPAddr{IP: ip, Port: p}); err == nil {
+			break
+		}
+	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("no free port in %d-%d: %v", testPortLo, testPortHi, err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	port = uint16(ln.Addr().(*net.TCPAddr).Port)
@@ -203,7 +222,7 @@ func TestFailsClosed(t *testing.T) {
 		t.Error("a SCSI command before the login ended was written")
 	}
 
-	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: testPortHi + 1})
 	if err != nil {
 		t.Fatal(err)
 	}
