@@ -12,8 +12,8 @@ import (
 
 // TestRandomStreamsNeverPassARefusedCommand throws streams of random
 // initiator PDUs at the kernel half, over IPv4 and IPv6, with and without
-// digests, each PDU written in one to three pieces as a short-writing
-// initiator would: SCSI commands with random operation codes and service
+// digests, each PDU written in pieces as a short-writing initiator would,
+// or several whole in one write: SCSI commands with random operation codes and service
 // actions (some with CDBs longer than 16 bytes in an AHS), data segments
 // of any length, and the other initiator opcodes. What the target reads
 // must be the same PDUs, byte for byte, except that every command the
@@ -57,7 +57,21 @@ func TestRandomStreamsNeverPassARefusedCommand(t *testing.T) {
 		errc := make(chan error, 1)
 		cut := rand.New(rand.NewPCG(uint64(round), 7)) // the writer's own
 		go func() {
-			for _, w := range wires {
+			for i := 0; i < len(wires); i++ {
+				w := wires[i]
+				// Sometimes several whole PDUs in one write, as an
+				// initiator that batches would.
+				if cut.IntN(4) == 0 {
+					for k := cut.IntN(4); k > 0 && i+1 < len(wires); k-- {
+						i++
+						w = append(append([]byte(nil), w...), wires[i]...)
+					}
+					if _, err := ini.Write(w); err != nil {
+						errc <- err
+						return
+					}
+					continue
+				}
 				for len(w) > 0 {
 					k := len(w)
 					if cut.IntN(3) > 0 {
