@@ -66,6 +66,7 @@ type Agent struct {
 	// finished (migrate.go).
 	incoming ownedSet
 	staging  ownedSet // VMs created paused whose disks are still being attached
+	busy     busySet  // disks being plugged or unplugged
 	// kernelGuard is the kernel half of the guards (nil: the guards
 	// enforce in the queue alone).
 	kernelGuard guard.Kernel
@@ -301,6 +302,9 @@ func (a *Agent) LiveVM(ctx context.Context, id string) (LiveVM, error) {
 	if a.staging.has(id) {
 		return LiveVM{}, fmt.Errorf("%w: %s", ErrStarting, id)
 	}
+	// Read before the devices: a change that ends in between is then
+	// reported busy (settled at the next report), never absent and idle.
+	busy := a.busy.of(id)
 	live, err := a.owned(ctx, id)
 	if err != nil {
 		return LiveVM{}, err
@@ -315,7 +319,7 @@ func (a *Agent) LiveVM(ctx context.Context, id string) (LiveVM, error) {
 			st = d.State
 		}
 	}
-	return LiveVM{VMStatus: VMStatus{ID: id, Name: live.Name, State: st}, Devices: live.Devices}, nil
+	return LiveVM{VMStatus: VMStatus{ID: id, Name: live.Name, State: st}, Devices: live.Devices, Busy: busy}, nil
 }
 
 // DestroyVM powers a VM off at once.

@@ -189,14 +189,16 @@ func TestHotUnplugWaitsForTheGuestToReleaseTheDisk(t *testing.T) {
 	}
 }
 
+// disk is the n-th test SCSI image disk, on controller ctl.
+func disk(n int, ctl uint16) vmspec.Disk {
+	id := fmt.Sprintf("0b7f3a10-1111-4c2d-8e9f-%012d", n)
+	return vmspec.Disk{ID: id, Bus: vmspec.BusSCSI, Device: vmspec.DeviceDisk, TargetDev: fmt.Sprintf("sd%c", 'a'+n),
+		Address: &scsi.DriveAddress{Controller: ctl, Target: 1, Unit: uint16(n)}, Serial: id,
+		File: &vmspec.FileSource{DomainDir: "/sd", VolumeID: id, Format: vmspec.FormatQCOW2}}
+}
+
 func TestSCSIHotPlugChecksItsControllerWithoutReadingTheDomain(t *testing.T) {
 	ctx := context.Background()
-	disk := func(n int, ctl uint16) vmspec.Disk {
-		id := fmt.Sprintf("0b7f3a10-1111-4c2d-8e9f-%012d", n)
-		return vmspec.Disk{ID: id, Bus: vmspec.BusSCSI, Device: vmspec.DeviceDisk, TargetDev: fmt.Sprintf("sd%c", 'a'+n),
-			Address: &scsi.DriveAddress{Controller: ctl, Target: 1, Unit: uint16(n)}, Serial: id,
-			File: &vmspec.FileSource{DomainDir: "/sd", VolumeID: id, Format: vmspec.FormatQCOW2}}
-	}
 	reads := func(hv *fakeHV) int {
 		hv.mu.Lock()
 		defer hv.mu.Unlock()
@@ -240,5 +242,42 @@ func TestSCSIHotPlugChecksItsControllerWithoutReadingTheDomain(t *testing.T) {
 	hv2.add(vmspec.VM{ID: "7a000000-0000-4000-8000-000000000001", Name: "theirs"}, "host-b")
 	if err := a2.HotPlugDisk(ctx, "7a000000-0000-4000-8000-000000000001", disk(6, 0)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("hot-plug into another host's domain: %v, want ErrNotFound", err)
+	}
+}
+
+// TestLiveVMReportsPlugsInProgress: while a plug is being carried out,
+// LiveVM lists its disk as busy (the engine must not settle a dead
+// engine's plug as absent while libvirtd is still attaching it), and not
+// after; a plug whose caller already gave up is not begun.
+func TestLiveVMReportsPlugsInProgress(t *testing.T) {
+	ctx := context.Background()
+	hv := newFakeHV()
+	a := newTestAgent(t, hv)
+	if err := a.StartVM(ctx, testSpec()); err != nil {
+		t.Fatal(err)
+	}
+	d := disk(2, 0)
+	var during []string
+	hv.during = func() {
+		live, err := a.LiveVM(ctx, testVM)
+		if err != nil {
+			t.Error(err)
+		}
+		during = live.Busy
+	}
+	if err := a.HotPlugDisk(ctx, testVM, d); err != nil {
+		t.Fatal(err)
+	}
+	hv.during = nil
+	if len(during) != 1 || during[0] != d.ID {
+		t.Errorf("busy during the plug: %v, want [%s]", during, d.ID)
+	}
+	if live, err := a.LiveVM(ctx, testVM); err != nil || len(live.Busy) != 0 {
+		t.Errorf("busy after the plug: %v, %v", live.Busy, err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := a.HotPlugDisk(gone, testVM, disk(3, 0)); !errors.Is(err, context.Canceled) {
+		t.Errorf("a plug whose caller had gone: %v, want context.Canceled", err)
 	}
 }

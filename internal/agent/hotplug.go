@@ -6,14 +6,57 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/govirt/govirt/internal/agent/domxml"
 	"github.com/govirt/govirt/internal/vmspec"
 )
 
+// busySet counts the disk plugs and unplugs in progress per VM and disk.
+type busySet struct {
+	mu sync.Mutex
+	n  map[[2]string]int
+}
+
+// enter counts a change of disk in vm until the returned func is called.
+func (b *busySet) enter(vm, disk string) func() {
+	k := [2]string{vm, disk}
+	b.mu.Lock()
+	if b.n == nil {
+		b.n = map[[2]string]int{}
+	}
+	b.n[k]++
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		if b.n[k]--; b.n[k] <= 0 {
+			delete(b.n, k)
+		}
+		b.mu.Unlock()
+	}
+}
+
+// of lists the disks of vm with a change in progress.
+func (b *busySet) of(vm string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for k := range b.n {
+		if k[0] == vm {
+			out = append(out, k[1])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // HotPlugDisk attaches a disk to a running VM at the address the engine chose.
 func (a *Agent) HotPlugDisk(ctx context.Context, vmID string, d vmspec.Disk) error {
+	defer a.busy.enter(vmID, d.ID)()
+	if err := ctx.Err(); err != nil {
+		return err // the engine gave up (or died) before the call began
+	}
 	if err := d.Validate(); err != nil {
 		return err
 	}
@@ -110,6 +153,10 @@ func (a *Agent) HotPlugController(ctx context.Context, vmID string, c vmspec.Con
 // the guest released it (the DeviceRemoved event), so the engine never
 // reuses an address the guest still holds.
 func (a *Agent) HotUnplugDisk(ctx context.Context, vmID, diskID string, timeout time.Duration) error {
+	defer a.busy.enter(vmID, diskID)()
+	if err := ctx.Err(); err != nil {
+		return err // the engine gave up (or died) before the call began
+	}
 	if timeout <= 0 {
 		timeout = a.cfg.UnplugTimeout
 	}

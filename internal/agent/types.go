@@ -36,6 +36,10 @@ type LiveDevice = domxml.LiveDevice
 type LiveVM struct {
 	VMStatus
 	Devices []LiveDevice
+	// Busy are the disks with a plug or unplug in progress on this agent,
+	// read before Devices: the engine settles no interrupted change of
+	// theirs until the host has finished it.
+	Busy []string
 }
 
 // GuestDisk is a disk as the guest agent reports it.

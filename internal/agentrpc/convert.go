@@ -308,7 +308,7 @@ func statusFromPB(m *pb.VMStatus) agent.VMStatus {
 }
 
 func liveVMToPB(vm agent.LiveVM) *pb.LiveVM {
-	out := &pb.LiveVM{Status: statusToPB(vm.VMStatus)}
+	out := &pb.LiveVM{Status: statusToPB(vm.VMStatus), Busy: vm.Busy}
 	for _, d := range vm.Devices {
 		out.Devices = append(out.Devices, &pb.LiveDevice{
 			Alias:     d.Alias,
@@ -326,7 +326,7 @@ func liveVMToPB(vm agent.LiveVM) *pb.LiveVM {
 }
 
 func liveVMFromPB(m *pb.LiveVM) (agent.LiveVM, error) {
-	vm := agent.LiveVM{VMStatus: statusFromPB(m.GetStatus())}
+	vm := agent.LiveVM{VMStatus: statusFromPB(m.GetStatus()), Busy: m.GetBusy()}
 	for i, d := range m.GetDevices() {
 		addr, err := addressFromPB(d.GetAddress())
 		if err != nil {

@@ -68,10 +68,13 @@ func (e *Engine) leaveInDoubt(ctx context.Context, j plugJob, plug bool, hostErr
 }
 
 // settleInterrupted finishes or undoes each interrupted change of a running
-// VM by whether the live domain has the device (present).
-func (e *Engine) settleInterrupted(ctx context.Context, tx store.Tx, s *vmState, present map[string]bool) error {
+// VM by whether the live domain has the device (present), unless the host
+// is still carrying it out (busy): a plug settled as absent while libvirtd
+// was still attaching it would leave the disk in the domain, its name and
+// address free in the engine for another disk.
+func (e *Engine) settleInterrupted(ctx context.Context, tx store.Tx, s *vmState, present, busy map[string]bool) error {
 	for dev := range s.rows.devices() {
-		if !e.interrupted(dev) {
+		if !e.interrupted(dev) || busy[dev.ID] {
 			continue
 		}
 		op, has := dev.Pending, present[dev.ID]
@@ -112,9 +115,9 @@ func (e *Engine) settleInterrupted(ctx context.Context, tx store.Tx, s *vmState,
 // address, unless another plugged disk holds that address or name (then the
 // next report tries again).
 func (e *Engine) adoptAppeared(ctx context.Context, tx store.Tx, s *vmState, live []LiveDisk, appeared []string) error {
-	at := map[string]*scsi.DriveAddress{}
+	at, names := map[string]*scsi.DriveAddress{}, map[string]string{}
 	for _, l := range live {
-		at[l.ID] = l.Address
+		at[l.ID], names[l.ID] = l.Address, l.TargetDev
 	}
 	for _, id := range appeared {
 		dev, ok := s.device(id)
@@ -122,6 +125,14 @@ func (e *Engine) adoptAppeared(ctx context.Context, tx store.Tx, s *vmState, liv
 		addr, isLive := at[id]
 		if !ok || !okA || !isLive || dev.Plugged || dev.Pending != model.PendingNone || addressTaken(s, addr) {
 			continue
+		}
+		// The domain's name for the disk is the one it holds: recording
+		// another would hand this one to the next disk plugged.
+		if name := names[id]; name != "" {
+			if s.rows.nameTaken(name) {
+				continue
+			}
+			dev.TargetDev = name
 		}
 		dev.Plugged, dev.Address = true, addr
 		if s.rows.nameTaken(dev.TargetDev) || dev.TargetDev == "" {

@@ -140,6 +140,12 @@ func TestCrashedEnginesPlugSettledByTheNextEngine(t *testing.T) {
 		}
 		// A restarted engine on the same database.
 		next := New(Deps{Store: v.st, Hosts: fakeHosts{v.host}, Log: slog.New(slog.DiscardHandler)})
+		// The host still carries out the dead engine's plug of lost: it is
+		// not settled while the host says so (it may yet appear).
+		notErr(t, next.ReportLiveDisks(v.ctx, vm.ID, LiveReport{Live: live, Busy: []string{lost.ID}}))
+		if dev := v.device(t, vm.ID, lost.ID); dev.Pending != model.PendingPlug {
+			t.Fatalf("a plug the host is still carrying out was settled: %+v", dev)
+		}
 		notErr(t, next.ReportLiveDisks(v.ctx, vm.ID, LiveReport{Live: live}))
 		for _, c := range []struct {
 			d    model.Disk
@@ -223,19 +229,26 @@ func TestAppearedDiskAdopted(t *testing.T) {
 		vm := v.vm(t, "vm1", "debian")
 		_, err := v.e.RunVM(v.ctx, vm.ID)
 		notErr(t, err)
-		held, clash := v.imageDisk(t, "held"), v.imageDisk(t, "clash")
+		held, clash, named := v.imageDisk(t, "held"), v.imageDisk(t, "clash"), v.imageDisk(t, "named")
 		plugged := v.imageDisk(t, "plugged")
 		v.attach(t, vm.ID, plugged.ID, model.InterfaceVirtIOSCSI)
-		for _, d := range []model.Disk{held, clash} {
+		for _, d := range []model.Disk{held, clash, named} {
 			v.attach(t, vm.ID, d.ID, model.InterfaceVirtIOSCSI, func(p *AttachParams) { p.Active = ptr(false) })
 		}
 		taken := *v.device(t, vm.ID, plugged.ID).Address
 		free := taken
 		free.Unit += 7
-		live := []LiveDisk{{ID: plugged.ID, Address: &taken}, {ID: held.ID, Address: &free}, {ID: clash.ID, Address: &taken}}
-		notErr(t, v.e.ReportLiveDisks(v.ctx, vm.ID, LiveReport{Live: live, Appeared: []string{held.ID, clash.ID}}))
-		if dev := v.device(t, vm.ID, held.ID); !dev.Plugged || dev.Address == nil || *dev.Address != free {
-			t.Errorf("held disk: plugged %v at %v, want plugged at %v", dev.Plugged, dev.Address, free)
+		other := free
+		other.Unit++
+		pluggedName := v.device(t, vm.ID, plugged.ID).TargetDev
+		live := []LiveDisk{{ID: plugged.ID, Address: &taken, TargetDev: pluggedName}, {ID: held.ID, Address: &free, TargetDev: "sdq"},
+			{ID: clash.ID, Address: &taken}, {ID: named.ID, Address: &other, TargetDev: pluggedName}}
+		notErr(t, v.e.ReportLiveDisks(v.ctx, vm.ID, LiveReport{Live: live, Appeared: []string{held.ID, clash.ID, named.ID}}))
+		if dev := v.device(t, vm.ID, held.ID); !dev.Plugged || dev.Address == nil || *dev.Address != free || dev.TargetDev != "sdq" {
+			t.Errorf("held disk: plugged %v at %v as %q, want plugged at %v as the domain names it, sdq", dev.Plugged, dev.Address, dev.TargetDev, free)
+		}
+		if dev := v.device(t, vm.ID, named.ID); dev.Plugged {
+			t.Errorf("a disk the domain names as another plugged disk is named was adopted: %+v", dev)
 		}
 		if a, _ := v.e.getAttachment(v.ctx, vm.ID, held.ID); !a.Active {
 			t.Error("held disk's attachment is not active")

@@ -196,6 +196,8 @@ func logicalName(d model.Disk, disks []GuestDisk) string {
 type LiveDisk struct {
 	ID      string
 	Address *scsi.DriveAddress
+	// TargetDev is the name the domain gives the disk (empty: unknown).
+	TargetDev string
 }
 
 // LiveReport is what the monitor saw of a running VM's disks.
@@ -209,6 +211,10 @@ type LiveReport struct {
 	// several polls (a plug that completed in libvirtd after its interrupted
 	// engine call was rolled back).
 	Appeared []string
+	// Busy are disks with a plug or unplug still in progress on the host
+	// (a call an engine that died made): their interrupted changes are
+	// settled at a later report, once the host has finished them.
+	Busy []string
 }
 
 // ReportLiveDisks reconciles a running VM's device rows with the live
@@ -225,11 +231,14 @@ func (e *Engine) ReportLiveDisks(ctx context.Context, vmID string, r LiveReport)
 		if err != nil || s.vm.Status != model.VMUp {
 			return err
 		}
-		present := map[string]bool{}
+		present, busy := map[string]bool{}, map[string]bool{}
 		for _, l := range live {
 			present[l.ID] = true
 		}
-		if err := e.settleInterrupted(ctx, tx, s, present); err != nil {
+		for _, id := range r.Busy {
+			busy[id] = true
+		}
+		if err := e.settleInterrupted(ctx, tx, s, present, busy); err != nil {
 			return err
 		}
 		for _, id := range gone {

@@ -321,7 +321,7 @@ func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID
 	for _, d := range live.Devices {
 		if id, ok := strings.CutPrefix(d.Alias, "ua-"); ok && d.Kind == "disk" {
 			present[id] = true
-			report = append(report, engine.LiveDisk{ID: id, Address: d.Address})
+			report = append(report, engine.LiveDisk{ID: id, Address: d.Address, TargetDev: d.TargetDev})
 		}
 	}
 	if m.diskMisses == nil {
@@ -355,7 +355,7 @@ func (m *Monitor) reconcileDevices(ctx context.Context, c *agentrpc.Client, vmID
 			delete(m.diskExtras, key)
 		}
 	}
-	if err := m.Engine.ReportLiveDisks(ctx, vmID, engine.LiveReport{Live: report, Gone: gone, Appeared: appeared}); err != nil {
+	if err := m.Engine.ReportLiveDisks(ctx, vmID, engine.LiveReport{Live: report, Gone: gone, Appeared: appeared, Busy: live.Busy}); err != nil {
 		m.Log.Warn("monitor: report live disks", "vm", vmID, "err", err)
 	}
 	return liveSignature(report), len(report), true

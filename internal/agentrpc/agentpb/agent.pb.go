@@ -1694,9 +1694,12 @@ func (x *GetLiveVMRequest) GetId() string {
 
 // LiveVM mirrors agent.LiveVM.
 type LiveVM struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        *VMStatus              `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
-	Devices       []*LiveDevice          `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Status  *VMStatus              `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Devices []*LiveDevice          `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
+	// Disks with a plug or unplug in progress on the agent, read before
+	// devices.
+	Busy          []string `protobuf:"bytes,3,rep,name=busy,proto3" json:"busy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1741,6 +1744,13 @@ func (x *LiveVM) GetStatus() *VMStatus {
 func (x *LiveVM) GetDevices() []*LiveDevice {
 	if x != nil {
 		return x.Devices
+	}
+	return nil
+}
+
+func (x *LiveVM) GetBusy() []string {
+	if x != nil {
+		return x.Busy
 	}
 	return nil
 }
@@ -3193,10 +3203,11 @@ const file_agent_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12.\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x18.govirt.agent.v1.VMStateR\x05state\"\"\n" +
 	"\x10GetLiveVMRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"r\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x86\x01\n" +
 	"\x06LiveVM\x121\n" +
 	"\x06status\x18\x01 \x01(\v2\x19.govirt.agent.v1.VMStatusR\x06status\x125\n" +
-	"\adevices\x18\x02 \x03(\v2\x1b.govirt.agent.v1.LiveDeviceR\adevices\"\xfc\x01\n" +
+	"\adevices\x18\x02 \x03(\v2\x1b.govirt.agent.v1.LiveDeviceR\adevices\x12\x12\n" +
+	"\x04busy\x18\x03 \x03(\tR\x04busy\"\xfc\x01\n" +
 	"\n" +
 	"LiveDevice\x12\x14\n" +
 	"\x05alias\x18\x01 \x01(\tR\x05alias\x12\x12\n" +
