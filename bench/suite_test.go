@@ -151,8 +151,9 @@ var sections = []benchreport.Section{
 		"small-block I/O, which stresses per-request cost the way random I/O does."},
 	{Group: "iSCSI policy enforcement", Intro: "On the host, QEMU's own iSCSI initiator (`qemu-img bench`) reads a tgtd " +
 		"LUN under the filtered SCSI command policy, through the agent's guard (the default: QEMU connects to the target " +
-		"through a port the kernel diverts, the agent sees only the initiator's bytes) or its user-space proxy, and, as " +
-		"the baseline, directly; alternating, in the same run. In a guest, a LUN govirt plugged against one `virsh` " +
+		"through a port the kernel diverts, the agent reads the login, and a BPF program on QEMU's socket checks every " +
+		"command after it), through the guard without that kernel half (every command queued to the agent), or through " +
+		"its user-space proxy, and, as the baseline, directly; alternating, in the same run. In a guest, a LUN govirt plugged against one `virsh` " +
 		"plugged (docs/SCSI-POLICY.md)."},
 }
 
