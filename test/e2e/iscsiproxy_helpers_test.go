@@ -99,11 +99,7 @@ func startGuard(ctx context.Context, t *testing.T, target string, pol *scsipolic
 		t.Fatal(err)
 	}
 	port := uint16(guardPorts.Add(1))
-	cfg := guard.Config{Target: ap, FrontPort: port, Queue: port, Policy: pol, Logger: log}
-	if kernel != nil {
-		cfg.Kernel = kernel
-	}
-	g, err := guard.Start(ctx, cfg)
+	g, err := guard.Start(ctx, guard.Config{Target: ap, FrontPort: port, Queue: port, Policy: pol, Logger: log, Kernel: kernel})
 	if err != nil {
 		t.Fatalf("guard before %s: %v", target, err)
 	}

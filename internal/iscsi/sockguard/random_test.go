@@ -38,12 +38,7 @@ func TestRandomStreamsNeverPassARefusedCommand(t *testing.T) {
 		{"tcp6", net.IPv6loopback, custom, pdu.Digests{Header: true}},
 		{"tcp6", net.IPv6loopback, scsipolicy.Filtered(), pdu.Digests{Data: true}},
 	} {
-		ini, tgt, port := guardedPairOn(t, h, c.pol, c.network, c.ip)
-		if _, err := ini.Write(login(t)); err != nil {
-			t.Fatal(err)
-		}
-		receive(t, tgt, 1, pdu.Digests{})
-		arm(t, h, ini, port, c.d)
+		ini, tgt, port := armedPairOn(t, h, c.pol, c.d, c.network, c.ip)
 
 		const n = 400
 		sent := make([]*pdu.PDU, n)

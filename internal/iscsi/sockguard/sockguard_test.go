@@ -103,11 +103,25 @@ func command(t *testing.T, cdb []byte, data []byte, d pdu.Digests) []byte {
 	return b
 }
 
-func arm(t *testing.T, h *Host, ini *net.TCPConn, port uint16, d pdu.Digests) {
+// armedPair is a guardedPair whose initiator has logged in and been armed
+// with digests d, as the guard does when the target's final Login
+// Response passes.
+func armedPair(t *testing.T, h *Host, pol *scsipolicy.Policy, d pdu.Digests) (ini, tgt *net.TCPConn, port uint16) {
 	t.Helper()
+	return armedPairOn(t, h, pol, d, "tcp4", net.IPv4(127, 0, 0, 1))
+}
+
+func armedPairOn(t *testing.T, h *Host, pol *scsipolicy.Policy, d pdu.Digests, network string, ip net.IP) (ini, tgt *net.TCPConn, port uint16) {
+	t.Helper()
+	ini, tgt, port = guardedPairOn(t, h, pol, network, ip)
+	if _, err := ini.Write(login(t)); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, tgt, 1, pdu.Digests{})
 	if err := h.Arm(ini.LocalAddr().(*net.TCPAddr).AddrPort(), port, d); err != nil {
 		t.Fatal(err)
 	}
+	return ini, tgt, port
 }
 
 // receive reads n PDUs at the target's end.
@@ -132,12 +146,7 @@ func receive(t *testing.T, tgt *net.TCPConn, n int, d pdu.Digests) []*pdu.PDU {
 func TestRefusedOpcodeRewrittenOnTheSocket(t *testing.T) {
 	h := openHost(t)
 	for _, d := range []pdu.Digests{{}, {Header: true}, {Header: true, Data: true}} {
-		ini, tgt, port := guardedPair(t, h, scsipolicy.Filtered())
-		if _, err := ini.Write(login(t)); err != nil {
-			t.Fatal(err)
-		}
-		receive(t, tgt, 1, pdu.Digests{})
-		arm(t, h, ini, port, d)
+		ini, tgt, port := armedPair(t, h, scsipolicy.Filtered(), d)
 
 		// A data segment that looks like a refused command must pass as
 		// data; a header written a byte at a time is still read whole.
@@ -179,12 +188,7 @@ func TestServiceActionRulesAndLiveChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ini, tgt, port := guardedPair(t, h, pol)
-	if _, err := ini.Write(login(t)); err != nil {
-		t.Fatal(err)
-	}
-	receive(t, tgt, 1, pdu.Digests{})
-	arm(t, h, ini, port, pdu.Digests{})
+	ini, tgt, port := armedPair(t, h, pol, pdu.Digests{})
 	send := func(cdb ...byte) byte {
 		if _, err := ini.Write(command(t, cdb, nil, pdu.Digests{})); err != nil {
 			t.Fatal(err)
@@ -241,12 +245,7 @@ func TestFailsClosed(t *testing.T) {
 		t.Errorf("arming a connection made before the port was guarded: %v, want ErrNotGuarded", err)
 	}
 
-	ini, tgt, port := guardedPair(t, h, scsipolicy.Filtered())
-	if _, err := ini.Write(login(t)); err != nil {
-		t.Fatal(err)
-	}
-	receive(t, tgt, 1, pdu.Digests{})
-	arm(t, h, ini, port, pdu.Digests{})
+	ini, tgt, port := armedPair(t, h, scsipolicy.Filtered(), pdu.Digests{})
 	if err := h.Unguard(port); err != nil {
 		t.Fatal(err)
 	}
@@ -273,12 +272,7 @@ func TestFailsClosed(t *testing.T) {
 func TestEveryCutOfEachPDU(t *testing.T) {
 	h := openHost(t)
 	d := pdu.Digests{Header: true, Data: true}
-	ini, tgt, port := guardedPair(t, h, scsipolicy.Filtered())
-	if _, err := ini.Write(login(t)); err != nil {
-		t.Fatal(err)
-	}
-	receive(t, tgt, 1, pdu.Digests{})
-	arm(t, h, ini, port, d)
+	ini, tgt, port := armedPair(t, h, scsipolicy.Filtered(), d)
 	pdus := [][]byte{
 		command(t, []byte{0x5f, 1}, []byte("register key 0123456789abcdef"), d),
 		command(t, []byte{0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0}, make([]byte, 512), d),
@@ -318,12 +312,7 @@ func TestEveryCutOfEachPDU(t *testing.T) {
 // the connections a long-running VM makes and drops.
 func TestArmedStateGoesWithTheConnection(t *testing.T) {
 	h := openHost(t)
-	ini, tgt, port := guardedPair(t, h, scsipolicy.Filtered())
-	if _, err := ini.Write(login(t)); err != nil {
-		t.Fatal(err)
-	}
-	receive(t, tgt, 1, pdu.Digests{})
-	arm(t, h, ini, port, pdu.Digests{})
+	ini, tgt, port := armedPair(t, h, scsipolicy.Filtered(), pdu.Digests{})
 	ap := ini.LocalAddr().(*net.TCPAddr).AddrPort()
 	k := connKey{Addr: ap.Addr().As16(), LPort: ap.Port(), FPort: port}
 	var st connState
@@ -345,12 +334,7 @@ func TestArmedStateGoesWithTheConnection(t *testing.T) {
 // nothing refused reaches the target. QEMU never writes so.
 func TestWriteSpanningPDUsEndingInAPartialHeader(t *testing.T) {
 	h := openHost(t)
-	ini, tgt, port := guardedPair(t, h, scsipolicy.Filtered())
-	if _, err := ini.Write(login(t)); err != nil {
-		t.Fatal(err)
-	}
-	receive(t, tgt, 1, pdu.Digests{})
-	arm(t, h, ini, port, pdu.Digests{})
+	ini, tgt, _ := armedPair(t, h, scsipolicy.Filtered(), pdu.Digests{})
 	// Pages full of refused command headers, for the kernel to reuse.
 	evil := command(t, []byte{0x3b, 2}, nil, pdu.Digests{})
 	var data []byte

@@ -225,16 +225,26 @@ static __always_inline __u32 crc_step(__u32 crc, __u8 b)
 	return crc_table[(crc ^ b) & 0xff] ^ (crc >> 8);
 }
 
-// byte_at reads the message's byte at off. Reading a byte at a time never
-// needs the kernel to copy elements of the message together (which
-// bpf_msg_pull_data does for a longer range that spans two, and which
-// has been seen to garble what follows): a byte lies in one element.
-static __always_inline int byte_at(struct sk_msg_md *msg, __u32 off, __u8 *out)
+// byte_ptr points at the message's byte at off (NULL if there is none).
+// Reaching one byte at a time never needs the kernel to copy elements of
+// the message together (which bpf_msg_pull_data does for a longer range
+// that spans two, and which has been seen to garble what follows): a
+// byte lies in one element.
+static __always_inline __u8 *byte_ptr(struct sk_msg_md *msg, __u32 off)
 {
 	if (bpf_msg_pull_data(msg, off, off + 1, 0))
-		return -1;
+		return NULL;
 	__u8 *p = (void *)(long)msg->data;
 	if ((void *)(p + 1) > (void *)(long)msg->data_end)
+		return NULL;
+	return p;
+}
+
+// byte_at reads the message's byte at off.
+static __always_inline int byte_at(struct sk_msg_md *msg, __u32 off, __u8 *out)
+{
+	__u8 *p = byte_ptr(msg, off);
+	if (!p)
 		return -1;
 	*out = *p;
 	return 0;
@@ -243,10 +253,8 @@ static __always_inline int byte_at(struct sk_msg_md *msg, __u32 off, __u8 *out)
 // set_byte writes the message's byte at off.
 static __always_inline int set_byte(struct sk_msg_md *msg, __u32 off, __u8 v)
 {
-	if (bpf_msg_pull_data(msg, off, off + 1, 0))
-		return -1;
-	__u8 *p = (void *)(long)msg->data;
-	if ((void *)(p + 1) > (void *)(long)msg->data_end)
+	__u8 *p = byte_ptr(msg, off);
+	if (!p)
 		return -1;
 	*p = v;
 	return 0;
