@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/govirt/govirt/internal/api/ovirt"
@@ -11,13 +10,14 @@ import (
 	"github.com/govirt/govirt/internal/store"
 )
 
-func (s *Server) attachmentToWire(a model.DiskAttachment, d model.Disk) ovirt.DiskAttachment {
-	wd := s.diskToWire(d)
+// attachmentToWire is an attachment as the API shows it, its disk by
+// reference.
+func attachmentToWire(a model.DiskAttachment) ovirt.DiskAttachment {
 	out := ovirt.DiskAttachment{
 		ID: a.DiskID, Href: href("vms", a.VMID, "diskattachments", a.DiskID),
 		Active: ovirt.B(a.Active), Bootable: ovirt.B(a.Bootable), Interface: ovirt.Str(string(a.Interface)),
 		PassDiscard: ovirt.B(a.PassDiscard), ReadOnly: ovirt.B(a.ReadOnly), UsesSCSIReservation: ovirt.B(a.UsesSCSIReservation),
-		Disk: &ovirt.Disk{ID: d.ID, Href: wd.Href}, VM: ref("vms", a.VMID),
+		Disk: &ovirt.Disk{ID: a.DiskID, Href: href("disks", a.DiskID)}, VM: ref("vms", a.VMID),
 	}
 	if a.LogicalName != "" {
 		out.LogicalName = ovirt.Str(a.LogicalName)
@@ -60,20 +60,8 @@ func (s *Server) listAttachments(c *call) (int, any, error) {
 		if err != nil {
 			return err
 		}
-		disks, err := tx.ListDisksOfVM(c.ctx, vmID)
-		if err != nil {
-			return err
-		}
-		byID := make(map[string]model.Disk, len(disks))
-		for _, d := range disks {
-			byID[d.ID] = d
-		}
 		for _, a := range atts {
-			d, ok := byID[a.DiskID]
-			if !ok {
-				return fmt.Errorf("disk %s of vm %s: %w", a.DiskID, vmID, store.ErrNotFound)
-			}
-			out.DiskAttachments = append(out.DiskAttachments, s.attachmentToWire(a, d))
+			out.DiskAttachments = append(out.DiskAttachments, attachmentToWire(a))
 		}
 		return setAddresses(c, tx, vmID, out.DiskAttachments)
 	})
@@ -101,11 +89,7 @@ func (s *Server) attachmentAfterWrite(c *call, diskID string) (ovirt.DiskAttachm
 		if err != nil {
 			return err
 		}
-		d, err := tx.GetDisk(c.ctx, diskID)
-		if err != nil {
-			return err
-		}
-		out = s.attachmentToWire(a, d)
+		out = attachmentToWire(a)
 		dev, err := tx.GetDevice(c.ctx, vmID, diskID)
 		if err == nil && dev.Type == model.DeviceTypeDisk && dev.Address != nil {
 			out.Address = ovirt.Str(dev.Address.String())
@@ -150,7 +134,7 @@ func (s *Server) addAttachment(c *call) (int, any, error) {
 		}
 		// Answered from what the engine wrote: reading it back took a
 		// transaction of three queries, a fifth of the request.
-		out := s.attachmentToWire(a, model.Disk{ID: diskID})
+		out := attachmentToWire(a)
 		if addr != nil {
 			out.Address = ovirt.Str(addr.String())
 		}

@@ -174,7 +174,7 @@ func (s *Server) inlineAttachments(c *call, tx store.Tx, vms []ovirt.VM) error {
 		}
 		w := &ovirt.DiskAttachments{DiskAttachments: make([]ovirt.DiskAttachment, len(atts))}
 		for j, a := range atts {
-			w.DiskAttachments[j] = s.attachmentToWire(a, model.Disk{ID: a.DiskID})
+			w.DiskAttachments[j] = attachmentToWire(a)
 		}
 		vms[i].DiskAttachments = w
 	}

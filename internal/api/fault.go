@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 
 	"github.com/govirt/govirt/internal/api/ovirt"
@@ -43,15 +42,15 @@ func badRequestf(format string, args ...any) error {
 // writeFault renders err as an oVirt fault. Errors that are neither the
 // engine's user-facing errors nor the API's own are internal: they are
 // logged and answered with a generic 500, never with their text.
-func writeFault(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, err error) {
 	status, fault := faultOf(err)
 	if status == http.StatusInternalServerError {
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="RESTAPI"`)
 	}
-	write(w, r, status, fault)
+	s.enc.write(w, r, status, fault)
 }
 
 func faultOf(err error) (int, ovirt.Fault) {

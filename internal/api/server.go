@@ -66,11 +66,12 @@ type Server struct {
 	auth Auth
 	log  *slog.Logger
 	mux  *http.ServeMux
+	enc  *bodyEncoder
 }
 
 // New builds the API and registers every route of the route table.
 func New(d Deps) *Server {
-	s := &Server{eng: d.Engine, st: d.Store, auth: d.Auth, log: d.Log, mux: http.NewServeMux()}
+	s := &Server{eng: d.Engine, st: d.Store, auth: d.Auth, log: d.Log, mux: http.NewServeMux(), enc: newBodyEncoder()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -80,10 +81,10 @@ func New(d Deps) *Server {
 	s.ssoRoutes()
 	s.mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.auth.Authenticate(r); err != nil {
-			writeFault(w, r, s.log, apperr.New(apperr.NotAuthenticated, "", ""))
+			s.writeFault(w, r, apperr.New(apperr.NotAuthenticated, "", ""))
 			return
 		}
-		writeFault(w, r, s.log, notFoundf("No resource at %s %s.", r.Method, r.URL.Path))
+		s.writeFault(w, r, notFoundf("No resource at %s %s.", r.Method, r.URL.Path))
 	})
 	return s
 }
@@ -142,24 +143,24 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.auth.Authenticate(r)
 		if err != nil {
-			writeFault(w, r, s.log, apperr.New(apperr.NotAuthenticated, "", ""))
+			s.writeFault(w, r, apperr.New(apperr.NotAuthenticated, "", ""))
 			return
 		}
 		c := &call{s: s, r: r, ctx: engine.WithCaller(r.Context(), p.Name), p: p}
 		if err := s.authorize(c, rt); err != nil {
-			writeFault(w, r, s.log, err)
+			s.writeFault(w, r, err)
 			return
 		}
 		status, body, err := rt.handle(c)
 		if err != nil {
-			writeFault(w, r, s.log, err)
+			s.writeFault(w, r, err)
 			return
 		}
 		if body == nil {
 			w.WriteHeader(status)
 			return
 		}
-		write(w, r, status, body)
+		s.enc.write(w, r, status, body)
 	})
 }
 
