@@ -29,6 +29,7 @@ type authFixture struct {
 	eng             *engine.Engine
 	admin           cred
 	dc, cluster, sd string
+	dsn             string // the database, for a second process's view
 }
 
 // cred is how a request authenticates: Bearer, Basic, or not at all.
@@ -38,8 +39,14 @@ var anonymous = cred{}
 
 func newAuthFixture(t testing.TB, hosts engine.HostDialer) *authFixture {
 	t.Helper()
+	return newAuthFixtureOn(t, hosts, sqltest.SQLite(t))
+}
+
+// newAuthFixtureOn is newAuthFixture on the database at dsn.
+func newAuthFixtureOn(t testing.TB, hosts engine.HostDialer, dsn string) *authFixture {
+	t.Helper()
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, sqltest.SQLite(t), nil)
+	st, err := sqlstore.Open(ctx, dsn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +55,7 @@ func newAuthFixture(t testing.TB, hosts engine.HostDialer) *authFixture {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f := &authFixture{t: t, eng: engine.New(engine.Deps{Store: st, Hosts: hosts, Log: log})}
+	f := &authFixture{t: t, dsn: dsn, eng: engine.New(engine.Deps{Store: st, Hosts: hosts, Log: log})}
 	f.api = New(Deps{Engine: f.eng, Store: f.eng.Store(), Auth: NewStoreAuth(st), Log: log}) // as cmd/govirt wires it
 	f.srv = httptest.NewServer(f.api)
 	t.Cleanup(f.srv.Close)

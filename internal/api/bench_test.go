@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	"github.com/govirt/govirt/internal/store/sqlstore/sqltest"
 )
 
 // BenchmarkAttachThroughAPI attaches 300 direct LUNs, active, on
@@ -15,8 +17,16 @@ import (
 // The engine command alone is BenchmarkAttach1000DisksToStoppedVM in
 // internal/engine.
 func BenchmarkAttachThroughAPI(b *testing.B) {
+	for _, db := range []struct {
+		name string
+		dsn  func(testing.TB) string
+	}{{"sqlite", sqltest.SQLite}, {"postgres", sqltest.Postgres}} {
+		b.Run(db.name, func(b *testing.B) { benchAttach(b, newAuthFixtureOn(b, nil, db.dsn(b))) })
+	}
+}
+
+func benchAttach(b *testing.B, f *authFixture) {
 	const n = 300
-	f := newAuthFixture(b, nil)
 	round := 0
 	for b.Loop() {
 		b.StopTimer()

@@ -19,6 +19,17 @@ const Prefix = "/ovirt-engine/api"
 type Principal struct {
 	UserID string
 	Name   string // user@domain, as audit events name it
+
+	// gen is the store's AuthGeneration when the caller was
+	// authenticated (when genKnown): the request is authorized as of it.
+	gen      int64
+	genKnown bool
+}
+
+// at is p authenticated at auth generation gen.
+func (p Principal) at(gen int64) Principal {
+	p.gen, p.genKnown = gen, true
+	return p
 }
 
 // Object is what an action group is checked on: "system", "data_center",

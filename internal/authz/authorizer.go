@@ -61,13 +61,78 @@ type Subject struct {
 	below map[Object]bool
 }
 
-// NewSubject reads the user's permissions.
-func NewSubject(ctx context.Context, tx store.Tx, userID string) (*Subject, error) {
+// Grants are a user's permissions with the roles they grant: what every
+// check of theirs starts from, which a caller may keep while the store's
+// AuthGeneration stays where it was when they were read.
+type Grants struct {
+	UserID string
+	Perms  []Permission
+	Roles  map[string]Role // by id, every role of Perms
+}
+
+// LoadGrants reads the user's permissions and their roles.
+func LoadGrants(ctx context.Context, tx store.Tx, userID string) (Grants, error) {
 	perms, err := tx.ListPermissions(ctx, store.PermissionFilter{UserID: userID})
 	if err != nil {
-		return nil, fmt.Errorf("permissions of user %s: %w", userID, err)
+		return Grants{}, fmt.Errorf("permissions of user %s: %w", userID, err)
 	}
-	return &Subject{tx: tx, userID: userID, perms: perms, roles: map[string]Role{}, inherit: map[Object][]Object{}}, nil
+	g := Grants{UserID: userID, Perms: perms, Roles: map[string]Role{}}
+	for _, p := range perms {
+		if _, ok := g.Roles[p.RoleID]; ok {
+			continue
+		}
+		r, err := tx.GetRole(ctx, p.RoleID)
+		if err != nil {
+			return Grants{}, fmt.Errorf("role of a permission of user %s: %w", userID, err)
+		}
+		g.Roles[p.RoleID] = r
+	}
+	return g, nil
+}
+
+// SystemAllows tells whether a permission on System grants group, which
+// then holds on every object: a check that needs no object read.
+func (g Grants) SystemAllows(group ActionGroup) bool {
+	return g.onSystem(System(), func(r Role, own bool) bool { return HasGroup(r, group) })
+}
+
+// SystemShows tells whether a permission on System shows obj (see
+// Authorizer: Visible) without reading anything about obj.
+func (g Grants) SystemShows(obj Object) bool {
+	return g.onSystem(obj, func(r Role, own bool) bool { return own || viewsChildren(r) })
+}
+
+// onSystem tells whether a permission on System has a role for which ok
+// holds, own telling ok whether obj is System itself.
+func (g Grants) onSystem(obj Object, ok func(r Role, own bool) bool) bool {
+	sys := System()
+	for _, p := range g.Perms {
+		if po := PermissionObject(p); po == sys {
+			if r, found := g.Roles[p.RoleID]; found && ok(r, po == obj) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// NewSubject reads the user's permissions.
+func NewSubject(ctx context.Context, tx store.Tx, userID string) (*Subject, error) {
+	g, err := LoadGrants(ctx, tx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return NewSubjectWith(tx, g), nil
+}
+
+// NewSubjectWith makes a Subject of grants already read, checking through
+// tx what it needs about objects.
+func NewSubjectWith(tx store.Tx, g Grants) *Subject {
+	roles := make(map[string]Role, len(g.Roles))
+	for id, r := range g.Roles {
+		roles[id] = r
+	}
+	return &Subject{tx: tx, userID: g.UserID, perms: g.Perms, roles: roles, inherit: map[Object][]Object{}}
 }
 
 // UserID is the user whose permissions these are.
@@ -130,6 +195,11 @@ func (Authorizer) VisibleAll(ctx context.Context, tx store.Tx, userID string, se
 	if err != nil {
 		return nil, err
 	}
+	return VisibleAllTo(ctx, s, sets)
+}
+
+// VisibleAllTo is VisibleAll for a Subject already made.
+func VisibleAllTo(ctx context.Context, s *Subject, sets [][]Object) ([]bool, error) {
 	out := make([]bool, len(sets))
 	for i, set := range sets {
 		out[i] = true
@@ -158,17 +228,8 @@ func (s *Subject) grants(ctx context.Context, obj Object, ok func(r Role, own bo
 	if len(s.perms) == 0 {
 		return false, nil
 	}
-	sys := System()
-	for _, p := range s.perms {
-		if po := PermissionObject(p); po == sys {
-			r, err := s.role(ctx, p.RoleID)
-			if err != nil {
-				return false, err
-			}
-			if ok(r, po == obj) {
-				return true, nil
-			}
-		}
+	if (Grants{UserID: s.userID, Perms: s.perms, Roles: s.roles}).onSystem(obj, ok) {
+		return true, nil
 	}
 	up, err := s.ancestors(ctx, obj)
 	if err != nil {

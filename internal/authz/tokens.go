@@ -52,28 +52,36 @@ func IssueToken(ctx context.Context, st store.Store, userID string, ttl time.Dur
 // Authenticate returns the user a token was issued to. An unknown,
 // revoked or expired token is ErrInvalidToken.
 func Authenticate(ctx context.Context, st store.Store, token string) (User, error) {
-	if token == "" || len(token) > maxTokenLen {
-		return User{}, ErrInvalidToken
-	}
 	var u User
-	err := st.View(ctx, func(tx store.Tx) error {
-		t, err := tx.GetToken(ctx, TokenHash(token))
-		if err != nil {
-			return err
-		}
-		if !time.Now().Before(t.Expires) {
-			return ErrInvalidToken
-		}
-		u, err = tx.GetUser(ctx, t.UserID)
+	err := st.View(ctx, func(tx store.Tx) (err error) {
+		u, _, err = AuthenticateIn(ctx, tx, token)
 		return err
 	})
+	return u, err
+}
+
+// AuthenticateIn is Authenticate inside the caller's transaction; it also
+// returns when the token expires.
+func AuthenticateIn(ctx context.Context, tx store.Tx, token string) (User, time.Time, error) {
+	if token == "" || len(token) > maxTokenLen {
+		return User{}, time.Time{}, ErrInvalidToken
+	}
+	t, err := tx.GetToken(ctx, TokenHash(token))
+	var u User
+	switch {
+	case err != nil:
+	case !time.Now().Before(t.Expires):
+		err = ErrInvalidToken
+	default:
+		u, err = tx.GetUser(ctx, t.UserID)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, ErrInvalidToken):
-		return User{}, ErrInvalidToken
+		return User{}, time.Time{}, ErrInvalidToken
 	case err != nil:
-		return User{}, fmt.Errorf("authenticate token: %w", err)
+		return User{}, time.Time{}, fmt.Errorf("authenticate token: %w", err)
 	}
-	return u, nil
+	return u, t.Expires, nil
 }
 
 // Revoke ends a token's validity. Revoking an unknown or expired token is

@@ -123,6 +123,11 @@ type Permissions interface {
 
 // Tokens persists access tokens.
 type Tokens interface {
+	// AuthGeneration is a number that moves whenever a user, role,
+	// permission or token changes (by any process), except when a token
+	// is issued: what was read about a caller at one generation holds
+	// while it is unchanged.
+	AuthGeneration(ctx context.Context) (int64, error)
 	InsertToken(ctx context.Context, t Token) error
 	// GetToken returns the token whatever its expiry; the caller checks it.
 	GetToken(ctx context.Context, hashHex string) (Token, error)

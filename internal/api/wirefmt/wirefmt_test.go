@@ -198,6 +198,7 @@ func TestUnsupportedTypesAreRefused(t *testing.T) {
 		T xml.Name   `xml:"t"`
 	}
 	type conflict struct {
+		//lint:ignore SA5008 the conflict encoding/xml refuses is the point
 		D ovirt.Disk `xml:"volume"`
 	}
 	for _, v := range []any{withMap{}, chardata{}, marshals{}, conflict{}, []ovirt.Disk{}, "text"} {

@@ -50,7 +50,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	p, err := goose.NewProvider(gooseDialect, db.write, sqlFiles,
 		goose.WithDisableGlobalRegistry(true),
-		goose.WithGoMigrations(auditLogMigration(db.d), generationMigration(db.d)))
+		goose.WithGoMigrations(auditLogMigration(db.d), generationMigration(db.d), authGenerationMigration(db.d)))
 	if err != nil {
 		return fmt.Errorf("migrate %s database: %w", db.d.name, err)
 	}
