@@ -1,7 +1,6 @@
 package wirefmt
 
 import (
-	"fmt"
 	"reflect"
 	"strconv"
 	"unicode/utf8"
@@ -9,11 +8,7 @@ import (
 
 // AppendJSON appends v as json.Marshal(v) writes it.
 func (e *Encoder) AppendJSON(dst []byte, v any) ([]byte, error) {
-	rv := reflect.ValueOf(v)
-	if !rv.IsValid() {
-		return dst, fmt.Errorf("%w: nil", ErrUnsupported)
-	}
-	p, err := e.planFor(rv.Type())
+	rv, p, err := e.valuePlan(v)
 	if err != nil {
 		return dst, err
 	}

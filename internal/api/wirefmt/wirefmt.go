@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -92,6 +93,16 @@ var (
 	textMarshaler    = reflect.TypeFor[interface{ MarshalText() ([]byte, error) }]()
 	jsonMarshaler    = reflect.TypeFor[interface{ MarshalJSON() ([]byte, error) }]()
 )
+
+// valuePlan is v with its plan, for the Append methods.
+func (e *Encoder) valuePlan(v any) (reflect.Value, *plan, error) {
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() {
+		return rv, nil, fmt.Errorf("%w: nil", ErrUnsupported)
+	}
+	p, err := e.planFor(rv.Type())
+	return rv, p, err
+}
 
 // planFor returns t's plan, building and caching it on first use.
 func (e *Encoder) planFor(t reflect.Type) (*plan, error) {
@@ -223,53 +234,50 @@ func (e *Encoder) buildFields(t reflect.Type, p *plan, seen map[reflect.Type]*pl
 }
 
 func parseXMLTag(sf reflect.StructField) (name string, attr, omit, skip bool, err error) {
-	tag := sf.Tag.Get("xml")
-	if tag == "-" {
-		return "", false, false, true, nil
-	}
-	name, opts, _ := strings.Cut(tag, ",")
-	for o := range strings.SplitSeq(opts, ",") {
-		switch o {
-		case "":
-		case "attr":
-			attr = true
-		case "omitempty":
-			omit = true
-		default:
-			return "", false, false, false, fmt.Errorf("xml option %q", o)
-		}
+	name, opts, skip, err := parseTag(sf, "xml", "attr", "omitempty")
+	if skip || err != nil {
+		return "", false, false, skip, err
 	}
 	if strings.ContainsAny(name, " >:") {
 		return "", false, false, false, fmt.Errorf("xml name %q", name)
 	}
-	if name == "" {
-		name = sf.Name
-	}
-	return name, attr, omit, false, nil
+	return name, opts["attr"], opts["omitempty"], false, nil
 }
 
 func parseJSONTag(sf reflect.StructField) (name string, omit, skip bool, err error) {
-	tag := sf.Tag.Get("json")
-	if tag == "-" {
-		return "", false, true, nil
-	}
-	name, opts, _ := strings.Cut(tag, ",")
-	for o := range strings.SplitSeq(opts, ",") {
-		switch o {
-		case "":
-		case "omitempty":
-			omit = true
-		default:
-			return "", false, false, fmt.Errorf("json option %q", o)
-		}
-	}
-	if name == "" {
-		name = sf.Name
+	name, opts, skip, err := parseTag(sf, "json", "omitempty")
+	if skip || err != nil {
+		return "", false, skip, err
 	}
 	if !plainJSONName(name) {
 		return "", false, false, fmt.Errorf("json name %q", name)
 	}
-	return name, omit, false, nil
+	return name, opts["omitempty"], false, nil
+}
+
+// parseTag reads the key tag of a field: its name (the field's when the
+// tag has none), the options it sets, each one of allowed, and whether it
+// is "-".
+func parseTag(sf reflect.StructField, key string, allowed ...string) (name string, opts map[string]bool, skip bool, err error) {
+	tag := sf.Tag.Get(key)
+	if tag == "-" {
+		return "", nil, true, nil
+	}
+	name, rest, _ := strings.Cut(tag, ",")
+	opts = map[string]bool{}
+	for o := range strings.SplitSeq(rest, ",") {
+		if o == "" {
+			continue
+		}
+		if !slices.Contains(allowed, o) {
+			return "", nil, false, fmt.Errorf("%s option %q", key, o)
+		}
+		opts[o] = true
+	}
+	if name == "" {
+		name = sf.Name
+	}
+	return name, opts, false, nil
 }
 
 // plainJSONName is a name that needs no escaping and that encoding/json

@@ -11,11 +11,7 @@ import (
 // AppendXML appends v as xml.MarshalIndent(v, "", "  ") writes it. v is
 // a struct or a pointer to one; a nil pointer writes nothing.
 func (e *Encoder) AppendXML(dst []byte, v any) ([]byte, error) {
-	rv := reflect.ValueOf(v)
-	if !rv.IsValid() {
-		return dst, fmt.Errorf("%w: nil", ErrUnsupported)
-	}
-	p, err := e.planFor(rv.Type())
+	rv, p, err := e.valuePlan(v)
 	if err != nil {
 		return dst, err
 	}
