@@ -50,8 +50,10 @@ for target in FuzzXMLVM FuzzJSONVM FuzzXMLDiskAttachment FuzzJSONDiskAttachment 
 	printf '=== fuzz %s took %ds\n' "$target" $(( $(date +%s) - target_start ))
 done
 # The iSCSI PDU codec and the SCSI command policy proxy: malformed PDU
-# streams must never panic it nor get a refused command to the target.
-for spec in ./internal/iscsi/pdu:FuzzDecode ./internal/iscsi/pdu:FuzzParseText ./internal/iscsi/proxy:FuzzProxy; do
+# streams must never panic it nor get a refused command to the target. The
+# API's response writer: any string written exactly as encoding/xml and
+# encoding/json write it.
+for spec in ./internal/iscsi/pdu:FuzzDecode ./internal/iscsi/pdu:FuzzParseText ./internal/iscsi/proxy:FuzzProxy ./internal/api/wirefmt:FuzzStrings; do
 	pkg=${spec%%:*} target=${spec#*:}
 	target_start=$(date +%s)
 	fuzz "$pkg" "$target" || fuzz_failed+=" $target"
