@@ -64,6 +64,7 @@ type follower struct {
 	last    *Inventory
 	tail    []string
 	opened  bool
+	info    fs.FileInfo // of the file read last, to notice a rotation
 }
 
 // poll reads new console output every pollInterval until onLine accepts a
@@ -110,15 +111,68 @@ func (f *follower) read() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading console log: %w", err)
 	}
-	if info.Size() < f.off {
+	var lines []string
+	switch {
+	case f.info != nil && !os.SameFile(f.info, info):
+		// Rotated: virtlogd, which writes libvirt's file consoles, renames
+		// a log of max_size (2 MiB) to NAME.0 and starts NAME afresh, and
+		// a guest's inventory of thousands of disks is larger than that.
+		// The rest of the old file is read from where it was left, and the
+		// inventory goes on across the two.
+		rest, err := f.rotatedRest()
+		if err != nil {
+			return nil, err
+		}
+		lines = f.consume(rest)
+		f.off = 0
+	case info.Size() < f.off:
+		// Truncated in place: a new boot's log.
 		f.off, f.partial, f.parser, f.last = 0, nil, parser{}, nil
 	}
+	f.info = info
 	buf, err := io.ReadAll(io.NewSectionReader(file, f.off, info.Size()-f.off))
 	if err != nil {
 		return nil, fmt.Errorf("reading console log: %w", err)
 	}
 	f.off += int64(len(buf))
-	return f.consume(buf), nil
+	return append(lines, f.consume(buf)...), nil
+}
+
+// rotatedRest is what was written since the last read to the file that
+// was followed and to any file that rotated after it, oldest first: the
+// followed file is found among the rotated copies (NAME.1 or NAME.0) and
+// read from where it was left, and a NAME.0 newer than it whole.
+func (f *follower) rotatedRest() ([]byte, error) {
+	names := []string{f.path + ".1", f.path + ".0"}
+	var rest []byte
+	from := -1 // offset into the next file read; -1 until the followed one is found
+	for i, name := range names {
+		old, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		info, err := old.Stat()
+		switch {
+		case err != nil:
+		case from < 0 && os.SameFile(info, f.info) && info.Size() >= f.off:
+			from = int(f.off)
+		case from < 0 || i == 0:
+			old.Close()
+			continue
+		default:
+			from = 0
+		}
+		if err == nil {
+			var b []byte
+			b, err = io.ReadAll(io.NewSectionReader(old, int64(from), info.Size()-int64(from)))
+			rest = append(rest, b...)
+		}
+		old.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading rotated console log %s: %w", name, err)
+		}
+	}
+	return rest, nil
 }
 
 // consume splits new bytes into lines and feeds them to the parser.

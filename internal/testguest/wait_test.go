@@ -134,6 +134,56 @@ func TestWaitInventoryRestartsOnTruncation(t *testing.T) {
 	}
 }
 
+// TestWaitInventoryFollowsRotation: virtlogd renames a console log that
+// reached its size limit to NAME.0 (an earlier NAME.0 to NAME.1) and
+// starts NAME afresh; an inventory that straddles the rotation, as one of
+// 16,383 disks (2.3 MB) must, is read whole.
+func TestWaitInventoryFollowsRotation(t *testing.T) {
+	for _, twice := range []bool{false, true} {
+		t.Run(fmt.Sprintf("twice=%v", twice), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "console.log")
+			serials := make([]string, 300)
+			for i := range serials {
+				serials[i] = fmt.Sprintf("disk-%03d", i)
+			}
+			block := inventoryBlock(1, serials...)
+			cut1, cut2 := len(block)/3, 2*len(block)/3
+			appendFile(t, path, "GOVIRT-READY\n"+block[:cut1/2])
+			f := &follower{path: path}
+			if _, err := f.read(); err != nil {
+				t.Fatal(err)
+			}
+			rotate := func() {
+				t.Helper()
+				if _, err := os.Stat(path + ".0"); err == nil {
+					if err := os.Rename(path+".0", path+".1"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := os.Rename(path, path+".0"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// More lands in the old file after the last read, then it goes.
+			appendFile(t, path, block[cut1/2:cut1])
+			rotate()
+			appendFile(t, path, block[cut1:cut2])
+			if twice {
+				rotate()
+			} else if _, err := f.read(); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, block[cut2:])
+			if _, err := f.read(); err != nil {
+				t.Fatal(err)
+			}
+			if f.last == nil || len(f.last.Disks) != len(serials) {
+				t.Fatalf("inventory across the rotation: %v, want all %d disks", f.last, len(serials))
+			}
+		})
+	}
+}
+
 func TestLatestInventory(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "console.log")
 	if _, ok, err := LatestInventory(p); ok || err != nil {
