@@ -28,6 +28,9 @@ const DefaultSocket = "/var/run/libvirt/libvirt-sock"
 type Conn struct {
 	l   *libvirt.Libvirt
 	log *slog.Logger
+	// statusDir is where libvirtd keeps its running domains' status files
+	// (statusfile.go).
+	statusDir string
 
 	mu     sync.Mutex
 	subs   map[int]chan agent.Event
@@ -54,7 +57,7 @@ func DialURI(ctx context.Context, socketPath, uri string, log *slog.Logger) (*Co
 	if err := l.ConnectToURI(libvirt.ConnectURI(uri)); err != nil {
 		return nil, fmt.Errorf("connect to libvirtd at %s (is libvirtd running? scripts/host-setup.sh starts it): %w", socketPath, err)
 	}
-	c := &Conn{l: l, log: log, subs: map[int]chan agent.Event{}}
+	c := &Conn{l: l, log: log, subs: map[int]chan agent.Event{}, statusDir: statusDirFor(uri)}
 	pumpCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	if err := c.startPump(pumpCtx); err != nil {
@@ -103,6 +106,9 @@ func (c *Conn) DomainXML(_ context.Context, id string) (string, error) {
 		return "", err
 	}
 	x, err := c.l.DomainGetXMLDesc(dom, 0)
+	if err != nil && tooLargeForRPC(err) {
+		return c.statusFileXML(dom.Name)
+	}
 	return x, mapErr(err)
 }
 
