@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -36,6 +37,7 @@ type agentFlags struct {
 	trustStorage  bool
 	maxColdDisks  int
 	lunEnforcer   string
+	guardPorts    string
 }
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -74,6 +76,7 @@ clients with the engine's certificate get in. --tls-cert, --tls-key and
 	fl.BoolVar(&f.trustStorage, "migration-trust-storage", false, "migrate VMs whose disks are on a filesystem libvirt does not know as shared (libvirt's --unsafe); the destination still checks it sees every volume")
 	fl.IntVar(&f.maxColdDisks, "max-cold-disks", 0, maxColdDisksHelp)
 	fl.StringVar(&f.lunEnforcer, "lun-enforcer", agent.EnforceGuard, lunEnforcerHelp)
+	fl.StringVar(&f.guardPorts, "guard-ports", "", guardPortsHelp)
 	return cmd
 }
 
@@ -81,6 +84,24 @@ clients with the engine's certificate get in. --tls-cert, --tls-key and
 const lunEnforcerHelp = "how the SCSI command policy of pass-through iSCSI LUNs is enforced: " +
 	"guard (QEMU reaches the target through a diverted port; the agent rewrites refused commands in the kernel's queue, needs iptables) " +
 	"or proxy (a user-space iSCSI proxy on loopback)"
+
+// guardPortsHelp describes --guard-ports of the agent and the local host.
+const guardPortsHelp = "LO-HI: the local ports the guards of pass-through iSCSI LUNs divert QEMU's connections through, each also a netfilter queue number " +
+	"(default 20000-29999: below Linux's ephemeral ports)"
+
+// parseGuardPorts reads --guard-ports; empty is the agent's default.
+func parseGuardPorts(s string) ([2]uint16, error) {
+	if s == "" {
+		return [2]uint16{}, nil
+	}
+	lo, hi, ok := strings.Cut(s, "-")
+	l, err1 := strconv.ParseUint(lo, 10, 16)
+	h, err2 := strconv.ParseUint(hi, 10, 16)
+	if !ok || err1 != nil || err2 != nil || l == 0 || l > h {
+		return [2]uint16{}, fmt.Errorf("--guard-ports %q: want LO-HI, 1 <= LO <= HI <= 65535", s)
+	}
+	return [2]uint16{uint16(l), uint16(h)}, nil
+}
 
 // maxColdDisksHelp describes --max-cold-disks of the agent and the local host.
 const maxColdDisksHelp = "start VMs with more virtio-SCSI disks than this in stages (created paused, the rest attached, then run); " +
@@ -98,12 +119,16 @@ func runAgent(ctx context.Context, f *agentFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	guardPorts, err := parseGuardPorts(f.guardPorts)
+	if err != nil {
+		return err
+	}
 	creds, err := agentCredentials(ctx, f, hostID, log)
 	if err != nil {
 		return err
 	}
 	r, err := agentserver.Start(ctx, agentserver.Config{
-		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks, LUNEnforcer: f.lunEnforcer},
+		Agent:  agent.Config{HostID: hostID, VirtType: vt, StateDir: f.stateDir, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks, LUNEnforcer: f.lunEnforcer, GuardPorts: guardPorts},
 		Listen: f.listen, Creds: creds, LibvirtSocket: f.libvirtSocket, LibvirtURI: f.libvirtURI,
 	}, log)
 	if err != nil {

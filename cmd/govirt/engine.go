@@ -43,6 +43,7 @@ type engineFlags struct {
 	debugListen   string
 	maxColdDisks  int
 	lunEnforcer   string
+	guardPorts    string
 }
 
 func newEngineCmd(g *globalFlags) *cobra.Command {
@@ -76,6 +77,7 @@ GOVIRT_ADMIN_PASSWORD, or generates one and prints it once.`,
 	fl.StringVar(&f.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fl.IntVar(&f.maxColdDisks, "max-cold-disks", 0, maxColdDisksHelp+", for --local-host")
 	fl.StringVar(&f.lunEnforcer, "lun-enforcer", agent.EnforceGuard, lunEnforcerHelp+", for --local-host")
+	fl.StringVar(&f.guardPorts, "guard-ports", "", guardPortsHelp+", for --local-host")
 	return cmd
 }
 
@@ -110,7 +112,11 @@ func runEngine(ctx context.Context, f *engineFlags, log *slog.Logger, out io.Wri
 		if err != nil {
 			return err
 		}
-		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks, LUNEnforcer: f.lunEnforcer}, log)
+		guardPorts, err := parseGuardPorts(f.guardPorts)
+		if err != nil {
+			return err
+		}
+		local, err := localhost.Start(ctx, eng, st, localhost.Config{StateDir: stateDir, VirtType: vt, LibvirtSocket: f.libvirtSocket, MigrationURI: f.migrationURI, MigrationTrustStorage: f.trustStorage, MaxColdDisks: f.maxColdDisks, LUNEnforcer: f.lunEnforcer, GuardPorts: guardPorts}, log)
 		if err != nil {
 			return err
 		}

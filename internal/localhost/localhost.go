@@ -43,6 +43,8 @@ type Config struct {
 	MaxColdDisks int
 	// LUNEnforcer is the local agent's agent.Config.LUNEnforcer.
 	LUNEnforcer string
+	// GuardPorts is the local agent's agent.Config.GuardPorts.
+	GuardPorts [2]uint16
 }
 
 // Start runs the local agent and makes sure the engine knows it: data
@@ -58,7 +60,7 @@ func Start(ctx context.Context, eng *engine.Engine, st store.Store, cfg Config, 
 		return nil, err
 	}
 	r, err := agentserver.Start(ctx, agentserver.Config{
-		Agent:  agent.Config{HostID: hostID, VirtType: cfg.VirtType, StateDir: agentDir, MigrationURI: cfg.MigrationURI, MigrationTrustStorage: cfg.MigrationTrustStorage, MaxColdDisks: cfg.MaxColdDisks, LUNEnforcer: cfg.LUNEnforcer},
+		Agent:  agent.Config{HostID: hostID, VirtType: cfg.VirtType, StateDir: agentDir, MigrationURI: cfg.MigrationURI, MigrationTrustStorage: cfg.MigrationTrustStorage, MaxColdDisks: cfg.MaxColdDisks, LUNEnforcer: cfg.LUNEnforcer, GuardPorts: cfg.GuardPorts},
 		Listen: "unix:" + sock, LibvirtSocket: cfg.LibvirtSocket,
 	}, log)
 	if err != nil {

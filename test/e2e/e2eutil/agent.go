@@ -49,7 +49,8 @@ func StartAgent(t *testing.T, opts AgentOptions) *AgentProc {
 	if p.HostID == "" {
 		p.HostID = uuid.NewString()
 	}
-	args := []string{"agent", "--virt-type", "qemu", "--host-id", p.HostID, "--state-dir", p.StateDir, "--log-level", "debug"}
+	args := []string{"agent", "--virt-type", "qemu", "--host-id", p.HostID, "--state-dir", p.StateDir, "--log-level", "debug",
+		"--guard-ports", nextGuardPorts()}
 	if opts.LUNEnforcer != "" {
 		args = append(args, "--lun-enforcer", opts.LUNEnforcer)
 	}

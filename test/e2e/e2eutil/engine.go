@@ -58,8 +58,9 @@ func StartEngine(t *testing.T, opts EngineOptions) *EngineProc {
 		level = "debug"
 	}
 	p.proc = proc{what: "engine", logPath: filepath.Join(dir, "engine.log"), grace: 15 * time.Second,
-		env:  []string{"GOVIRT_ADMIN_PASSWORD=" + AdminPassword},
-		args: []string{"engine", "--local-host", "--virt-type", "qemu", "--state-dir", p.StateDir, "--listen", addr, "--log-level", level}}
+		env: []string{"GOVIRT_ADMIN_PASSWORD=" + AdminPassword},
+		args: []string{"engine", "--local-host", "--virt-type", "qemu", "--state-dir", p.StateDir, "--listen", addr, "--log-level", level,
+			"--guard-ports", nextGuardPorts()}}
 	if opts.DB != "" {
 		p.args = append(p.args, "--db", opts.DB)
 	}
