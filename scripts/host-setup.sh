@@ -85,7 +85,9 @@ if ! running virtlogd; then
 	log "starting virtlogd"
 	virtlogd -d
 fi
-if ! running libvirtd; then
+# The system daemon, not the migration tests' session one (below), which is
+# also called libvirtd: root's, with its socket.
+if ! pgrep -x -u root libvirtd >/dev/null 2>&1; then
 	log "starting libvirtd"
 	libvirtd -d
 fi
