@@ -5,6 +5,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/govirt/govirt/internal/agent/libvirtconn"
 	"github.com/govirt/govirt/internal/api/ovirt"
 	"github.com/govirt/govirt/internal/benchreport"
 	"github.com/govirt/govirt/internal/client"
@@ -301,11 +303,10 @@ func (g *guestEnv) liveXML(ctx context.Context, vmID string) (*libvirtxml.Domain
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil && strings.Contains(stderr.String(), "Unable to encode message payload") {
-		// libvirt's RPC carries no string over 4 MiB (REMOTE_STRING_MAX), and
-		// the live XML of a domain with more than about 7,800 disks is
-		// larger (16,383: 8.8 MB). The bench runs as root beside libvirtd:
-		// it reads the domain from libvirt's own status file instead.
-		return statusFileDomain(ctx, vmID)
+		// Past about 7,800 disks libvirt's RPC will not carry the live XML
+		// (4 MiB): the agent's libvirt connection reads it from libvirtd's
+		// status file instead, and so does the bench.
+		return agentLiveXML(ctx, vmID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("virsh dumpxml %s: %w: %s", vmID, err, stderr.String())
@@ -317,26 +318,20 @@ func (g *guestEnv) liveXML(ctx context.Context, vmID string) (*libvirtxml.Domain
 	return &d, nil
 }
 
-// statusFileDomain reads a running domain from libvirtd's status file,
-// /run/libvirt/qemu/NAME.xml: the live definition inside libvirt's
-// <domstatus>, whose private data libvirtxml skips.
-func statusFileDomain(ctx context.Context, uuid string) (*libvirtxml.Domain, error) {
-	name, err := exec.CommandContext(ctx, "virsh", "-c", "qemu:///system", "domname", uuid).Output()
-	if err != nil {
-		return nil, fmt.Errorf("virsh domname %s: %w", uuid, err)
-	}
-	b, err := os.ReadFile(filepath.Join("/run/libvirt/qemu", strings.TrimSpace(string(name))+".xml"))
+// agentLiveXML reads a running domain as the agent does (libvirtconn).
+func agentLiveXML(ctx context.Context, vmID string) (*libvirtxml.Domain, error) {
+	conn, err := libvirtconn.Dial(ctx, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
-	s := string(b)
-	start, end := strings.Index(s, "<domain "), strings.LastIndex(s, "</domain>")
-	if start < 0 || end < start {
-		return nil, fmt.Errorf("no <domain> in libvirt's status file of %s", uuid)
+	defer conn.Close()
+	x, err := conn.DomainXML(ctx, vmID)
+	if err != nil {
+		return nil, fmt.Errorf("live XML of %s: %w", vmID, err)
 	}
 	var d libvirtxml.Domain
-	if err := d.Unmarshal(s[start : end+len("</domain>")]); err != nil {
-		return nil, fmt.Errorf("libvirt's status file of %s: %w", uuid, err)
+	if err := d.Unmarshal(x); err != nil {
+		return nil, err
 	}
 	return &d, nil
 }
