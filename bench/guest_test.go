@@ -113,11 +113,15 @@ func (g *guestEnv) startOn(t *testing.T, opts e2eutil.EngineOptions) error {
 // told), untimed, and returns it with the disk ids in attachment order.
 // Thousands of disks are attached by attachWorkers clients at once, so the
 // engine works while the clients wait for answers.
-func (g *guestEnv) newVM(ctx context.Context, name string, n, inactive int) (ovirt.VM, []string, error) {
+func (g *guestEnv) newVM(ctx context.Context, name string, n, inactive, ioThreads int) (ovirt.VM, []string, error) {
 	mem := guestMemory(n)
-	vm, err := g.c.AddVM(ctx, ovirt.VM{Name: ovirt.Str(name), Cluster: &ovirt.Ref{Name: ovirt.Str("Default")}, Memory: ovirt.I(mem),
+	spec := ovirt.VM{Name: ovirt.Str(name), Cluster: &ovirt.Ref{Name: ovirt.Str("Default")}, Memory: ovirt.I(mem),
 		OS:         &ovirt.OS{Type: ovirt.Str("debian"), Kernel: &g.img.Kernel, Initrd: &g.img.Initrd, Cmdline: &g.img.Cmdline},
-		VirtioSCSI: &ovirt.VirtioSCSI{Enabled: ovirt.B(true)}})
+		VirtioSCSI: &ovirt.VirtioSCSI{Enabled: ovirt.B(true)}}
+	if ioThreads > 0 {
+		spec.IO = &ovirt.IO{Threads: ovirt.I(int64(ioThreads))}
+	}
+	vm, err := g.c.AddVM(ctx, spec)
 	if err != nil {
 		return vm, nil, err
 	}
@@ -183,7 +187,7 @@ func (g *guestEnv) boot(ctx context.Context, t *testing.T, r *benchreport.Result
 	if g.e == nil {
 		return fmt.Errorf("no engine")
 	}
-	vm, ids, err := g.newVM(ctx, fmt.Sprintf("boot%d-%d", n, time.Now().Unix()), n, 0)
+	vm, ids, err := g.newVM(ctx, fmt.Sprintf("boot%d-%d", n, time.Now().Unix()), n, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -373,16 +377,31 @@ func checkAddresses(d *libvirtxml.Domain, ids []string, inv testguest.Inventory)
 		}
 	}
 	var bad []string
+	// The guest numbers its SCSI hosts in its own probe order, so a
+	// controller must map onto one guest host, and no two onto the same.
+	hostOf, controllerOf := map[uint]int{}, map[int]uint{}
 	for _, id := range ids {
 		a, ok := addrs[id]
 		g, seen := bySerial[serialOf(id)]
 		switch {
 		case !ok:
 			bad = append(bad, id+": no drive address in the domain")
+			continue
 		case !seen:
 			bad = append(bad, id+": not seen")
+			continue
 		case g.Target != int(*a.Target) || g.LUN != int(scsi.GuestLUN(uint16(*a.Unit))):
 			bad = append(bad, fmt.Sprintf("%s: guest %s, libvirt %d:%d:%d", id, g.HCTL, *a.Controller, *a.Target, *a.Unit))
+			continue
+		}
+		h, known := hostOf[*a.Controller]
+		c, taken := controllerOf[g.Host]
+		switch {
+		case !known && !taken:
+			hostOf[*a.Controller], controllerOf[g.Host] = g.Host, *a.Controller
+		case known && h != g.Host, !known && taken:
+			bad = append(bad, fmt.Sprintf("%s: guest %s, libvirt controller %d (seen before: controller %d as host %d, host %d as controller %d)",
+				id, g.HCTL, *a.Controller, *a.Controller, h, g.Host, c))
 		}
 	}
 	if len(bad) > 0 {

@@ -93,7 +93,7 @@ func (g *guestEnv) bootedVM(ctx context.Context, name string, base, count int) (
 	if g.e == nil {
 		return ovirt.VM{}, nil, nil, nil, fmt.Errorf("no engine")
 	}
-	vm, ids, err := g.newVM(ctx, name, base, count)
+	vm, ids, err := g.newVM(ctx, name, base, count, 0)
 	if err != nil {
 		return vm, nil, nil, nil, err
 	}
