@@ -110,6 +110,9 @@ func (e *Engine) AttachDiskAt(ctx context.Context, vmID, diskID string, p Attach
 		}
 		s.setDevice(dev)
 		addr = dev.Address
+		if err := e.warnIfCrowded(ctx, tx, s, dev); err != nil {
+			return err
+		}
 		return e.audit(ctx, tx, model.AuditEvent{Code: "USER_ATTACH_DISK_TO_VM", VMID: vmID, DiskID: d.ID,
 			Message: fmt.Sprintf("Disk %s was successfully attached to VM %s by %s.", d.Alias, s.vm.Name, Caller(ctx))})
 	})
@@ -181,7 +184,7 @@ func (e *Engine) reservePlug(ctx context.Context, tx store.Tx, action apperr.Act
 		return err
 	}
 	s.setDevice(dev)
-	return nil
+	return e.warnIfCrowded(ctx, tx, s, dev)
 }
 
 // reserveDevice is reservePlug's decision: the disk's device row plugged,

@@ -46,6 +46,8 @@ type Engine struct {
 	runID string
 	// migrated remembers migrations between host reports (migrate_report.go).
 	migrated migrationMemory
+	// crowdedAt is CrowdedControllerDisks; tests lower it.
+	crowdedAt int
 }
 
 // Store is the engine's view of the database: reads of a VM's device rows,
@@ -55,7 +57,7 @@ func (e *Engine) Store() store.Store { return e.st }
 
 // New builds an engine.
 func New(d Deps) *Engine {
-	e := &Engine{st: newCachingStore(d.Store), hosts: d.Hosts, enroller: d.Enroller, log: d.Log, now: d.Now, newID: d.NewID, runID: uuid.NewString()}
+	e := &Engine{st: newCachingStore(d.Store), hosts: d.Hosts, enroller: d.Enroller, log: d.Log, now: d.Now, newID: d.NewID, runID: uuid.NewString(), crowdedAt: CrowdedControllerDisks}
 	if e.log == nil {
 		e.log = slog.Default()
 	}

@@ -431,6 +431,15 @@ func (a *Allocator) Address(id string) (DriveAddress, bool) {
 	return d.addr, true
 }
 
+// PluggedOn returns how many plugged disks controller carries (0 for an
+// unknown controller): QEMU's cost per SCSI command grows with it.
+func (a *Allocator) PluggedOn(controller uint16) int {
+	if c, ok := a.byIndex[controller]; ok {
+		return c.plugged
+	}
+	return 0
+}
+
 // Slots returns every device's current state for persisting, sorted by
 // address then id (devices without an address last), so that output and
 // persisted rows are deterministic.

@@ -208,6 +208,35 @@ func TestRemove(t *testing.T) {
 	checkInternal(t, a)
 }
 
+func TestPluggedOn(t *testing.T) {
+	a := mustNew(t, DefaultLayout, []uint16{0, 2}, []Slot{
+		{ID: "p", Addr: dap(2, 0, 5), Plugged: true},
+		{ID: "u", Addr: dap(2, 0, 6)},                    // unplugged: remembered, not carried
+		{ID: "out", Addr: dap(0, 0, 300), Plugged: true}, // outside the layout, still carried
+	})
+	steps := []struct {
+		op         func() error
+		c0, c1, c2 int
+	}{
+		{func() error { return nil }, 1, 0, 1},
+		{func() error { _, err := a.Plug("x", false); return err }, 2, 0, 1}, // tie: the lowest controller
+		{func() error { _, err := a.Plug("y", false); return err }, 2, 0, 2},
+		{func() error { _, err := a.Plug("u", false); return err }, 2, 0, 3},
+		{func() error { return a.Unplug("p") }, 2, 0, 2},
+		{func() error { return a.Remove("x") }, 1, 0, 2},
+	}
+	for i, st := range steps {
+		if err := st.op(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		got := []int{a.PluggedOn(0), a.PluggedOn(1), a.PluggedOn(2)}
+		if want := []int{st.c0, st.c1, st.c2}; !slices.Equal(got, want) {
+			t.Errorf("step %d: PluggedOn(0, 1, 2) = %v, want %v", i, got, want)
+		}
+	}
+	checkInternal(t, a)
+}
+
 func TestSetControllersRemove(t *testing.T) {
 	a := mustNew(t, DefaultLayout, []uint16{0, 1, 2, 3}, nil)
 	mustPlug(t, a, "boot", true) // c0 u0
