@@ -29,7 +29,8 @@ type fakeHV struct {
 	// peer receives migrated domains; migrateErr fails migrations.
 	peer       *fakeHV
 	migrateErr error
-	attach     func(n int) error // fails the n-th attach (from 1) when it returns an error
+	attach     func(n int) error     // fails the n-th attach (from 1) when it returns an error
+	create     func(disks int) error // fails a create with that many devices when it returns an error
 	attachN    int
 	during     func() // called at each attach, as the agent attaches
 }
@@ -59,6 +60,12 @@ func (h *fakeHV) CreateDomain(_ context.Context, xml string, paused bool) error 
 	live, err := domxml.ParseLive(xml)
 	if err != nil {
 		return err
+	}
+	if h.create != nil {
+		if err := h.create(len(live.Devices)); err != nil {
+			h.record("create-refused %s", live.UUID)
+			return err
+		}
 	}
 	if paused {
 		h.record("create-paused %s", live.UUID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -118,14 +119,43 @@ func TestSplitStart(t *testing.T) {
 	}
 }
 
+// libvirtDiskArgv is the argv libvirt 9.0 gave QEMU 7.2 for one qcow2
+// disk of a govirt VM (/proc/PID/cmdline of a 16,383-disk VM's QEMU; ids
+// replaced by 36-byte placeholders, the node-name index by %d).
+var libvirtDiskArgv = []string{
+	"-blockdev", `{"driver":"file","filename":"%s","node-name":"libvirt-%d-storage","cache":{"direct":true,"no-flush":false},"auto-read-only":true,"discard":"unmap"}`,
+	"-blockdev", `{"node-name":"libvirt-%d-format","read-only":false,"cache":{"direct":true,"no-flush":false},"driver":"qcow2","file":"libvirt-%d-storage","backing":null}`,
+	"-device", `{"driver":"scsi-hd","bus":"scsi%d.0","channel":0,"scsi-id":%d,"lun":%d,"device_id":"%s","drive":"libvirt-%d-format","id":"ua-%s","write-cache":"on","serial":"%s","werror":"stop","rerror":"stop"}`,
+}
+
+// TestDiskArgBytesCoversLibvirtsArguments: the estimate of a disk's share
+// of QEMU's arguments is never below what libvirt passes, at the longest
+// node names, bus and unit numbers, and at most 10% above it.
 func TestDiskArgBytesCoversLibvirtsArguments(t *testing.T) {
-	// virsh domxml-to-native qemu-argv of such a disk (libvirt 9.0, QEMU
-	// 7.2) gave 639 bytes of strings in six arguments: 693 with their NULs
-	// and argv pointers.
-	d := bigSpec(1, false).Disks[0]
-	d.File.DomainDir = "/var/lib/govirt/storage/local"
-	if got := diskArgBytes(d); got < 693 {
-		t.Errorf("estimate %d bytes, below the 693 measured", got)
+	for _, dir := range []string{"/var/lib/govirt/storage/local", "/tmp/govirt-e2e-76033122/state/storage/local", "/srv/a"} {
+		for _, shape := range []struct{ node, ctrl, target, lun int }{{1, 0, 0, 1}, {6000, 6, 0, 59}, {16383, 15, 255, 63}} {
+			d := bigSpec(1, false).Disks[0]
+			d.File.DomainDir = dir
+			path := filepath.Join(dir, d.File.VolumeID)
+			actual := 0
+			for i, a := range libvirtDiskArgv {
+				if i%2 == 1 {
+					switch i {
+					case 1:
+						a = fmt.Sprintf(a, path, shape.node)
+					case 3:
+						a = fmt.Sprintf(a, shape.node, shape.node)
+					case 5:
+						a = fmt.Sprintf(a, shape.ctrl, shape.target, shape.lun, d.Serial, shape.node, d.ID, d.Serial)
+					}
+				}
+				actual += len(a) + 1 + 8 // the string, its NUL, its argv pointer
+			}
+			got := diskArgBytes(d)
+			if got < actual || float64(got) > 1.1*float64(actual) {
+				t.Errorf("path %s, node %d: estimate %d bytes, libvirt passes %d (want between that and 10%% more)", path, shape.node, got, actual)
+			}
+		}
 	}
 }
 
@@ -241,5 +271,90 @@ func TestStagedStartFailureDestroysTheDomain(t *testing.T) {
 	}
 	if _, err := a.LiveVM(context.Background(), vm.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("LiveVM after the failed start: %v, want ErrNotFound", err)
+	}
+}
+
+// e2big is how libvirt reports a QEMU the kernel would not execute: the
+// errno's text only.
+var e2big = errors.New("internal error: process exited while connecting to monitor: libvirt:  error : cannot execute binary /usr/bin/qemu-system-x86_64: Argument list too long")
+
+// TestStartRetriesWithFewerDisksWhenTheKernelRefusesTheArguments: a host
+// whose real limit is below the estimate's still starts the VM, staging more disks each time, and the
+// guest gets every disk. Each try keeps three quarters of the last.
+func TestStartRetriesWithFewerDisksWhenTheKernelRefusesTheArguments(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		disks   int
+		refuse  int // creates with more devices than this are refused
+		creates int // tries until one is accepted
+	}{
+		{"a start in one go becomes staged", 400, 300, 2},
+		{"a staged start stages more, twice", 4000, 1500, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hv := newFakeHV()
+			hv.create = func(devices int) error {
+				if devices > tt.refuse {
+					return e2big
+				}
+				return nil
+			}
+			a := stagedAgent(t, hv, 0) // 2 MiB: about 2,200 of these disks cold
+			vm := bigSpec(tt.disks, true)
+			if err := a.StartVM(context.Background(), vm); err != nil {
+				t.Fatalf("StartVM: %v (calls %v)", err, hv.calls[:min(len(hv.calls), 5)])
+			}
+			refused := 0
+			attached := 0
+			for _, c := range hv.calls {
+				switch {
+				case strings.HasPrefix(c, "create-refused"):
+					refused++
+				case strings.HasPrefix(c, "attach"):
+					attached++
+				}
+			}
+			if refused != tt.creates-1 {
+				t.Errorf("%d creates refused, want %d", refused, tt.creates-1)
+			}
+			created, err := domxml.ParseLive(hv.xmls[0]) // refused creates keep no XML
+			if err != nil {
+				t.Fatal(err)
+			}
+			cold := len(created.Devices) - 1 // one is the controller
+			if cold+attached != tt.disks || cold > tt.refuse {
+				t.Errorf("%d disks cold and %d attached, want %d in all and at most %d cold", cold, attached, tt.disks, tt.refuse)
+			}
+			if last := hv.calls[len(hv.calls)-1]; last != "resume "+vm.ID {
+				t.Errorf("last call %q, want the resume", last)
+			}
+		})
+	}
+}
+
+// TestStartGivesUpOnArgumentsAfterRetries: a host that refuses every try
+// gets an error that says why, after argRetries tries, and no domain.
+func TestStartGivesUpOnArgumentsAfterRetries(t *testing.T) {
+	hv := newFakeHV()
+	hv.create = func(int) error { return e2big }
+	a := stagedAgent(t, hv, 0)
+	vm := bigSpec(50, true)
+	err := a.StartVM(context.Background(), vm)
+	if !errors.Is(err, errArgListTooLong) {
+		t.Fatalf("StartVM: %v, want errArgListTooLong", err)
+	}
+	if n := len(hv.calls); n != argRetries {
+		t.Errorf("calls %v, want %d refused creates", hv.calls, argRetries)
+	}
+	if _, err := a.LiveVM(context.Background(), vm.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("LiveVM after the failed start: %v, want ErrNotFound", err)
+	}
+	// Another error is not retried.
+	hv = newFakeHV()
+	boom := errors.New("qemu said no")
+	hv.create = func(int) error { return boom }
+	a = stagedAgent(t, hv, 0)
+	if err := a.StartVM(context.Background(), vm); !errors.Is(err, boom) || len(hv.calls) != 1 {
+		t.Errorf("StartVM: %v after calls %v, want boom after one create", err, hv.calls)
 	}
 }
