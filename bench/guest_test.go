@@ -246,6 +246,7 @@ func (g *guestEnv) startAndSee(ctx context.Context, vmID string, ids []string) (
 // domain runs), GOVIRT-READY (modules loaded, qemu-ga starting), all seen.
 func (g *guestEnv) see(ctx context.Context, who string, start time.Time, console string, ids []string) (time.Duration, testguest.Inventory, error) {
 	created := time.Since(start)
+	cpu := newCPUMeter(g.e.PID())
 	if err := testguest.WaitReady(ctx, console); err != nil {
 		return 0, testguest.Inventory{}, err
 	}
@@ -253,8 +254,8 @@ func (g *guestEnv) see(ctx context.Context, who string, start time.Time, console
 	inv, err := testguest.WaitInventory(ctx, console, seesAll(ids))
 	took := time.Since(start)
 	if err == nil {
-		g.s.t.Logf("boot %s, %d disks: running after %v, GOVIRT-READY after %v, sees all after %v", who, len(ids),
-			created.Round(time.Millisecond), ready.Round(time.Millisecond), took.Round(time.Millisecond))
+		g.s.t.Logf("boot %s, %d disks: running after %v, GOVIRT-READY after %v, sees all after %v; from running to all seen: %s", who, len(ids),
+			created.Round(time.Millisecond), ready.Round(time.Millisecond), took.Round(time.Millisecond), cpu)
 	}
 	return took, inv, err
 }

@@ -81,3 +81,12 @@ func (p *proc) logTail() string {
 	b, _ := os.ReadFile(p.logPath)
 	return tail(b, 6144)
 }
+
+// PID is the running process's id (0 when stopped), for benchmarks that
+// account its CPU time.
+func (p *proc) PID() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
