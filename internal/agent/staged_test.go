@@ -274,9 +274,9 @@ func TestStagedStartFailureDestroysTheDomain(t *testing.T) {
 	}
 }
 
-// e2big is how libvirt reports a QEMU the kernel would not execute: the
+// errE2BIG is how libvirt reports a QEMU the kernel would not execute: the
 // errno's text only.
-var e2big = errors.New("internal error: process exited while connecting to monitor: libvirt:  error : cannot execute binary /usr/bin/qemu-system-x86_64: Argument list too long")
+var errE2BIG = errors.New("internal error: process exited while connecting to monitor: libvirt:  error : cannot execute binary /usr/bin/qemu-system-x86_64: Argument list too long")
 
 // TestStartRetriesWithFewerDisksWhenTheKernelRefusesTheArguments: a host
 // whose real limit is below the estimate's still starts the VM, staging more disks each time, and the
@@ -295,7 +295,7 @@ func TestStartRetriesWithFewerDisksWhenTheKernelRefusesTheArguments(t *testing.T
 			hv := newFakeHV()
 			hv.create = func(devices int) error {
 				if devices > tt.refuse {
-					return e2big
+					return errE2BIG
 				}
 				return nil
 			}
@@ -336,7 +336,7 @@ func TestStartRetriesWithFewerDisksWhenTheKernelRefusesTheArguments(t *testing.T
 // gets an error that says why, after argRetries tries, and no domain.
 func TestStartGivesUpOnArgumentsAfterRetries(t *testing.T) {
 	hv := newFakeHV()
-	hv.create = func(int) error { return e2big }
+	hv.create = func(int) error { return errE2BIG }
 	a := stagedAgent(t, hv, 0)
 	vm := bigSpec(50, true)
 	err := a.StartVM(context.Background(), vm)
