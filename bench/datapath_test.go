@@ -27,6 +27,27 @@ var ioTests = []ioTest{
 	{"read 4 KiB", []string{"dd", "if={dev}", "of=/dev/null", "bs=4k", "count=1024", "iflag=direct"}},
 }
 
+// scaled is test with its dd moving scale times the bytes.
+func (test ioTest) scaled(scale int) ioTest {
+	out := ioTest{name: test.name, args: make([]string, len(test.args))}
+	for i, a := range test.args {
+		if v, ok := strings.CutPrefix(a, "count="); ok && scale > 1 {
+			n, _ := strconv.Atoi(v)
+			a = fmt.Sprintf("count=%d", n*scale)
+		}
+		out.args[i] = a
+	}
+	return out
+}
+
+// byteSize writes n as MiB, or KiB below 1 MiB.
+func byteSize(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
+}
+
 // ioBytes is what a dd command moves: bs times count.
 func ioBytes(args []string) int64 {
 	var bs, count int64
@@ -59,8 +80,10 @@ func (s *suite) dataPath(g *guestEnv) {
 		multiQ  bool
 	}{{"1 I/O thread, multi-queue", 1, true}, {"no I/O thread, one queue", 0, false}}[:s.tier.ioConfigs] {
 		for i, test := range ioTests[:s.tier.ioTests] {
+			test := test.scaled(s.tier.ioScale)
 			id := fmt.Sprintf("guest/4-io-t%d-%d", cfg.threads, i)
 			s.run(benchreport.Result{ID: id, Group: "Data path", Name: fmt.Sprintf("%s, %s: VirtIO-SCSI", test.name, cfg.name),
+				Note: fmt.Sprintf("%s a run", byteSize(ioBytes(test.args))),
 				Unit: "MB/s", Better: benchreport.Higher, BaselineName: "virtio-blk", TargetRatio: 0.95},
 				func(ctx context.Context, t *testing.T, r *benchreport.Result) error {
 					return g.dataPath(ctx, t, r, cfg.threads, cfg.multiQ, test)
@@ -91,7 +114,7 @@ func (g *guestEnv) ioVM(ctx context.Context, t *testing.T, threads int, multiQ b
 	var ids [2]string
 	for i, iface := range []string{"virtio_scsi", "virtio"} {
 		a, err := g.c.Attach(ctx, vm.ID, ovirt.DiskAttachment{Interface: ovirt.Str(iface), Active: ovirt.B(true), Bootable: ovirt.B(false),
-			Disk: &ovirt.Disk{Name: ovirt.Str(fmt.Sprintf("%s-%s", name, iface)), Format: ovirt.Str("raw"), ProvisionedSize: ovirt.I(64 << 20),
+			Disk: &ovirt.Disk{Name: ovirt.Str(fmt.Sprintf("%s-%s", name, iface)), Format: ovirt.Str("raw"), ProvisionedSize: ovirt.I(int64(max(1, g.s.tier.ioScale)) * 64 << 20),
 				StorageDomains: &ovirt.StorageDomains{StorageDomains: []ovirt.StorageDomain{{Name: ovirt.Str("local")}}}}})
 		if err != nil {
 			return nil, fmt.Errorf("%s disk: %w", iface, err)
@@ -141,7 +164,7 @@ func (g *guestEnv) dataPath(ctx context.Context, t *testing.T, r *benchreport.Re
 	if err != nil {
 		return err
 	}
-	return alternate(g.s.tier.runs, r,
+	return alternate(g.s.tier.ioRuns, r,
 		func() (float64, error) { return g.ddRate(ctx, t, vm.id, test, vm.scsi) },
 		func() (float64, error) { return g.ddRate(ctx, t, vm.id, test, vm.vd) })
 }
@@ -186,4 +209,31 @@ func (g *guestEnv) ddRate(ctx context.Context, t *testing.T, vmID string, test i
 		return 0, fmt.Errorf("dd %v: %s: too fast to time", args, res.Stdout)
 	}
 	return float64(ioBytes(args)) / secs / 1e6, nil
+}
+
+func TestIOTestScaled(t *testing.T) {
+	for _, tt := range []struct {
+		scale int
+		want  []string
+	}{
+		{0, []string{"32 MiB", "32 MiB", "4 MiB", "4 MiB"}},
+		{1, []string{"32 MiB", "32 MiB", "4 MiB", "4 MiB"}},
+		{8, []string{"256 MiB", "256 MiB", "32 MiB", "32 MiB"}},
+	} {
+		for i, test := range ioTests {
+			sc := test.scaled(tt.scale)
+			if got := byteSize(ioBytes(sc.args)); got != tt.want[i] {
+				t.Errorf("%s scaled %d: %s, want %s", test.name, tt.scale, got, tt.want[i])
+			}
+			if sc.name != test.name || len(sc.args) != len(test.args) || sc.args[0] != "dd" {
+				t.Errorf("%s scaled %d: %v", test.name, tt.scale, sc)
+			}
+		}
+	}
+	if ioTests[0].args[4] != "count=32" {
+		t.Errorf("scaling changed the table: %v", ioTests[0].args)
+	}
+	if got := byteSize(512 << 10); got != "512 KiB" {
+		t.Errorf("byteSize(512 KiB) = %s", got)
+	}
 }

@@ -53,13 +53,17 @@ type tier struct {
 	// ioConfigs and ioTests cap the data-path matrix (configurations,
 	// then dd tests of each).
 	ioConfigs, ioTests int
+	// ioScale multiplies the bytes each dd moves (and its disks' size):
+	// the guest times dd to 10 ms, so a transfer of 160 ms is timed to 6%.
+	// ioRuns is how many runs each side of a data-path row gets.
+	ioScale, ioRuns int
 }
 
 var tiers = map[string]tier{
 	"quick": {name: "quick", runs: 3, attachDisks: 300, listVMs: 500, bootDisks: []int{64}, hotplugs: 10,
-		allocDisks: 16383, ioConfigs: 1, ioTests: 2, stagedBoot: 32},
+		allocDisks: 16383, ioConfigs: 1, ioTests: 2, ioScale: 1, ioRuns: 3, stagedBoot: 32},
 	"full": {name: "full", runs: 3, attachDisks: 1000, listVMs: 10000, bootDisks: []int{256, 1000, 4096}, hotplugs: 100,
-		concurrent: 32, allocDisks: 16383, ioConfigs: 2, ioTests: 4, stagedBoot: 256, maxDisks: 16383},
+		concurrent: 32, allocDisks: 16383, ioConfigs: 2, ioTests: 4, ioScale: 8, ioRuns: 5, stagedBoot: 256, maxDisks: 16383},
 }
 
 // suite runs measurements and records them.

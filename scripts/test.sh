@@ -23,7 +23,7 @@ stage bench
 # never assertions on time. Its report goes to the CI log, not docs/.
 bench_dir=${GOVIRT_CI_LOG_DIR:-/tmp/govirt-ci}/bench
 mkdir -p "$bench_dir"; rm -f "$bench_dir/results-quick.json" # fresh figures, no resuming in CI
-(cd bench && GOVIRT_BENCH_COMMAND="scripts/test.sh (stage bench)" go test -tags bench -run '^(TestCheckAddresses|TestStatCPU|TestSuite)$' -timeout 30m . \
+(cd bench && GOVIRT_BENCH_COMMAND="scripts/test.sh (stage bench)" go test -tags bench -run '^(TestCheckAddresses|TestIOTestScaled|TestStatCPU|TestSuite)$' -timeout 30m . \
 	-args -tier quick -budget 10m -results "$bench_dir/results-quick.json" -out "$bench_dir/PERFORMANCE-quick.md")
 cat "$bench_dir/PERFORMANCE-quick.md"
 stage_end
