@@ -67,6 +67,49 @@ func systemLibvirtd() int {
 	return 0
 }
 
+// qemuPID is the pid of the QEMU libvirtd runs for domain name, or 0.
+func qemuPID(name string) int {
+	b, err := os.ReadFile(filepath.Join("/run/libvirt/qemu", name+".pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// qemuCPU is CPU seconds of a QEMU process: its vCPU threads ("CPU n/TCG",
+// "CPU n/KVM") and the rest.
+type qemuCPU struct{ vcpu, other float64 }
+
+func (a qemuCPU) add(b qemuCPU) qemuCPU { return qemuCPU{a.vcpu + b.vcpu, a.other + b.other} }
+func (a qemuCPU) sub(b qemuCPU) qemuCPU { return qemuCPU{a.vcpu - b.vcpu, a.other - b.other} }
+
+// qemuCPUOf reads pid's threads from /proc; zero when pid is 0 or gone.
+func qemuCPUOf(pid int) qemuCPU {
+	var out qemuCPU
+	if pid == 0 {
+		return out
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/[0-9]*", pid))
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join(task, "stat"))
+		if err != nil {
+			continue
+		}
+		secs := statCPU(string(b))
+		if secs < 0 {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join(task, "comm"))
+		if strings.HasPrefix(string(comm), "CPU ") {
+			out.vcpu += secs
+		} else {
+			out.other += secs
+		}
+	}
+	return out
+}
+
 // cpuMeter accounts the CPU time of govirt's engine (with its local
 // agent) and of libvirtd over a boot, so a boot ratio can be told apart
 // from the management layer's own work.

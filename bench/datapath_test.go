@@ -94,7 +94,7 @@ func (s *suite) dataPath(g *guestEnv) {
 
 // ioVMs caches the data-path VM of each configuration.
 type ioVM struct {
-	id       string
+	id, name string
 	scsi, vd string // guest device paths
 }
 
@@ -126,7 +126,7 @@ func (g *guestEnv) ioVM(ctx context.Context, t *testing.T, threads int, multiQ b
 		return nil, err
 	}
 	m := guestBySerial(inv)
-	out := &ioVM{id: vm.ID, scsi: "/dev/" + m[serialOf(ids[0])].Name, vd: "/dev/" + m[serialOf(ids[1])].Name}
+	out := &ioVM{id: vm.ID, name: name, scsi: "/dev/" + m[serialOf(ids[0])].Name, vd: "/dev/" + m[serialOf(ids[1])].Name}
 	if err := g.waitAgent(ctx, t, vm.ID); err != nil {
 		return nil, err
 	}
@@ -164,9 +164,26 @@ func (g *guestEnv) dataPath(ctx context.Context, t *testing.T, r *benchreport.Re
 	if err != nil {
 		return err
 	}
-	return alternate(g.s.tier.ioRuns, r,
-		func() (float64, error) { return g.ddRate(ctx, t, vm.id, test, vm.scsi) },
-		func() (float64, error) { return g.ddRate(ctx, t, vm.id, test, vm.vd) })
+	// Where each side's time goes: the guest's vCPU (its own block stack,
+	// emulated instruction by instruction under TCG) or QEMU's other
+	// threads (device emulation, I/O).
+	pid := qemuPID(vm.name)
+	var cost [2]qemuCPU
+	measured := func(side int, dev string) func() (float64, error) {
+		return func() (float64, error) {
+			before := qemuCPUOf(pid)
+			rate, err := g.ddRate(ctx, t, vm.id, test, dev)
+			cost[side] = cost[side].add(qemuCPUOf(pid).sub(before))
+			return rate, err
+		}
+	}
+	if err := alternate(g.s.tier.ioRuns, r, measured(0, vm.scsi), measured(1, vm.vd)); err != nil {
+		return err
+	}
+	gib := float64(ioBytes(test.args)) * float64(g.s.tier.ioRuns) / (1 << 30)
+	r.Note += fmt.Sprintf("; QEMU CPU seconds per GiB, guest vCPU + other threads: VirtIO-SCSI %.1f + %.1f, virtio-blk %.1f + %.1f",
+		cost[0].vcpu/gib, cost[0].other/gib, cost[1].vcpu/gib, cost[1].other/gib)
+	return nil
 }
 
 // alternate measures govirt's side and the baseline runs times each, one
