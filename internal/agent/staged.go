@@ -8,9 +8,9 @@ import (
 
 // A domain with thousands of disks cannot be created in one go: libvirt
 // passes each disk to QEMU as two -blockdev and one -device arguments, about
-// 700 bytes per disk, and execve refuses an argument list beyond the
-// kernel's limit (a quarter of the stack rlimit: 2 MiB, about 3,000 disks,
-// at the default 8 MiB). Such a VM is started in stages: the domain is
+// 760 bytes per disk, and execve refuses an argument list beyond the
+// kernel's limit (a quarter of the stack rlimit: 2 MiB, about 2,700 disks,
+// at the default 8 MiB; at most 6 MiB). Such a VM is started in stages: the domain is
 // created paused with the disks that fit, the others are attached live
 // (QEMU's device_add, no guest involved: its CPUs have not run yet), and
 // only then does it run, so the guest finds every disk as if cold-plugged.
