@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/govirt/govirt/internal/iscsi/guard"
@@ -155,15 +153,15 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, errArgListTooLong) || attempt == argRetries {
+		if !errors.Is(err, ErrArgListTooLong) || attempt == argRetries {
 			return err
 		}
 		// The estimate was short of the truth on this host (a long
 		// environment, say): try again with fewer disks in the domain.
-		next := shrinkLimits(lim, vmspec.VM{Name: vm.Name, Boot: vm.Boot, Disks: cold})
+		tried := vmspec.VM{Name: vm.Name, Boot: vm.Boot, Disks: cold}
+		lim = shrinkLimits(lim, tried)
 		a.log.Warn("QEMU's argument list was too long: starting again with fewer disks in the domain", "vm", vm.ID,
-			"cold", len(cold), "arg_estimate", vmArgBytes(vmspec.VM{Name: vm.Name, Boot: vm.Boot, Disks: cold}), "arg_bytes", next.ArgBytes)
-		lim = next
+			"cold", len(cold), "arg_estimate", vmArgBytes(tried), "arg_bytes", lim.ArgBytes)
 	}
 	started = true
 	a.ctls.set(vm.ID, specControllers(vm))
@@ -175,10 +173,6 @@ func (a *Agent) StartVM(ctx context.Context, vm vmspec.VM) error {
 // argRetries is how many times a start is tried when QEMU's argument list
 // turns out too long for the kernel.
 const argRetries = 3
-
-// errArgListTooLong is a create the kernel refused (E2BIG at execve): the
-// domain had more disks than QEMU's command line can carry on this host.
-var errArgListTooLong = errors.New("QEMU's argument list is too long")
 
 // createStarting creates vm's domain with its cold disks and, when some
 // are staged, attaches them before letting it run.
@@ -196,7 +190,7 @@ func (a *Agent) createStarting(ctx context.Context, vm vmspec.VM, cold, staged [
 	created := time.Now()
 	if len(staged) == 0 {
 		if err := a.hv.CreateDomain(ctx, xml, false); err != nil {
-			return fmt.Errorf("start vm %s: %w", vm.Name, argListTooLong(err))
+			return fmt.Errorf("start vm %s: %w", vm.Name, err)
 		}
 	} else if err := a.startStaged(ctx, vm, xml, staged); err != nil {
 		return err
@@ -205,16 +199,6 @@ func (a *Agent) createStarting(ctx context.Context, vm vmspec.VM, cold, staged [
 		"arg_estimate", vmArgBytes(first))
 	a.log.Debug("start vm: create", "vm", vm.ID, "create", time.Since(created).Round(time.Millisecond), "xml_bytes", len(xml))
 	return nil
-}
-
-// argListTooLong marks err with errArgListTooLong when it is the kernel's
-// E2BIG, which libvirt passes on as its text only.
-func argListTooLong(err error) error {
-	// strerror's "Argument list too long"; Go spells it in lower case.
-	if err != nil && strings.Contains(strings.ToLower(err.Error()), syscall.E2BIG.Error()) {
-		return fmt.Errorf("%w: %w", errArgListTooLong, err)
-	}
-	return err
 }
 
 // startStaged creates the domain paused with the disks in its XML,
@@ -227,7 +211,7 @@ func (a *Agent) startStaged(ctx context.Context, vm vmspec.VM, xml string, stage
 	defer a.staging.remove(vm.ID)
 	began := time.Now()
 	if err := a.hv.CreateDomain(ctx, xml, true); err != nil {
-		return fmt.Errorf("start vm %s (paused, %d disks to attach): %w", vm.Name, len(staged), argListTooLong(err))
+		return fmt.Errorf("start vm %s (paused, %d disks to attach): %w", vm.Name, len(staged), err)
 	}
 	defer func() {
 		if err == nil {

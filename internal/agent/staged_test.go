@@ -274,9 +274,10 @@ func TestStagedStartFailureDestroysTheDomain(t *testing.T) {
 	}
 }
 
-// errE2BIG is how libvirt reports a QEMU the kernel would not execute: the
-// errno's text only.
-var errE2BIG = errors.New("internal error: process exited while connecting to monitor: libvirt:  error : cannot execute binary /usr/bin/qemu-system-x86_64: Argument list too long")
+// errE2BIG is a QEMU the kernel would not execute, as the libvirt
+// connection reports it (libvirtconn.mapErr, TestMapErr).
+var errE2BIG = fmt.Errorf("%w: internal error: process exited while connecting to monitor: libvirt:  error : "+
+	"cannot execute binary /usr/bin/qemu-system-x86_64: Argument list too long", ErrArgListTooLong)
 
 // TestStartRetriesWithFewerDisksWhenTheKernelRefusesTheArguments: a host
 // whose real limit is below the estimate's still starts the VM, staging more disks each time, and the
@@ -340,8 +341,8 @@ func TestStartGivesUpOnArgumentsAfterRetries(t *testing.T) {
 	a := stagedAgent(t, hv, 0)
 	vm := bigSpec(50, true)
 	err := a.StartVM(context.Background(), vm)
-	if !errors.Is(err, errArgListTooLong) {
-		t.Fatalf("StartVM: %v, want errArgListTooLong", err)
+	if !errors.Is(err, ErrArgListTooLong) {
+		t.Fatalf("StartVM: %v, want ErrArgListTooLong", err)
 	}
 	if n := len(hv.calls); n != argRetries {
 		t.Errorf("calls %v, want %d refused creates", hv.calls, argRetries)

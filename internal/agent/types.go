@@ -76,6 +76,9 @@ var (
 	ErrStarting = errors.New("vm is still starting")
 	// ErrAlreadyRunning: a domain with that id or name already runs.
 	ErrAlreadyRunning = errors.New("vm already running")
+	// ErrArgListTooLong: the kernel refused to run QEMU (E2BIG at execve):
+	// the domain had more disks than its command line can carry here.
+	ErrArgListTooLong = errors.New("QEMU's argument list is too long")
 	// ErrPCISlotsExhausted: the machine type has no PCI slot left for a device.
 	ErrPCISlotsExhausted = errors.New("no PCI slot available: the machine type's PCI bus is full")
 	// ErrUnplugFailed: libvirt reported that the guest refused to release a device.

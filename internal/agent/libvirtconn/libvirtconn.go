@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"syscall"
 	"sync"
 	"time"
 
@@ -291,6 +292,8 @@ func mapErr(err error) error {
 		strings.Contains(msg, "QEMU guest agent is not connected"),
 		strings.Contains(msg, "Guest agent is not responding"):
 		return fmt.Errorf("%w: %s", agent.ErrGuestAgent, msg)
+	case isArgListTooLong(msg):
+		return fmt.Errorf("%w: %s", agent.ErrArgListTooLong, msg)
 	case isPCIExhausted(msg):
 		return fmt.Errorf("%w: %s", agent.ErrPCISlotsExhausted, msg)
 	case strings.Contains(msg, "already exists with uuid") || strings.Contains(msg, "is already active") ||
@@ -300,6 +303,13 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %s", agent.ErrDeviceNotFound, msg)
 	}
 	return fmt.Errorf("libvirt: %w", err)
+}
+
+// isArgListTooLong recognises the kernel's E2BIG for QEMU's execve, which
+// libvirt passes on as strerror's text only ("Argument list too long"; Go
+// spells it in lower case).
+func isArgListTooLong(msg string) bool {
+	return strings.Contains(strings.ToLower(msg), syscall.E2BIG.Error())
 }
 
 // isPCIExhausted recognises libvirt's and QEMU's words for a full PCI bus.
