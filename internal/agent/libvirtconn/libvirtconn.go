@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"syscall"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
