@@ -179,12 +179,7 @@ func TestAuditEventWording(t *testing.T) {
 	vm := v.vm(t, "vm1", "debian")
 	d := v.imageDisk(t, "data1")
 	v.attach(t, vm.ID, d.ID, model.InterfaceVirtIOSCSI)
-	var evs []model.AuditEvent
-	notErr(t, v.st.View(v.ctx, func(tx store.Tx) error {
-		var err error
-		evs, err = tx.ListEvents(v.ctx, 0, 100)
-		return err
-	}))
+	evs := v.events(t, 100)
 	want := "Disk data1 was successfully attached to VM vm1 by admin@internal."
 	for _, e := range evs {
 		if e.Message == want && e.User == "admin@internal" && e.VMID == vm.ID {

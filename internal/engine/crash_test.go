@@ -223,12 +223,7 @@ func TestCrashLeavesDatabaseConsistent(t *testing.T) {
 
 func lastEventID(t *testing.T, v *env) int64 {
 	t.Helper()
-	var evs []model.AuditEvent
-	notErr(t, v.st.View(v.ctx, func(tx store.Tx) error {
-		var err error
-		evs, err = tx.ListEvents(v.ctx, 0, 1)
-		return err
-	}))
+	evs := v.events(t, 1)
 	if len(evs) == 0 {
 		return 0
 	}

@@ -9,20 +9,13 @@ import (
 
 	"github.com/govirt/govirt/internal/model"
 	"github.com/govirt/govirt/internal/scsi"
-	"github.com/govirt/govirt/internal/store"
 	"github.com/govirt/govirt/internal/store/sqlstore/sqltest"
 )
 
 func crowdedEvents(t *testing.T, v *env, vmID string) []model.AuditEvent {
 	t.Helper()
-	var evs []model.AuditEvent
-	notErr(t, v.st.View(v.ctx, func(tx store.Tx) error {
-		var err error
-		evs, err = tx.ListEvents(v.ctx, 0, 100000)
-		return err
-	}))
 	var out []model.AuditEvent
-	for _, e := range evs {
+	for _, e := range v.events(t, 100000) {
 		if e.Code == CodeControllerCrowded && e.VMID == vmID {
 			out = append(out, e)
 		}

@@ -106,6 +106,18 @@ func (v *env) attach(t *testing.T, vmID, diskID string, iface model.DiskInterfac
 	return a
 }
 
+// events is the audit log, newest first, at most limit events.
+func (v *env) events(t *testing.T, limit int) []model.AuditEvent {
+	t.Helper()
+	var out []model.AuditEvent
+	notErr(t, v.st.View(v.ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.ListEvents(v.ctx, 0, limit)
+		return err
+	}))
+	return out
+}
+
 func (v *env) devices(t *testing.T, vmID string) []model.VmDevice {
 	t.Helper()
 	var out []model.VmDevice

@@ -146,15 +146,11 @@ func (v *migrationEnv) get(t *testing.T) model.VM {
 func (v *migrationEnv) codes(t *testing.T) string {
 	t.Helper()
 	var codes []string
-	notErr(t, v.st.View(v.ctx, func(tx store.Tx) error {
-		evs, err := tx.ListEvents(v.ctx, 0, 1000)
-		for _, ev := range evs {
-			if ev.VMID == v.vm.ID && (strings.Contains(ev.Code, "MIGRATION") || ev.Code == "VM_DOWN") {
-				codes = append(codes, ev.Code)
-			}
+	for _, ev := range v.events(t, 1000) {
+		if ev.VMID == v.vm.ID && (strings.Contains(ev.Code, "MIGRATION") || ev.Code == "VM_DOWN") {
+			codes = append(codes, ev.Code)
 		}
-		return err
-	}))
+	}
 	return strings.Join(codes, " ")
 }
 

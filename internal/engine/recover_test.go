@@ -16,15 +16,11 @@ import (
 func (v *env) settledEvents(t *testing.T, diskID string) int {
 	t.Helper()
 	var n int
-	notErr(t, v.st.View(v.ctx, func(tx store.Tx) error {
-		evs, err := tx.ListEvents(v.ctx, 0, 1000)
-		for _, e := range evs {
-			if e.Code == "VM_DEVICE_CHANGE_SETTLED" && e.DiskID == diskID {
-				n++
-			}
+	for _, e := range v.events(t, 1000) {
+		if e.Code == "VM_DEVICE_CHANGE_SETTLED" && e.DiskID == diskID {
+			n++
 		}
-		return err
-	}))
+	}
 	return n
 }
 
